@@ -1,0 +1,205 @@
+"""The ``cspcost`` command line: option declarations plus one call into the library each.
+
+The only module that prints or chooses an exit code: 0 ok, 1 budget exceeded, 2 bad usage or
+input, 3 internal error. Data goes to stdout, diagnostics to stderr. torch is imported only inside
+the commands that need it, so ``cspcost --help`` stays fast.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from enum import Enum
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .errors import CspcostError
+
+app = typer.Typer(
+    name="cspcost",
+    help="What a CNN really costs, layer by layer: MACs, FLOPs, params, CIO memory traffic, bytes.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+err = Console(stderr=True, highlight=False)
+_STATE = {"debug": False}
+
+
+class Format(str, Enum):
+    """Output formats."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+class Cio(str, Enum):
+    """CIO conventions."""
+
+    hardnet = "hardnet"
+    cspnet = "cspnet"
+
+
+class ConventionName(str, Enum):
+    """Counting conventions."""
+
+    pytorch = "pytorch"
+    darknet = "darknet"
+
+
+@contextmanager
+def _reporting() -> Iterator[None]:
+    """Turn errors into one line on stderr and the documented exit code (traceback with --debug)."""
+    try:
+        yield
+    except CspcostError as exc:
+        if _STATE["debug"]:
+            raise
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything else is our bug: exit 3
+        if _STATE["debug"]:
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(3) from None
+
+
+def _version(value: bool) -> None:
+    """Print the version and exit."""
+    if value:
+        typer.echo(f"cspcost {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+) -> None:
+    """cspcost: per-layer MACs, FLOPs, params and CIO of CNNs, checked against the CSPNet paper."""
+    _STATE["debug"] = debug
+
+
+def _emit(text: str, output: Optional[str]) -> None:
+    """Write to ``output`` atomically, or to stdout."""
+    if output:
+        from .report import write_atomic
+
+        write_atomic(output, text)
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def analyze(
+    model: str = typer.Argument(..., help="Zoo name, path/to/file.py:factory or package.module:factory."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
+    size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    device: str = typer.Option("meta", "--device", help="meta (no allocation, no kernels), cpu or cuda."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Aggregate layers at this module depth (1 = top-level blocks)."),
+    top: Optional[int] = typer.Option(None, "--top", help="Show only the N heaviest layers (by --sort, default flops)."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: flops, macs, params, cio_elems, bytes_read, ..."),
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch (every op and parameter) or darknet (as the CSPNet paper counted)."),
+    cio: Optional[Cio] = typer.Option(None, "--cio", help="CIO convention: hardnet (conv+linear) or cspnet (also pools). Default: hardnet; cspnet under darknet."),
+    fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+) -> None:
+    """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
+
+    Examples:
+
+    * `cspcost analyze cspresnext50`
+    * `cspcost analyze resnext50 --convention darknet --top 10`
+    * `cspcost analyze my_net.py:build --input 3x416x416 --depth 1 --format json`
+    """
+    with _reporting():
+        from .api import analyze as run_analysis
+        from .shapes import parse_input
+
+        shape = parse_input(input) if input else ((3, size, size) if size else None)
+        result = run_analysis(model, shape, batch, device=device, convention=convention.value,
+                              cio=cio.value if cio else None, fuse_bn=fuse_bn, strict=strict, depth=depth)
+        _warn_unsupported(result.unsupported_ops)
+        _emit(_format_analysis(result, fmt, top, sort), output)
+
+
+def _warn_unsupported(unsupported: dict[str, int]) -> None:
+    """One stderr line listing ops that no rule prices."""
+    if unsupported:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+        err.print(f"warning: no cost rule for {listed}; counted as 0 (use --strict to fail)", markup=False)
+
+
+def _format_analysis(result, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:  # noqa: ANN001
+    """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
+    from . import report
+    from .errors import UsageError
+
+    layers = result.layers
+    key = sort or ("flops" if top else None)
+    if key:
+        if key not in layers.columns:
+            raise UsageError(f"cannot sort by {key!r}; columns: {', '.join(layers.columns)}")
+        layers = layers.sort_values(key, ascending=key in ("name", "type"), kind="stable")
+    if top is not None:
+        layers = layers.head(top)
+    result.layers = layers
+    if fmt is Format.json:
+        return result.to_json() + "\n"
+    if fmt is Format.csv:
+        return report.to_csv(layers)
+    if fmt is Format.md:
+        return report.to_markdown(layers)
+    shapes = ", ".join(report.shape_text(s) for s in result.input_shape)
+    title = f"{result.model}  input {shapes}  ({result.convention.label()})"
+    return report.render_text(report.layer_table(layers, result.totals, title))
+
+
+@app.command()
+def rules(
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """List the op cost registry: every aten op cspcost prices or declares free, with its convention.
+
+    Example: `cspcost rules --format md`
+    """
+    with _reporting():
+        import pandas as pd
+
+        from . import report
+        from .rules import RULES
+
+        frame = pd.DataFrame(
+            [{"op": r.op, "kind": r.kind, "convention": r.doc} for r in RULES.values()]
+        ).sort_values(["kind", "op"])
+        if fmt is Format.json:
+            _emit(frame.to_json(orient="records", indent=2) + "\n", None)
+        elif fmt is Format.csv:
+            _emit(report.to_csv(frame), None)
+        elif fmt is Format.md:
+            _emit(report.to_markdown(frame), None)
+        else:
+            _emit(frame.to_string(index=False) + "\n", None)
+
+
+def main() -> None:
+    """Console-script entry point; ``--debug`` is accepted anywhere on the line."""
+    argv = sys.argv[1:]
+    if "--debug" in argv:
+        argv = ["--debug", *[a for a in argv if a != "--debug"]]
+    app(args=argv, prog_name="cspcost")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The cspcost exception family: each error carries the exit code the CLI returns for it."""
+from __future__ import annotations
+
+
+class CspcostError(Exception):
+    """Base of every error cspcost reports to a user as one line."""
+
+    exit_code = 3
+
+
+class UsageError(CspcostError):
+    """Bad usage or input: unknown model, malformed size, broken file (exit 2)."""
+
+    exit_code = 2
+
+
+class UnknownModelError(UsageError):
+    """A model name that is neither in the zoo nor a loadable ``file.py:factory``."""
+
+
+class ModelLoadError(UsageError):
+    """A ``file.py:factory`` or ``module:factory`` that cannot be imported or raises."""
+
+
+class ForwardError(UsageError):
+    """The model's forward pass failed; the message names the module that failed."""
+
+
+class MetaDeviceError(ForwardError):
+    """The model cannot run on the meta device (data-dependent ops); suggests ``--device cpu``."""
+
+
+class UnsupportedOpsError(UsageError):
+    """``--strict`` was given and the model ran ops no rule covers."""
+
+
+class DeviceError(UsageError):
+    """A device was asked for that is absent (e.g. CUDA on a machine without a GPU)."""
+
+
+class InternalError(CspcostError):
+    """A bug in cspcost itself (exit 3)."""

@@ -1,0 +1,131 @@
+"""From captured events to numbers: price each op, group ops into layers, sum the totals.
+
+A *layer* is the innermost module that ran an op (a leaf such as ``stem.conv``, or a block whose
+own ``forward`` adds or concatenates: its row holds only its own ops). Modules that hold
+parameters but never ran still get a row, so per-layer ``params`` add up to the model's.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from .capture import Capture
+from .conventions import Convention
+from .errors import UnsupportedOpsError
+from .records import OpEvent
+from .rules import lookup
+
+ROOT = "(root)"  # the row of ops run by the model's own forward
+SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
+          "bytes_read", "bytes_written"]
+SHARED = ["macs", "flops", "params", "cio_elems"]  # columns that get a *_share column
+COLUMNS = ["name", "type", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED)]
+TOTAL_KEYS = ["macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
+              "bytes_read", "bytes_written"]
+
+
+def _foldable(events: list[OpEvent], i: int) -> bool:
+    """A BN whose input is the output of the conv just before it can be folded into that conv."""
+    prev = events[i - 1] if i else None
+    return (prev is not None and lookup(prev.op) is not None and lookup(prev.op).kind == "conv"
+            and prev.outputs[0].shape == events[i].args[0].shape)
+
+
+def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """One row per op with its cost under ``conv``; unsupported ops counted (or raised if strict)."""
+    rows: list[dict[str, Any]] = []
+    unsupported: Counter[str] = Counter()
+    flops_kinds, cio_kinds = conv.flops_kinds, conv.cio_kinds
+    for i, ev in enumerate(capture.events):
+        rule = lookup(ev.op)
+        if rule is None:
+            unsupported[ev.op] += 1
+            rows.append(_op_row(i, ev, "unsupported", 0, 0, 0, 0, 0, 0))
+            continue
+        c = rule.cost(ev)
+        if c.kind == "bn" and conv.fuse_bn and _foldable(capture.events, i):
+            rows.append(_op_row(i, ev, "bn", 0, 0, 0, 0, 0, 0))
+            continue
+        flops = c.flops if flops_kinds is None or c.kind in flops_kinds else 0
+        cio = c.io_elems if c.kind in cio_kinds else 0
+        rows.append(_op_row(i, ev, c.kind, c.macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written))
+    if strict and unsupported:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+        raise UnsupportedOpsError(f"--strict: no cost rule for {listed}")
+    return rows, dict(unsupported)
+
+
+def _op_row(i: int, ev: OpEvent, kind: str, macs: int, flops: int, cio: int, out_elems: int,
+            read: int, written: int) -> dict[str, Any]:
+    """One priced op as a plain dict."""
+    shape = ev.outputs[0].shape if ev.outputs else ()
+    return {"index": i, "op": ev.op, "module": ev.module or ROOT, "kind": kind, "macs": macs,
+            "flops": flops, "cio_elems": cio, "out_elems": out_elems, "bytes_read": read,
+            "bytes_written": written, "out_shape": shape}
+
+
+def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) -> list[dict[str, Any]]:
+    """Ops summed per executing module, in order of first execution, plus parameter-only modules."""
+    layers: dict[str, dict[str, Any]] = {}
+    for op in ops:
+        row = layers.get(op["module"])
+        if row is None:
+            row = layers[op["module"]] = _empty_layer(op["module"], capture)
+        row["ops"] += 1
+        for key in ("macs", "flops", "cio_elems", "out_elems", "bytes_read", "bytes_written"):
+            row[key] += op[key]
+        if op["kind"] != "view":
+            row["out_shape"] = op["out_shape"]
+    for path in capture.module_params:
+        name = path or ROOT
+        if name not in layers:
+            layers[name] = _empty_layer(name, capture)
+    for row in layers.values():
+        own, weights = capture.module_params.get("" if row["name"] == ROOT else row["name"], (0, 0))
+        row["params"] = weights if conv.conv_weights_only else own
+        row["conv_weight_params"] = weights
+    return list(layers.values())
+
+
+def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
+    """A zeroed layer row for a module path."""
+    path = "" if name == ROOT else name
+    row: dict[str, Any] = {"name": name, "type": capture.module_types.get(path, "?")}
+    row.update({key: 0 for key in SUMMED})
+    row["out_shape"] = ()
+    return row
+
+
+def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, str]) -> list[dict[str, Any]]:
+    """Merge layer rows into their ancestor at module depth ``depth`` (None keeps them as they are)."""
+    if depth is None:
+        return rows
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = row["name"] if row["name"] == ROOT else ".".join(row["name"].split(".")[:depth])
+        target = merged.get(name)
+        if target is None:
+            merged[name] = {**row, "name": name, "type": types.get(name, row["type"])}
+            continue
+        for key in SUMMED:
+            target[key] += row[key]
+        if row["ops"]:
+            target["out_shape"] = row["out_shape"]
+    return list(merged.values())
+
+
+def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Column sums over the layer rows (the model's totals)."""
+    return {key: sum(row[key] for row in rows) for key in TOTAL_KEYS}
+
+
+def to_frame(rows: list[dict[str, Any]], sums: dict[str, int]) -> pd.DataFrame:
+    """The per-layer DataFrame: counts, arithmetic intensity and shares of the totals."""
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if not c.endswith("_share") and c != "intensity"])
+    traffic = frame["bytes_read"] + frame["bytes_written"]
+    frame["intensity"] = (frame["flops"] / traffic.where(traffic > 0)).fillna(0.0)
+    for key in SHARED:
+        frame[f"{key}_share"] = frame[key] / sums[key] if sums[key] else 0.0
+    return frame[COLUMNS]

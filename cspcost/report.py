@@ -1,0 +1,111 @@
+"""Tables for people and machines: rich terminal tables, CSV, JSON and Markdown (no torch here)."""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+TABLE_WIDTH = 100  # the table must fit a 100-column terminal
+_NAME_WIDTH = 28
+
+
+def human(value: float, unit: str = "") -> str:
+    """Scale a count with K/M/G/T (1000s): 4_089_184_256 -> '4.09G'."""
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(value) >= factor:
+            scaled = value / factor
+            return f"{scaled:.{1 if abs(scaled) >= 100 else 2}f}{suffix}{unit}"
+    return f"{value:.0f}{unit}" if float(value).is_integer() else f"{value:.3g}{unit}"
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    """(1, 64, 128, 128) -> '1x64x128x128'."""
+    return "x".join(str(d) for d in shape) if len(shape) else "-"
+
+
+def _left_truncate(text: str, width: int) -> str:
+    """Keep the end of a long dotted path, where the layer's own name is."""
+    return text if len(text) <= width else "…" + text[-(width - 1):]
+
+
+# (column, header, formatter) of the terminal table; units in every header.
+_TABLE_COLUMNS: list[tuple[str, str]] = [
+    ("macs", "MACs"), ("flops", "FLOPs"), ("params", "params"), ("cio_elems", "CIO elems"),
+]
+
+
+def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Table:
+    """A rich table of layers with a totals row, sized for a 100-column terminal."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  show_footer=True, title_justify="left")
+    table.add_column("layer", footer="total", max_width=_NAME_WIDTH, no_wrap=True)
+    table.add_column("type", max_width=13, no_wrap=True, overflow="ellipsis")
+    table.add_column("out shape", max_width=16, no_wrap=True)
+    for key, header in _TABLE_COLUMNS:
+        table.add_column(header, justify="right", footer=human(totals[key]), no_wrap=True, min_width=7)
+    table.add_column("FLOPs %", justify="right", footer="100.0")
+    for row in layers.itertuples(index=False):
+        table.add_row(
+            _left_truncate(row.name, _NAME_WIDTH), row.type, shape_text(row.out_shape),
+            *(human(getattr(row, key)) for key, _ in _TABLE_COLUMNS),
+            f"{100 * row.flops_share:.1f}",
+        )
+    return table
+
+
+def render_text(renderable: Any, width: int = TABLE_WIDTH) -> str:
+    """Render a rich object to plain text (for files and tests)."""
+    console = Console(file=io.StringIO(), width=width, no_color=True, highlight=False)
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def frame_for_export(frame: pd.DataFrame) -> pd.DataFrame:
+    """Tuples (shapes) as '1x64x32x32' strings, for CSV and Markdown."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].map(lambda v: isinstance(v, tuple)).any():
+            out[column] = out[column].map(shape_text)
+    return out
+
+
+def to_csv(frame: pd.DataFrame) -> str:
+    """CSV text with a header row."""
+    return frame_for_export(frame).to_csv(index=False)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (numbers right-aligned)."""
+    out = frame_for_export(frame)
+    header = "| " + " | ".join(map(str, out.columns)) + " |"
+    align = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(out[c]) else "---" for c in out.columns) + "|"
+    rows = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in out.itertuples(index=False)]
+    return "\n".join([header, align, *rows]) + "\n"
+
+
+def _md_cell(value: Any) -> str:
+    """A Markdown cell: floats to 4 significant digits, pipes escaped."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write a file whole or not at all: a temporary file beside it, then an atomic rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,97 @@
+"""The bridge to models: zoo names, ``file.py:factory`` and ``package.module:factory`` specs."""
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import ModelLoadError, UnknownModelError
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A model ready to build: its display name, factory and default input size (C, H, W)."""
+
+    name: str
+    factory: Callable[[], nn.Module]
+    input_size: tuple[int, ...] | None
+
+
+def _zoo():  # noqa: ANN202 - the zoo package, imported on first use
+    """The zoo registry package."""
+    import cspcost_models
+
+    return cspcost_models
+
+
+def list_models() -> list[str]:
+    """Names of every zoo model."""
+    return _zoo().list_models()
+
+
+def resolve(spec: str) -> Resolved:
+    """A zoo name, ``path/to/file.py:factory`` or ``package.module:factory``."""
+    zoo = _zoo()
+    if spec in zoo.list_models():
+        entry = zoo.get(spec)
+        return Resolved(spec, entry.build, entry.input_size)
+    if ":" in spec:
+        return Resolved(spec, _load_factory(spec), None)
+    close = difflib.get_close_matches(spec, zoo.list_models(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownModelError(f"unknown model {spec!r}{hint} (cspcost models lists all; "
+                            "or give path/to/file.py:factory)")
+
+
+def _load_factory(spec: str) -> Callable[[], nn.Module]:
+    """Import the module part of ``where:factory`` and return the factory attribute."""
+    where, _, attr = spec.rpartition(":")
+    try:
+        module = _import_file(where) if where.endswith(".py") else importlib.import_module(where)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's file
+        raise ModelLoadError(f"cannot import {where!r}: {type(exc).__name__}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ModelLoadError(f"{where!r} has no callable {attr!r}")
+    return factory
+
+
+def _import_file(path: str):  # noqa: ANN202 - a module object
+    """Import a Python file by path."""
+    file = Path(path)
+    if not file.is_file():
+        raise ModelLoadError(f"no such file: {path}")
+    module_spec = importlib.util.spec_from_file_location(f"_cspcost_user_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def build(resolved: Resolved, device: str = "meta") -> nn.Module:
+    """Build the model without allocating weights (on meta); stand-ins supply any device later."""
+    try:
+        with torch.device("meta"):
+            model = resolved.factory()
+    except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
+        model = _build_plain(resolved)
+    if not isinstance(model, nn.Module):
+        raise ModelLoadError(f"{resolved.name!r} returned {type(model).__name__}, not an nn.Module")
+    return model
+
+
+def _build_plain(resolved: Resolved) -> nn.Module:
+    """Build on the default device, reporting a factory that raises as a one-line error."""
+    try:
+        return resolved.factory()
+    except Exception as exc:  # noqa: BLE001 - the user's factory failed
+        raise ModelLoadError(f"building {resolved.name!r} failed: {type(exc).__name__}: {exc}") from exc
