@@ -55,11 +55,12 @@ RULES: dict[str, Rule] = {}
 
 def _add(ops: tuple[str, ...], kind: str, price: Pricer, doc: str, reason: str = "") -> None:
     """Register one rule for each op name; a name registered twice is an error."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown kind {kind!r}")
     for op in ops:
         if op in RULES:
             raise ValueError(f"op {op!r} already has a rule")
+    if kind not in KINDS or not doc:
+        raise ValueError(f"a rule needs a known kind and a documented convention (kind {kind!r})")
+    for op in ops:
         RULES[op] = Rule(op, kind, price, doc, reason)
 
 
@@ -67,7 +68,7 @@ def rule(*ops: str, kind: str) -> Callable[[Pricer], Pricer]:
     """Decorator: register a pricing function (its docstring is the convention) for ``ops``."""
 
     def decorator(fn: Pricer) -> Pricer:
-        _add(ops, kind, fn, (fn.__doc__ or "").strip().splitlines()[0])
+        _add(ops, kind, fn, ((fn.__doc__ or "").strip().splitlines() or [""])[0])
         return fn
 
     return decorator
@@ -122,6 +123,13 @@ def _out(ev: OpEvent) -> TensorMeta:
     return ev.outputs[0]
 
 
+def _arg(ev: OpEvent, index: int, name: str, default: Any = None) -> Any:
+    """An argument by schema position or keyword (dispatch omits trailing defaults)."""
+    if len(ev.args) > index:
+        return ev.args[index]
+    return ev.kwargs.get(name, default)
+
+
 def _spatial(value: Any, n: int) -> tuple[int, ...]:
     """An int or a list of ints, broadcast to ``n`` spatial dims."""
     if isinstance(value, int):
@@ -140,7 +148,7 @@ def conv(ev: OpEvent) -> Work:
     """N*C_out*H_out*W_out*(C_in/groups)*kH*kW MACs (transposed: per input element); bias free."""
     x, w, y = ev.args[0], ev.args[1], _out(ev)
     transposed = ev.op in _CONV_TRANSPOSED or (
-        ev.op in ("aten.convolution", "aten._convolution") and bool(ev.args[6]))
+        ev.op in ("aten.convolution", "aten._convolution") and bool(_arg(ev, 6, "transposed")))
     # A weight is [C_out, C_in/g, k...]; transposed it is [C_in, C_out/g, k...] and every input
     # element is scattered to C_out/g * k... outputs.
     macs = (x.numel if transposed else y.numel) * prod(w.shape[1:])
@@ -204,20 +212,20 @@ def _norm_work(x: TensorMeta, affine: bool, runtime_stats: bool) -> Work:
       "aten._native_batch_norm_legit_no_training", "aten.cudnn_batch_norm", kind="bn")
 def batch_norm(ev: OpEvent) -> Work:
     """Eval: scale and shift, 2 flops/elem (0 when folded by --fuse-bn); train: 6 more for stats."""
-    training = ev.op != "aten._native_batch_norm_legit_no_training" and bool(ev.args[5])
+    training = ev.op != "aten._native_batch_norm_legit_no_training" and bool(_arg(ev, 5, "training"))
     return _norm_work(ev.args[0], True, training)
 
 
 @rule("aten.layer_norm", "aten.native_layer_norm", kind="norm")
 def layer_norm(ev: OpEvent) -> Work:
     """Statistics at run time: 6 flops/elem, plus 2 with an affine weight."""
-    return _norm_work(ev.args[0], ev.args[2] is not None, True)
+    return _norm_work(ev.args[0], _arg(ev, 2, "weight") is not None, True)
 
 
 @rule("aten.group_norm", kind="norm")
 def group_norm(ev: OpEvent) -> Work:
     """Statistics at run time: 6 flops/elem, plus 2 with an affine weight."""
-    return _norm_work(ev.args[0], len(ev.args) > 2 and ev.args[2] is not None, True)
+    return _norm_work(ev.args[0], _arg(ev, 2, "weight") is not None, True)
 
 
 @rule("aten.native_group_norm", kind="norm")
@@ -229,7 +237,7 @@ def native_group_norm(ev: OpEvent) -> Work:
 @rule("aten.instance_norm", kind="norm")
 def instance_norm(ev: OpEvent) -> Work:
     """Input statistics: 6 flops/elem (+2 affine); running statistics: 2 flops/elem."""
-    return _norm_work(ev.args[0], ev.args[1] is not None, bool(ev.args[5]))
+    return _norm_work(ev.args[0], _arg(ev, 1, "weight") is not None, bool(_arg(ev, 5, "use_input_stats")))
 
 
 # ------------------------------------------------------------------ element-wise, per element
@@ -283,7 +291,7 @@ _add(("aten.var", "aten.std", "aten.var_mean", "aten.std_mean"), "reduce", per_e
 def _is_global_mean(ev: OpEvent) -> bool:
     """A mean over every spatial dim (all dims after N, C) is a global average pool."""
     x = ev.args[0]
-    dims = ev.args[1] if len(ev.args) > 1 else ev.kwargs.get("dim")
+    dims = _arg(ev, 1, "dim")
     if x is None or len(x.shape) < 3 or not dims:
         return False
     return sorted(d % len(x.shape) for d in dims) == list(range(2, len(x.shape)))
@@ -304,7 +312,7 @@ def mean(ev: OpEvent) -> Work:
 def max_pool(ev: OpEvent) -> Work:
     """kernel-size comparisons per output element (darknet's size^2*C*H_out*W_out)."""
     x, y = ev.args[0], _out(ev)
-    kernel = _spatial(ev.args[1], len(y.shape) - 2)
+    kernel = _spatial(_arg(ev, 1, "kernel_size"), len(y.shape) - 2)
     return Work(0, prod(kernel) * y.numel, x.numel + y.numel)
 
 
@@ -312,7 +320,7 @@ def max_pool(ev: OpEvent) -> Work:
 def avg_pool(ev: OpEvent) -> Work:
     """kernel-size adds per output element (the divide folded in, as darknet counts)."""
     x, y = ev.args[0], _out(ev)
-    kernel = _spatial(ev.args[1], len(y.shape) - 2)
+    kernel = _spatial(_arg(ev, 1, "kernel_size"), len(y.shape) - 2)
     return Work(0, prod(kernel) * y.numel, x.numel + y.numel)
 
 

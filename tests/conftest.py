@@ -1,0 +1,7 @@
+"""Shared fixtures: the test networks module is importable as ``nets``."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
