@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 # The public API lives in cspcost.api; it is loaded on first use so that `import cspcost`
 # (and `cspcost --help`) stays fast and never imports torch.
-_LAZY = {"analyze", "AnalysisResult", "list_models"}
+_LAZY = {"analyze", "AnalysisResult", "list_models", "models_table"}
 
 
 def __getattr__(name: str) -> Any:

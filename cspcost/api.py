@@ -17,7 +17,7 @@ from .errors import UsageError
 from .metrics import aggregate, layer_rows, price_ops, to_frame, totals
 from .zoo import build, list_models, resolve
 
-__all__ = ["AnalysisResult", "analyze", "list_models"]
+__all__ = ["AnalysisResult", "analyze", "list_models", "models_table"]
 
 
 @dataclass
@@ -139,3 +139,27 @@ def _inputs(
 def _versions() -> dict[str, str]:
     """Versions that shaped the numbers."""
     return {"cspcost": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def models_table(convention: str = "pytorch", names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Every zoo model at its default input: family, baseline, input, params, FLOPs and CIO.
+
+    Args:
+        convention: "pytorch" or "darknet" (the paper's counting, CIO as its Fig. 8).
+        names: a subset of the zoo (default: all).
+    Returns:
+        One row per model, with the paper's figures where the zoo records them.
+    """
+    import cspcost_models as zoo
+
+    rows = []
+    for name in names or zoo.list_models():
+        spec = zoo.get(name)
+        result = analyze(name, convention=convention)
+        rows.append({
+            "name": name, "family": spec.family, "baseline": spec.baseline or "",
+            "input": "x".join(map(str, spec.input_size)), "params": result.totals["params"],
+            "flops": result.totals["flops"], "cio_elems": result.totals["cio_elems"],
+            "paper_params": spec.paper_params, "paper_bflops": spec.paper_bflops,
+        })
+    return pd.DataFrame(rows)

@@ -193,6 +193,30 @@ def rules(
             _emit(frame.to_string(index=False) + "\n", None)
 
 
+@app.command()
+def models(
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch or darknet (the paper's counting)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """List the zoo: every model with its family, baseline, input size, params, FLOPs and CIO.
+
+    Examples: `cspcost models`, `cspcost models --convention darknet --format json`
+    """
+    with _reporting():
+        from . import report
+        from .api import models_table
+
+        frame = models_table(convention.value)
+        if fmt is Format.json:
+            _emit(frame.to_json(orient="records", indent=2) + "\n", None)
+        elif fmt is Format.csv:
+            _emit(report.to_csv(frame), None)
+        elif fmt is Format.md:
+            _emit(report.to_markdown(frame), None)
+        else:
+            _emit(report.render_text(report.models_table(frame, convention.value)), None)
+
+
 def main() -> None:
     """Console-script entry point; ``--debug`` is accepted anywhere on the line."""
     argv = sys.argv[1:]

@@ -60,6 +60,23 @@ def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Tab
     return table
 
 
+def models_table(frame: pd.DataFrame, convention: str) -> Table:
+    """The zoo as a rich table, paper figures beside cspcost's."""
+    table = Table(title=f"cspcost zoo ({convention} convention)", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, title_justify="left")
+    for header in ("model", "family", "baseline", "input", "params", "GFLOPs", "CIO elems",
+                   "paper params", "paper BFLOPs"):
+        left = header in ("model", "family", "baseline", "input")
+        table.add_column(header, justify="left" if left else "right", no_wrap=left)
+    for row in frame.itertuples(index=False):
+        side = row.input.split("x", 1)[1]  # 3x224x224 -> 224x224: channels are always 3 here
+        table.add_row(row.name, row.family, row.baseline, side, human(row.params),
+                      f"{row.flops / 1e9:.3f}", human(row.cio_elems),
+                      human(row.paper_params) if pd.notna(row.paper_params) else "-",
+                      f"{row.paper_bflops:.3f}" if pd.notna(row.paper_bflops) else "-")
+    return table
+
+
 def render_text(renderable: Any, width: int = TABLE_WIDTH) -> str:
     """Render a rich object to plain text (for files and tests)."""
     console = Console(file=io.StringIO(), width=width, no_color=True, highlight=False)

@@ -1,0 +1,179 @@
+"""The command line: exit codes, one-line errors, formats, atomic output, a fast --help."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cspcost import __version__
+from cspcost.cli import app
+
+NETS = Path(__file__).parent / "nets.py"
+runner = CliRunner()
+
+
+def invoke(*args: str):  # noqa: ANN201
+    """Run the CLI in-process."""
+    return runner.invoke(app, list(args))
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> None:  # noqa: ANN001
+    """Exit ``code``, one line on stderr containing ``fragments``, no traceback."""
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_version() -> None:
+    """--version prints the package version."""
+    result = invoke("--version")
+    assert result.exit_code == 0 and __version__ in result.stdout
+
+
+def test_help_does_not_import_torch() -> None:
+    """`cspcost --help` stays fast: the CLI module imports no torch."""
+    code = "import sys, cspcost.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert invoke("--help").exit_code == 0
+
+
+def test_python_dash_m() -> None:
+    """`python -m cspcost --version` works."""
+    out = subprocess.run([sys.executable, "-m", "cspcost", "--version"], capture_output=True, text=True, check=True)
+    assert __version__ in out.stdout
+
+
+def test_analyze_table_fits_100_columns() -> None:
+    """The default table: totals row, units in headers, no line over 100 columns."""
+    result = invoke("analyze", "tinycsp")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert any(line.strip().startswith("total") for line in lines)
+    assert "FLOPs" in result.stdout and "CIO" in result.stdout
+
+
+def test_analyze_json() -> None:
+    """--format json prints one object with the documented keys; numbers equal the API's."""
+    import cspcost
+
+    result = invoke("analyze", "tinycsp", "--format", "json")
+    data = json.loads(result.stdout)
+    assert data["model"] == "tinycsp" and data["input_shape"] == [[1, 3, 64, 64]]
+    assert data["totals"] == cspcost.analyze("tinycsp").totals
+    assert data["unsupported_ops"] == {} and "torch" in data["versions"]
+
+
+def test_analyze_csv_and_md() -> None:
+    """CSV has a header and one row per layer; Markdown is a table."""
+    csv = invoke("analyze", "tinycsp", "--format", "csv").stdout.splitlines()
+    assert csv[0].startswith("name,type,ops,macs,flops")
+    md = invoke("analyze", "tinycsp", "--format", "md").stdout.splitlines()
+    assert md[0].startswith("| name | type") and md[1].startswith("|---")
+    assert len(md) == len(csv) + 1  # header + separator vs header
+
+
+def test_top_and_sort() -> None:
+    """--top N keeps the N heaviest layers by FLOPs."""
+    data = json.loads(invoke("analyze", "tinycsp", "--top", "2", "--format", "json").stdout)
+    flops = [layer["flops"] for layer in data["layers"]]
+    assert len(flops) == 2 and flops == sorted(flops, reverse=True)
+    assert_one_line_error(invoke("analyze", "tinycsp", "--sort", "speed"), 2, "cannot sort by 'speed'")
+
+
+def test_input_and_size_options() -> None:
+    """--input CxHxW and --size S set the input."""
+    data = json.loads(invoke("analyze", "tinycsp", "--input", "3x32x48", "--format", "json").stdout)
+    assert data["input_shape"] == [[1, 3, 32, 48]]
+    data = json.loads(invoke("analyze", "tinycsp", "--size", "32", "-b", "2", "--format", "json").stdout)
+    assert data["input_shape"] == [[2, 3, 32, 32]]
+
+
+def test_output_file_is_written_atomically(tmp_path: Path) -> None:
+    """--output writes the whole file and leaves no temporary behind."""
+    target = tmp_path / "out" / "tiny.json"
+    result = invoke("analyze", "tinycsp", "--format", "json", "--output", str(target))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert json.loads(target.read_text())["model"] == "tinycsp"
+    assert [p.name for p in target.parent.iterdir()] == ["tiny.json"]
+
+
+def test_file_factory() -> None:
+    """path/to/file.py:factory loads a user's model."""
+    result = invoke("analyze", f"{NETS}:mixnet", "--size", "32", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["macs"] > 0
+
+
+@pytest.mark.parametrize("args, code, fragments", [
+    (["analyze", "tinycs"], 2, ["unknown model 'tinycs'", "did you mean 'tinycsp'"]),
+    (["analyze", "tinycsp", "--input", "3xax4"], 2, ["malformed input size '3xax4'"]),
+    (["analyze", "tinycsp", "--input", "3x0x4"], 2, ["must be positive"]),
+    (["analyze", "tinycsp", "--batch", "0"], 2, ["batch must be at least 1"]),
+    (["analyze", "no/such/file.py:build"], 2, ["no such file"]),
+    (["analyze", f"{NETS}:nothing"], 2, ["has no callable 'nothing'"]),
+    (["analyze", f"{NETS}:raises", "--size", "16"], 2, ["weights file missing"]),
+    (["analyze", f"{NETS}:broken", "--size", "16"], 2, ["'features.1' (Conv2d)"]),
+    (["analyze", f"{NETS}:meta_hostile", "--size", "16"], 2, ["meta device", "--device cpu"]),
+    (["analyze", f"{NETS}:cumsum_net", "--input", "4", "--strict"], 2, ["aten.cumsum"]),
+    (["analyze", "tinycsp", "--device", "cuda"], 2, ["CUDA"]),
+    (["analyze", "tinycsp", "--device", "tpu9"], 2, ["unknown device"]),
+])
+def test_bad_input_is_one_line_exit_2(args: list[str], code: int, fragments: list[str]) -> None:
+    """Each bad input: one line on stderr, exit 2, no traceback."""
+    if "cuda" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("CUDA is available here")
+    assert_one_line_error(invoke(*args), code, *fragments)
+
+
+def test_meta_hostile_runs_on_cpu() -> None:
+    """The suggested --device cpu works."""
+    result = invoke("analyze", f"{NETS}:meta_hostile", "--size", "16", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_unsupported_ops_warn_on_stderr() -> None:
+    """Without --strict an unsupported op is a warning on stderr; data stays on stdout."""
+    result = invoke("analyze", f"{NETS}:cumsum_net", "--input", "4", "--format", "json")
+    assert result.exit_code == 0
+    assert "no cost rule for aten.cumsum x1" in result.stderr
+    assert json.loads(result.stdout)["unsupported_ops"] == {"aten.cumsum": 1}
+
+
+def test_internal_error_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug of ours exits 3 with one line; --debug shows the traceback."""
+    import cspcost.api
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyError("bug")
+
+    monkeypatch.setattr(cspcost.api, "analyze", boom)
+    assert_one_line_error(invoke("analyze", "tinycsp"), 3, "internal error")
+    result = invoke("--debug", "analyze", "tinycsp")
+    assert result.exit_code != 0 and isinstance(result.exception, KeyError)
+
+
+def test_rules_lists_the_registry() -> None:
+    """`cspcost rules` lists every op with its kind and convention."""
+    data = json.loads(invoke("rules", "--format", "json").stdout)
+    ops = {row["op"]: row for row in data}
+    assert ops["aten.conv2d"]["kind"] == "conv"
+    assert ops["aten.view"]["convention"].startswith("free:")
+
+
+def test_models_lists_the_zoo() -> None:
+    """`cspcost models --format json` lists every registered model."""
+    import cspcost_models
+
+    data = json.loads(invoke("models", "--format", "json").stdout)
+    assert {row["name"] for row in data} == set(cspcost_models.list_models())
