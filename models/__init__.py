@@ -7,5 +7,6 @@ from .registry import ModelSpec, create, get, list_models, register
 # Importing the model modules registers their entry points (one decorator each).
 from . import examples  # noqa: F401,E402
 from . import mobilenet  # noqa: F401,E402
+from . import peleenet  # noqa: F401,E402
 
 __all__ = ["ModelSpec", "create", "get", "list_models", "register"]
