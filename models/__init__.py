@@ -8,5 +8,6 @@ from .registry import ModelSpec, create, get, list_models, register
 from . import examples  # noqa: F401,E402
 from . import mobilenet  # noqa: F401,E402
 from . import peleenet  # noqa: F401,E402
+from . import densenet  # noqa: F401,E402
 
 __all__ = ["ModelSpec", "create", "get", "list_models", "register"]
