@@ -95,7 +95,8 @@ class CrossStageDense(nn.Module):
         c_partial = cfg.partial_channels[index] or c
         self.partial_transition = ConvBNAct(c, c_partial, 1, act=cfg.act)
         self.out_channels = cfg.stage_channels[index]
-        self.transition = ConvBNAct(c_in - self.c_part2 + c_partial, self.out_channels, 1, act=cfg.act)
+        c_fused = c_in - self.c_part2 + c_partial
+        self.transition = ConvBNAct(c_fused, self.out_channels, 1, act=cfg.act)
         self.pool = nn.Identity() if last else MaxPool(2, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,7 +146,7 @@ def densenet201(num_classes: int = 1000) -> nn.Module:
 @register(
     family="densenet",
     input_size=(3, 256, 256),
-    source="CSPNet paper Sec. 3.1 (partial dense block, CSP fusion, gamma = 0.5) on densenet201.cfg; no released cfg",
+    source="CSPNet paper Sec. 3.1 (partial dense block, CSP fusion, gamma = 0.5) on densenet201.cfg",
     baseline="densenet201",
     notes=(
         "The CSP version of the cfg model densenet201, so that its cut is comparable with the "

@@ -32,7 +32,7 @@ class MobileStageCfg:
     widths: tuple[int, ...]  # output channels of each group of blocks
     depths: tuple[int, ...]  # number of blocks in each group
     stride: int  # stride of the stage's first depth-wise conv
-    entry_expand: int = 0  # ratio of the first block's own 1x1 expand; 0: the previous transition expanded
+    entry_expand: int = 0  # first block's own 1x1 expand ratio; 0: the previous transition expanded
     bypass_ratio: float = 1.0  # CSP part-1 width as a share of the stage input (csmobilenet-v2.cfg)
 
 
@@ -90,6 +90,11 @@ def _expanded(cfg: MobileNetV2Cfg, c: int) -> int:
     return cfg.expand_ratio * c // (2 if _csp(cfg) else 1)
 
 
+def _head_width(cfg: MobileNetV2Cfg) -> int:
+    """Width of the last 1x1 conv before the pool: csmobilenet-v2.cfg halves it (640)."""
+    return cfg.head_channels // (2 if _csp(cfg) else 1)
+
+
 def _make_blocks(cfg: MobileNetV2Cfg, stage: MobileStageCfg, c_in: int) -> tuple[nn.Sequential, int]:
     """The blocks of one stage and their output width."""
     dw_mult = 2 if _csp(cfg) else 1
@@ -97,7 +102,8 @@ def _make_blocks(cfg: MobileNetV2Cfg, stage: MobileStageCfg, c_in: int) -> tuple
         mid = c_in * stage.entry_expand
         entry = InvertedResidual(c_in, stage.widths[0], mid, mid, stage.stride, True, cfg.act)
     else:  # the previous transition already expanded the input
-        entry = InvertedResidual(c_in, stage.widths[0], c_in, c_in * dw_mult, stage.stride, False, cfg.act)
+        width = stage.widths[0]
+        entry = InvertedResidual(c_in, width, c_in, c_in * dw_mult, stage.stride, False, cfg.act)
     blocks, c = [entry], stage.widths[0]
     for i, (width, depth) in enumerate(zip(stage.widths, stage.depths)):
         for _ in range(depth - 1 if i == 0 else depth):
@@ -150,7 +156,7 @@ class MobileNetV2(nn.Module):
         stages, c = [], cfg.stem_channels
         for i, stage in enumerate(cfg.stages):
             last = i == len(cfg.stages) - 1
-            c_next = cfg.head_channels // (2 if _csp(cfg) else 1) if last else _expanded(cfg, stage.widths[-1])
+            c_next = _head_width(cfg) if last else _expanded(cfg, stage.widths[-1])
             stages.append(stage_cls(cfg, stage, c, c_next))
             c = c_next
         self.stages = nn.Sequential(*stages)

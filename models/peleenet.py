@@ -51,7 +51,10 @@ class StemBlock(nn.Module):
         super().__init__()
         self.conv1 = ConvBNAct(3, c_out, 3, 2, act=act)
         self.branch_conv = nn.Sequential(
-            OrderedDict(reduce=ConvBNAct(c_out, c_out // 2, 1, act=act), conv=ConvBNAct(c_out // 2, c_out, 3, 2, act=act))
+            OrderedDict(
+                reduce=ConvBNAct(c_out, c_out // 2, 1, act=act),
+                conv=ConvBNAct(c_out // 2, c_out, 3, 2, act=act),
+            )
         )
         self.branch_pool = nn.MaxPool2d(2, 2)
         self.fuse = ConvBNAct(2 * c_out, c_out, 1, act=act)
