@@ -217,6 +217,163 @@ def models(
             _emit(report.render_text(report.models_table(frame, convention.value)), None)
 
 
+def _int_list(text: str) -> list[int]:
+    """'32,64,256' -> [32, 64, 256]."""
+    from .errors import UsageError
+
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise UsageError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _fraction_list(text: str) -> list:  # noqa: ANN202 - list of Fraction
+    """'1/4,1/2,1' -> [Fraction(1, 4), Fraction(1, 2), Fraction(1)]."""
+    from fractions import Fraction
+
+    from .errors import UsageError
+
+    try:
+        values = [Fraction(v.strip()) for v in text.split(",") if v.strip()]
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"expected comma-separated fractions such as 1/2, got {text!r}") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise UsageError(f"split ratios must lie in (0, 1], got {text!r}")
+    return values
+
+
+@app.command()
+def formulas(
+    c: str = typer.Option("32,64,256", "--c", help="Base channels c (comma-separated)."),
+    d: str = typer.Option("16,32", "--d", help="Growth rates d."),
+    m: str = typer.Option("1,3,6", "--m", help="Dense layers per block m."),
+    size: str = typer.Option("8,14", "--size", help="Square feature-map sides w = h."),
+    gamma: str = typer.Option("1/4,1/2,1", "--gamma", help="Split ratios gamma (share entering the block)."),
+    kernel: str = typer.Option("1,3", "--kernel", help="Dense-layer kernel sizes k."),
+    fusion: str = typer.Option("none,first,last,csp", "--fusion", help="Fusions of the paper's Fig. 3."),
+    bottleneck: Optional[int] = typer.Option(None, "--bottleneck", help="DenseNet-B layers: 1x1 to B channels first."),
+    explain: bool = typer.Option(False, "--explain", help="Print each formula with its assumptions and source, then exit."),
+    zoo: bool = typer.Option(False, "--zoo", help="Check the formulas against the zoo's DenseNet-201 dense blocks instead."),
+    show_all: bool = typer.Option(False, "--all", help="List every configuration in the table, not only disagreements."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Check the CSPNet paper's closed forms (dense vs partial dense block CIO, MACs, params) against the walker.
+
+    Builds each block of the grid on the meta device, measures it, and compares exactly. Exit 0 when
+    every configuration agrees, 1 otherwise.
+
+    Examples: `cspcost formulas`, `cspcost formulas --explain`, `cspcost formulas --c 64 --gamma 1/2 --format csv`,
+    `cspcost formulas --zoo`
+    """
+    with _reporting():
+        if explain:
+            _emit(_explanations(), None)
+            return
+        if zoo:
+            frame = _zoo_formulas()
+            view = _zoo_view(frame) if fmt is Format.table else frame
+            _emit_frame(view, fmt, "paper's dense-block CIO formula vs walker, zoo dense blocks")
+            return
+        from . import formula_checks as fc
+
+        fusions = [f.strip() for f in fusion.split(",") if f.strip()]
+        configs = fc.grid(_int_list(c), _int_list(d), _int_list(m), _int_list(size), _fraction_list(gamma),
+                          _int_list(kernel), _check_fusions(fusions), [bottleneck])
+        frame = _with_progress(lambda progress: fc.sweep(configs, progress), "checking closed forms")
+        agree = int(frame["agree"].sum())
+        title = f"{agree} of {len(frame)} configurations agree exactly"
+        if fmt is Format.table:
+            title += " (f: closed form, w: walker)"
+            wrong = frame[~frame["agree"]]
+            shown = frame if show_all else (wrong if len(wrong) else frame.head(12))
+            _emit_frame(_sweep_view(shown), fmt, title)
+        else:
+            _emit_frame(frame, fmt, title)
+        err.print(f"{agree} of {len(frame)} configurations agree exactly")
+        if agree != len(frame):
+            raise typer.Exit(1)
+
+
+def _sweep_view(frame):  # noqa: ANN001, ANN202 - DataFrame -> DataFrame
+    """The sweep for a terminal: one config column, formula vs walker per metric."""
+    import pandas as pd
+
+    config = frame.apply(lambda r: f"c{r.c} d{r.d} m{r.m} {r.w}x{r.h} g{r.gamma} k{r.k} {r.fusion}", axis=1)
+    return pd.DataFrame({
+        "block": config, "CIO f": frame["cio_formula"], "CIO w": frame["cio_measured"],
+        "MACs f": frame["macs_formula"], "MACs w": frame["macs_measured"],
+        "params f": frame["params_formula"], "params w": frame["params_measured"],
+        "ok": frame["agree"].map({True: "=", False: "NO"}),
+    })
+
+
+def _zoo_view(frame):  # noqa: ANN001, ANN202 - DataFrame -> DataFrame
+    """The zoo check for a terminal."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "model": frame["model"], "stage": frame["stage"], "c_in": frame["c_in"], "m": frame["m"],
+        "b": frame["b"], "map": frame["w"].astype(str) + "x" + frame["h"].astype(str),
+        "formula": frame["cio_formula"], "walker": frame["cio_measured"],
+        "diff %": frame["difference_pct"].round(1), "+2mbwh": frame["bottleneck_term"],
+        "rest": frame["unexplained"],
+    })
+
+
+def _check_fusions(fusions: list[str]) -> list[str]:
+    """Validate --fusion names."""
+    from .errors import UsageError
+    from .formulas import FUSIONS
+
+    unknown = [f for f in fusions if f not in FUSIONS]
+    if unknown or not fusions:
+        raise UsageError(f"unknown fusion {', '.join(unknown) or '(none)'}; use {', '.join(FUSIONS)}")
+    return fusions
+
+
+def _zoo_formulas():  # noqa: ANN202 - DataFrame
+    """The zoo's dense blocks against the formula."""
+    from .formula_checks import zoo_dense_blocks
+
+    return zoo_dense_blocks()
+
+
+def _explanations() -> str:
+    """Every closed form with its assumptions and source."""
+    from .formulas import EXPLANATIONS
+
+    lines = []
+    for name, equation, source, assumptions in EXPLANATIONS:
+        lines += [f"{name}: {equation}", f"    source: {source}", f"    assumes: {assumptions}", ""]
+    return "\n".join(lines)
+
+
+def _with_progress(work, label: str):  # noqa: ANN001, ANN202
+    """Run ``work(progress)`` under a rich progress bar on stderr."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def _emit_frame(frame, fmt: Format, title: str) -> None:  # noqa: ANN001
+    """A DataFrame in the chosen format on stdout."""
+    from . import report
+
+    if fmt is Format.json:
+        _emit(frame.to_json(orient="records", indent=2) + "\n", None)
+    elif fmt is Format.csv:
+        _emit(report.to_csv(frame), None)
+    elif fmt is Format.md:
+        _emit(report.to_markdown(frame), None)
+    else:
+        _emit(report.render_text(report.frame_table(frame, title)), None)
+
+
 def main() -> None:
     """Console-script entry point; ``--debug`` is accepted anywhere on the line."""
     argv = sys.argv[1:]

@@ -77,6 +77,31 @@ def models_table(frame: pd.DataFrame, convention: str) -> Table:
     return table
 
 
+def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 60) -> Table:
+    """Any DataFrame as a compact rich table (numbers right-aligned, at most ``max_rows`` rows)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left")
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left", no_wrap=True,
+                         min_width=len(str(column)) if numeric else None)
+    for row in frame.head(max_rows).itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    if len(frame) > max_rows:
+        table.caption = f"... {len(frame) - max_rows} more rows (use --format csv for all)"
+    return table
+
+
+def _cell(value: Any) -> str:
+    """A table cell: large integers scaled, floats to 3 decimals."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int) and abs(value) >= 10_000:
+        return human(value)
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
 def render_text(renderable: Any, width: int = TABLE_WIDTH) -> str:
     """Render a rich object to plain text (for files and tests)."""
     console = Console(file=io.StringIO(), width=width, no_color=True, highlight=False)
