@@ -106,7 +106,7 @@ def analyze(
     cap = capture(model, tensors, device)
     ops, unsupported = price_ops(cap, conv, strict)
     rows = layer_rows(ops, cap, conv)
-    sums = totals(rows)
+    sums = totals(rows, cap)
     frame = to_frame(aggregate(rows, depth, cap.module_types), sums)
     return AnalysisResult(name, cap.input_shapes, conv, sums, frame, unsupported, ops, _versions())
 

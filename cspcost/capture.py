@@ -28,6 +28,7 @@ class Capture:
     module_params: dict[str, tuple[int, int]]  # path -> (own params, own conv/linear weights)
     input_shapes: list[tuple[int, ...]]
     device: str
+    peak_activation_bytes: int  # the most activation memory alive at once, in execution order
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -83,6 +84,69 @@ _META_SHORTCUTS = {
 }
 
 
+def _tensors(items: Any) -> Iterator[torch.Tensor]:
+    """Tensors among an op's arguments or outputs (one level of lists, as aten schemas nest)."""
+    for item in items if isinstance(items, (list, tuple)) else (items,):
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, (list, tuple)):
+            yield from (t for t in item if isinstance(t, torch.Tensor))
+
+
+class _Lifetimes:
+    """When each activation storage is first written and last read, in op order.
+
+    A storage (not a tensor: views share one) is born at the op that first outputs it and dies
+    after the op that last touches it. Parameters are never born, so they are not activations.
+    """
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.birth: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.size: dict[int, int] = {}
+        self._keep: list[Any] = []  # holding storages keeps their keys from being reused
+
+    def _key(self, t: torch.Tensor) -> tuple[int, Any]:
+        """The identity of a tensor's storage, and the storage."""
+        storage = t.untyped_storage()
+        return storage._cdata, storage
+
+    def born(self, tensors: Iterator[torch.Tensor], step: int) -> None:
+        """Register storages first written at ``step`` (or alive before the first op: step -1)."""
+        for t in tensors:
+            key, storage = self._key(t)
+            if key not in self.birth:
+                self.birth[key], self.size[key] = step, storage.nbytes()
+                self._keep.append(storage)
+            self.last[key] = max(self.last.get(key, step), step)
+
+    def used(self, tensors: Iterator[torch.Tensor], step: int) -> None:
+        """Mark storages read at ``step``."""
+        for t in tensors:
+            key = self._key(t)[0]
+            if key in self.birth:
+                self.last[key] = step
+
+    def record(self, args: Any, out: Any) -> None:
+        """One op: its inputs are read, its outputs written."""
+        self.used(_tensors(args), self.step)
+        self.born(_tensors(out), self.step)
+        self.step += 1
+
+    def peak(self) -> int:
+        """The largest total size of storages alive at once."""
+        delta = [0] * (self.step + 3)
+        for key, birth in self.birth.items():
+            delta[birth + 1] += self.size[key]
+            delta[self.last[key] + 2] -= self.size[key]
+        alive = best = 0
+        for change in delta:
+            alive += change
+            best = max(best, alive)
+        return best
+
+
 class _Recorder(TorchDispatchMode):
     """A dispatch mode that appends one OpEvent per aten op, tagged with the current module."""
 
@@ -91,6 +155,7 @@ class _Recorder(TorchDispatchMode):
         self.stack = stack
         self.events: list[OpEvent] = []
         self.shortcuts = _META_SHORTCUTS if meta else {}
+        self.lifetimes = _Lifetimes()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         """Run the op (or its meta shortcut), then record it."""
@@ -101,6 +166,7 @@ class _Recorder(TorchDispatchMode):
         self.events.append(OpEvent(
             name, self.stack[-1], _meta(args), {k: _meta(v) for k, v in kwargs.items()},
             _outputs(out)))
+        self.lifetimes.record(args, out)
         return out
 
 
@@ -202,15 +268,18 @@ def capture(
     dev = check_device(device)
     stack: list[str] = [""]
     recorder = _Recorder(stack, dev.type == "meta")
+    recorder.lifetimes.born(_tensors(inputs), -1)
     with _eval_mode(model), _stand_ins(model, dev), _module_stack(model, stack):
         try:
             with torch.inference_mode(), recorder:
-                model(*inputs)
+                out = model(*inputs)
         except Exception as exc:  # noqa: BLE001 - re-raised as a one-line user error
             raise _forward_error(model, stack[-1], exc, dev) from exc
+    recorder.lifetimes.used(_tensors(out if isinstance(out, (list, tuple)) else [out]), recorder.lifetimes.step)
     types = {name: type(m).__name__ for name, m in model.named_modules()}
     shapes = [tuple(t.shape) for t in inputs]
-    return Capture(recorder.events, types, module_params(model), shapes, dev.type)
+    return Capture(recorder.events, types, module_params(model), shapes, dev.type,
+                   recorder.lifetimes.peak())
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)

@@ -18,8 +18,8 @@ from .records import OpEvent
 from .rules import lookup
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
-SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
-          "bytes_read", "bytes_written"]
+SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
+          "cio_out_elems", "out_elems", "bytes_read", "bytes_written"]
 SHARED = ["macs", "flops", "params", "cio_elems"]  # columns that get a *_share column
 COLUMNS = ["name", "type", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED)]
 TOTAL_KEYS = ["macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
@@ -50,7 +50,10 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
             continue
         flops = c.flops if flops_kinds is None or c.kind in flops_kinds else 0
         cio = c.io_elems if c.kind in cio_kinds else 0
-        rows.append(_op_row(i, ev, c.kind, c.macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written))
+        row = _op_row(i, ev, c.kind, c.macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written)
+        row["cio_out_elems"] = ev.outputs[0].numel if cio else 0
+        row["cio_in_elems"] = cio - row["cio_out_elems"]
+        rows.append(row)
     if strict and unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
         raise UnsupportedOpsError(f"--strict: no cost rule for {listed}")
@@ -62,8 +65,8 @@ def _op_row(i: int, ev: OpEvent, kind: str, macs: int, flops: int, cio: int, out
     """One priced op as a plain dict."""
     shape = ev.outputs[0].shape if ev.outputs else ()
     return {"index": i, "op": ev.op, "module": ev.module or ROOT, "kind": kind, "macs": macs,
-            "flops": flops, "cio_elems": cio, "out_elems": out_elems, "bytes_read": read,
-            "bytes_written": written, "out_shape": shape}
+            "flops": flops, "cio_elems": cio, "cio_in_elems": 0, "cio_out_elems": 0,
+            "out_elems": out_elems, "bytes_read": read, "bytes_written": written, "out_shape": shape}
 
 
 def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) -> list[dict[str, Any]]:
@@ -74,7 +77,8 @@ def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) ->
         if row is None:
             row = layers[op["module"]] = _empty_layer(op["module"], capture)
         row["ops"] += 1
-        for key in ("macs", "flops", "cio_elems", "out_elems", "bytes_read", "bytes_written"):
+        for key in ("macs", "flops", "cio_elems", "cio_in_elems", "cio_out_elems", "out_elems",
+                    "bytes_read", "bytes_written"):
             row[key] += op[key]
         if op["kind"] != "view":
             row["out_shape"] = op["out_shape"]
@@ -116,9 +120,11 @@ def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, st
     return list(merged.values())
 
 
-def totals(rows: list[dict[str, Any]]) -> dict[str, int]:
-    """Column sums over the layer rows (the model's totals)."""
-    return {key: sum(row[key] for row in rows) for key in TOTAL_KEYS}
+def totals(rows: list[dict[str, Any]], capture: Capture) -> dict[str, int]:
+    """Column sums over the layer rows (the model's totals), plus the activation memory peak."""
+    sums = {key: sum(row[key] for row in rows) for key in TOTAL_KEYS}
+    sums["peak_activation_bytes"] = capture.peak_activation_bytes
+    return sums
 
 
 def to_frame(rows: list[dict[str, Any]], sums: dict[str, int]) -> pd.DataFrame:
