@@ -84,7 +84,9 @@ class MaxPool(nn.Module):
     """A darknet ``[maxpool]``: default padding ``size - 1``, split ``pad // 2`` before, rest after.
 
     Output side is ``(w + padding - size) // stride + 1``. An even padding is PyTorch's symmetric
-    padding; an odd one (e.g. size 2, stride 1) pads right/bottom with -inf first.
+    padding; an odd one at stride 2 (the usual 2x2/2) is ``ceil_mode``, which gives the same windows
+    without materialising a padded tensor (darknet's layer reads the unpadded input, and CIO counts
+    it); any other odd one (e.g. size 2, stride 1) pads right/bottom with -inf first.
     """
 
     def __init__(self, size: int = 2, stride: int = 2, padding: int | None = None) -> None:
@@ -92,11 +94,13 @@ class MaxPool(nn.Module):
         pad = size - 1 if padding is None else padding
         self.before, self.after = pad // 2, pad - pad // 2
         symmetric = self.before == self.after
-        self.pool = nn.MaxPool2d(size, stride, padding=self.before if symmetric else 0)
-        self.symmetric = symmetric
+        # floor((w + 2b + 1 - k) / 2) == ceil((w + 2b - k) / 2): ceil_mode is darknet's extra pad
+        ceil = not symmetric and stride == 2
+        self.pool = nn.MaxPool2d(size, stride, padding=self.before if symmetric or ceil else 0, ceil_mode=ceil)
+        self.explicit_pad = not (symmetric or ceil)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Max-pool with darknet's padding."""
-        if not self.symmetric:
+        if self.explicit_pad:
             x = F.pad(x, (self.before, self.after, self.before, self.after), value=float("-inf"))
         return self.pool(x)
