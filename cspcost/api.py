@@ -17,7 +17,7 @@ from .errors import UsageError
 from .metrics import aggregate, layer_rows, price_ops, to_frame, totals
 from .zoo import build, list_models, resolve
 
-__all__ = ["AnalysisResult", "analyze", "list_models", "models_table"]
+__all__ = ["AnalysisResult", "analyze", "list_models", "measure", "models_table"]
 
 
 @dataclass
@@ -163,3 +163,19 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
             "paper_params": spec.paper_params, "paper_bflops": spec.paper_bflops,
         })
     return pd.DataFrame(rows)
+
+
+def measure(
+    model: str | nn.Module, input_size: Sequence[int] | None = None, batch: int = 1, *,
+    convention: str = "pytorch", cio: str | None = None, latency: bool = False,
+) -> dict[str, float]:
+    """The budgetable numbers of one model: cio_elems, flops, macs, params, bottleneck_flops
+    (and latency_ms, measured on CPU, when ``latency``)."""
+    result = analyze(model, input_size, batch, convention=convention, cio=cio)
+    values: dict[str, float] = {key: result.totals[key] for key in ("cio_elems", "flops", "macs", "params")}
+    values["bottleneck_flops"] = result.bottleneck[1]
+    if latency:
+        from .profiling import latency_for_compare
+
+        values["latency_ms"] = latency_for_compare(model, input_size, False)[0]
+    return values

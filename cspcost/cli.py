@@ -134,6 +134,143 @@ def analyze(
         _emit(_format_analysis(result, fmt, top, sort), output)
 
 
+@app.command()
+def compare(
+    models: list[str] = typer.Argument(..., help="Two or more models (zoo names or file.py:factory); deltas are against the first."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch or darknet (the paper's counting)."),
+    cio: Optional[Cio] = typer.Option(None, "--cio", help="CIO convention: hardnet or cspnet."),
+    fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
+    plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
+    out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
+    depth: int = typer.Option(2, "--block-depth", help="Module depth of the blocks in the breakdown chart."),
+    profile: bool = typer.Option(False, "--profile", help="Also measure latency on CPU (per layer with --plot)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
+
+    Examples:
+
+    * `cspcost compare resnext50 cspresnext50`
+    * `cspcost compare resnext50 cspresnext50 --convention darknet --plot`
+    * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
+    """
+    with _reporting():
+        from .comparison import compare as run_compare
+        from .comparison import write_report
+        from .errors import UsageError
+        from .shapes import parse_input
+
+        if len(models) < 2:
+            raise UsageError("compare needs at least two models")
+        latency = _latency_measurer(plot) if profile else None
+        result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
+                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency)
+        if plot:
+            target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
+            for path in write_report(result, target, depth):
+                err.print(f"wrote {path}")
+        _emit_comparison(result, fmt)
+
+
+def _safe(spec: str) -> str:
+    """A model spec as a directory-name part."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
+
+
+def _latency_measurer(per_layer: bool):  # noqa: ANN202
+    """A (model, input) -> (median ms, per-layer frame) callable backed by the profiler."""
+    from .profiling import latency_for_compare
+
+    return lambda model, size: latency_for_compare(model, size, per_layer)
+
+
+def _emit_comparison(result, fmt: Format) -> None:  # noqa: ANN001
+    """The comparison table in the chosen format."""
+    import json
+
+    from . import report
+
+    if fmt is Format.json:
+        _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
+    elif fmt is Format.csv:
+        _emit(report.to_csv(result.table), None)
+    elif fmt is Format.md:
+        _emit(report.to_markdown(result.table), None)
+    else:
+        _emit(report.render_text(report.comparison_table(result.table, result.results[0].convention.label())), None)
+
+
+@app.command()
+def check(
+    budgets_file: str = typer.Argument(..., metavar="BUDGETS.toml", help="TOML file: one [model] table of *_max limits each."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments kept)."),
+    junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
+
+    Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max;
+    options per model: input, convention, cio, tolerance (relative), batch.
+
+    Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
+    `cspcost check budgets.toml --update`
+    """
+    with _reporting():
+        from pathlib import Path
+
+        from . import budgets as b
+        from .report import write_atomic
+
+        parsed = b.load(budgets_file)
+        outcomes = _with_progress(lambda progress: _check_all(parsed, progress), "measuring budgets")
+        if update:
+            text = Path(budgets_file).read_text(encoding="utf-8")
+            measured = {(o.model, o.metric): o.measured for o in outcomes}
+            write_atomic(budgets_file, b.updated_text(text, measured))
+            err.print(f"updated {len(measured)} limits in {budgets_file}")
+            return
+        if junit:
+            write_atomic(junit, b.junit_xml(outcomes))
+        _emit_frame(_outcome_frame(outcomes), fmt, f"budgets: {budgets_file}")
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
+                      + ", ".join(f"{o.model} {o.metric}" for o in failed))
+            raise typer.Exit(1)
+        err.print(f"all {len(outcomes)} budgets hold")
+
+
+def _check_all(parsed, progress):  # noqa: ANN001, ANN202 - list[Budget], callback -> list[Outcome]
+    """Measure each budget's model once, then compare."""
+    from . import budgets as b
+    from .api import measure
+
+    done = []
+
+    def measure_one(budget):  # noqa: ANN001, ANN202
+        values = measure(budget.model, budget.input_size, budget.batch, convention=budget.convention,
+                         cio=budget.cio, latency="latency_ms_max" in budget.limits)
+        done.append(budget)
+        progress(len(done), len(parsed))
+        return values
+
+    return b.check(parsed, measure_one)
+
+
+def _outcome_frame(outcomes):  # noqa: ANN001, ANN202 - list[Outcome] -> DataFrame
+    """One row per limit."""
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "model": o.model, "metric": o.metric, "measured": o.measured, "limit": o.limit,
+        "tolerance": o.tolerance, "margin_pct": round(o.margin_pct, 2), "status": "ok" if o.ok else "EXCEEDED",
+    } for o in outcomes])
+
+
 def _warn_unsupported(unsupported: dict[str, int]) -> None:
     """One stderr line listing ops that no rule prices."""
     if unsupported:

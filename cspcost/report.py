@@ -77,6 +77,42 @@ def models_table(frame: pd.DataFrame, convention: str) -> Table:
     return table
 
 
+_COMPARE_ROWS = [  # (column, label): the comparison table is transposed, one column per model
+    ("input", "input"), ("params", "params"), ("conv_weight_params", "conv weights"),
+    ("macs", "MACs"), ("flops", "FLOPs"), ("cio_elems", "CIO (elems)"), ("bytes", "bytes moved"),
+    ("bottleneck_flops", "bottleneck FLOPs"), ("bottleneck_layer", "bottleneck layer"),
+    ("layers", "layers"), ("peak_activation_bytes", "peak act. bytes"), ("latency_ms", "latency (ms)"),
+]
+
+
+def comparison_table(frame: pd.DataFrame, convention: str) -> Table:
+    """Models as columns, metrics as rows, each value with its delta against the first model."""
+    table = Table(title=f"comparison ({convention})", box=box.SIMPLE_HEAD, padding=(0, 1),
+                  pad_edge=False, title_justify="left")
+    table.add_column("metric", no_wrap=True)
+    for model in frame["model"]:
+        table.add_column(str(model), justify="right", no_wrap=True, overflow="ellipsis")
+    for key, name in _COMPARE_ROWS:
+        if frame[key].isna().all():
+            continue
+        table.add_row(name, *(_compare_cell(frame, key, i) for i in range(len(frame))))
+    return table
+
+
+def _compare_cell(frame: pd.DataFrame, key: str, i: int) -> str:
+    """One value, scaled, with its delta in percent against the first model."""
+    value = frame[key].iloc[i]
+    if isinstance(value, str):
+        return _left_truncate(value, 24)
+    if value is None or pd.isna(value):
+        return "-"
+    text = f"{value:.2f}" if key == "latency_ms" else human(value)
+    delta = frame.get(f"{key}_delta_pct")
+    if i and delta is not None and pd.notna(delta.iloc[i]):
+        text += f" ({delta.iloc[i]:+.1f}%)"
+    return text
+
+
 def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 60) -> Table:
     """Any DataFrame as a compact rich table (numbers right-aligned, at most ``max_rows`` rows)."""
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left")
@@ -95,7 +131,7 @@ def _cell(value: Any) -> str:
     """A table cell: large integers scaled, floats to 3 decimals."""
     if isinstance(value, bool) or value is None:
         return str(value)
-    if isinstance(value, int) and abs(value) >= 10_000:
+    if isinstance(value, (int, float)) and abs(value) >= 10_000:
         return human(value)
     if isinstance(value, float):
         return f"{value:.3f}"
