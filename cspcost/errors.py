@@ -38,5 +38,17 @@ class DeviceError(UsageError):
     """A device was asked for that is absent (e.g. CUDA on a machine without a GPU)."""
 
 
+class UnsupportedDtypeError(DeviceError):
+    """The model cannot run at the asked dtype on the asked device (an op lacks a kernel)."""
+
+
+class OutOfMemoryError(DeviceError):
+    """The device ran out of memory; ``largest_batch`` is the largest batch that fitted (or None)."""
+
+    def __init__(self, message: str, largest_batch: int | None = None) -> None:
+        super().__init__(message)
+        self.largest_batch = largest_batch
+
+
 class InternalError(CspcostError):
     """A bug in cspcost itself (exit 3)."""

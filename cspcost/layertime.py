@@ -1,0 +1,164 @@
+"""Per-layer latency: time every aten op and charge it to the innermost module running it.
+
+The attribution is the walker's own (``cspcost.capture``): the same forward pre/post hooks keep a
+stack of running module paths, and a ``TorchDispatchMode`` sees every aten op. Here the mode reads
+a clock just before and just after running each op, so a layer's time is the sum of its ops' times
+and the layer names are exactly the walker's (a block's own add/concat is its own row; ops of the
+model's own forward are ``(root)``).
+
+Overhead: the Python work of the mode and the hooks (a few microseconds per op) happens outside the
+clock readings, so it slows the instrumented run but is not charged to any layer; the model-level
+latency is measured separately, without instrumentation. On CUDA each op is bracketed by CUDA
+events instead of host clocks (no synchronisation per op); the run is synchronised once at its end.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .capture import _module_stack  # the walker's module tracking: same names by construction
+from .metrics import ROOT
+from .timing import Clock, Progress, time_calls
+
+
+@dataclass(frozen=True)
+class LayerTimes:
+    """Per-layer op time of each instrumented run, each run's wall time, and plain references."""
+
+    per_run_s: dict[str, list[float]]  # layer name -> its op time in each run (0.0 if absent)
+    wall_s: list[float]  # wall time of each instrumented run (hooks and mode included)
+    op_counts: dict[str, int]  # ops timed per layer in one run
+    reference_s: list[float] = field(default_factory=list)  # plain forwards, interleaved
+
+
+class _HostStamps:
+    """Op timing by a host clock (CPU: an op's work is done when it returns)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.totals: dict[str, float] = defaultdict(float)
+
+    def start(self) -> Any:
+        """A start mark."""
+        return self.clock()
+
+    def stop(self, layer: str, start: Any) -> None:
+        """Charge the time since ``start`` to ``layer``."""
+        self.totals[layer] += self.clock() - start
+
+    def collect(self) -> dict[str, float]:
+        """Seconds per layer for the run."""
+        return dict(self.totals)
+
+
+class _CudaStamps:
+    """Op timing by CUDA events, read once after the run (no per-op synchronisation)."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
+
+    def start(self) -> Any:
+        """A recorded start event."""
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def stop(self, layer: str, start: Any) -> None:
+        """Record the end event of an op charged to ``layer``."""
+        end = torch.cuda.Event(enable_timing=True)
+        end.record()
+        self.spans.append((layer, start, end))
+
+    def collect(self) -> dict[str, float]:
+        """Seconds per layer for the run (synchronises once)."""
+        torch.cuda.synchronize()
+        totals: dict[str, float] = defaultdict(float)
+        for layer, start, end in self.spans:
+            totals[layer] += start.elapsed_time(end) / 1e3
+        return dict(totals)
+
+
+class _OpTimer(TorchDispatchMode):
+    """A dispatch mode that times each aten op and charges it to the running module."""
+
+    def __init__(self, stack: list[str], stamps: _HostStamps | _CudaStamps) -> None:
+        super().__init__()
+        self.stack = stack
+        self.stamps = stamps
+        self.counts: dict[str, int] = defaultdict(int)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        """Run the op between two clock readings."""
+        start = self.stamps.start()
+        out = func(*args, **(kwargs or {}))
+        layer = self.stack[-1] or ROOT
+        self.stamps.stop(layer, start)
+        self.counts[layer] += 1
+        return out
+
+
+def _one_run(model: nn.Module, inputs: Sequence[torch.Tensor], device: torch.device,
+             clock: Clock, sync: Callable[[], None]) -> tuple[dict[str, float], float, dict[str, int]]:
+    """One instrumented forward: seconds per layer, wall seconds, ops per layer."""
+    stack: list[str] = [""]
+    stamps = _CudaStamps() if device.type == "cuda" else _HostStamps(clock)
+    timer = _OpTimer(stack, stamps)
+    sync()
+    start = clock()
+    with _module_stack(model, stack), timer:
+        model(*inputs)
+    sync()
+    wall = clock() - start
+    return stamps.collect(), wall, dict(timer.counts)
+
+
+def time_layers(
+    model: nn.Module,
+    inputs: Sequence[torch.Tensor],
+    runs: int,
+    *,
+    device: torch.device,
+    sync: Callable[[], None],
+    clock: Clock = time.perf_counter,
+    progress: Progress | None = None,
+    reference: Callable[[], object] | None = None,
+) -> LayerTimes:
+    """Time each layer's ops over ``runs`` instrumented forwards (after one untimed one).
+
+    With ``reference`` (a plain forward), one timed plain forward precedes each instrumented
+    one: on a shared machine both then see the same load, so their ratio is not skewed by a
+    burst of other work that hit only one of them.
+
+    Args:
+        model: the model, in eval mode, on ``device``.
+        inputs: the forward's inputs, already on ``device``.
+        runs: instrumented forwards to time.
+        device: where the model runs (CUDA uses events per op).
+        sync: waits for queued device work.
+        clock: seconds; injectable for tests.
+        progress: called with ("layers", done, runs).
+        reference: a plain (uninstrumented) forward to interleave, timed by ``clock``.
+    Returns:
+        Per-layer seconds in each run, each run's wall time, ops per layer, reference times.
+    """
+    _one_run(model, inputs, device, clock, sync)  # warm the instrumented path
+    per_run: list[dict[str, float]] = []
+    walls: list[float] = []
+    counts: dict[str, int] = {}
+    references: list[float] = []
+    for i in range(runs):
+        if reference is not None:
+            references += time_calls(reference, 1, sync=sync, clock=clock)
+        seconds, wall, counts = _one_run(model, inputs, device, clock, sync)
+        per_run.append(seconds)
+        walls.append(wall)
+        if progress:
+            progress("layers", i + 1, runs)
+    names = list(dict.fromkeys(name for run in per_run for name in run))
+    return LayerTimes({n: [run.get(n, 0.0) for run in per_run] for n in names}, walls, counts, references)

@@ -1,0 +1,295 @@
+"""Real latency on CPU and CUDA: ``cspcost.profile(model_or_name, ...)``.
+
+The model runs in eval mode under ``torch.inference_mode`` with real weights; inputs are made once
+on the device; warm-up runs precede the timed ones; on CUDA the clock is read only after
+``torch.cuda.synchronize``. Model construction, weight transfer and input creation are never timed.
+"""
+from __future__ import annotations
+
+import copy
+import gc
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from .api import analyze
+from .environment import parse_dtype, resolve_device, stamp, sync_for, thread_count
+from .errors import ForwardError, ModelLoadError, OutOfMemoryError, UnsupportedDtypeError, UsageError
+from .latency import ProfileResult, join_layers, layer_summary
+from .layertime import time_layers
+from .peaks import DevicePeaks, measure_peaks
+from .timing import Clock, Progress, summarize, time_budget, time_calls
+from .zoo import resolve
+
+DEFAULT_INPUT = (3, 224, 224)
+MAX_LAYER_RUNS = 50  # instrumented runs are slower; more than this adds little to a median
+# Messages of out-of-memory errors that surface as plain RuntimeErrors (CPU allocator, CUDA, MPS).
+_OOM_MARKERS = ("out of memory", "not enough memory", "can't allocate memory")
+
+
+def profile(
+    model_or_name: nn.Module | str,
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    batch: int = 1,
+    *,
+    device: str = "cpu",
+    threads: int | None = None,
+    dtype: str | torch.dtype = "float32",
+    channels_last: bool = False,
+    warmup: int = 10,
+    repeat: int = 30,
+    min_time: float | None = None,
+    per_layer: bool = False,
+    depth: int | None = None,
+    peaks: DevicePeaks | bool = True,
+    clock: Clock = time.perf_counter,
+    progress: Progress | None = None,
+) -> ProfileResult:
+    """Measure a model's real latency, and optionally each layer's, joined with the walker's costs.
+
+    Args:
+        model_or_name: an ``nn.Module`` with real weights (copied if it must change device, dtype
+            or memory format; never modified), a zoo name, or ``file.py:factory``.
+        input_size: (C, H, W) without batch, or a list of such shapes; default: the zoo model's
+            own, else (3, 224, 224).
+        batch: batch size.
+        device: "cpu" or "cuda" (or "cuda:N").
+        threads: CPU intra-op threads for the measurement (None: torch's current count).
+        dtype: "float32", "float16" or "bfloat16" (weights and inputs).
+        channels_last: NHWC memory format for the model and 4-D inputs.
+        warmup: untimed forwards before timing (at least 1).
+        repeat: timed forwards (at least 1); ignored when ``min_time`` is given.
+        min_time: a time budget in seconds instead of ``repeat`` (blocks of calls, as
+            ``torch.utils.benchmark``'s ``blocked_autorange``).
+        per_layer: also time each layer (instrumented runs, after the model-level timing).
+        depth: module depth of ``.layers`` (None: every executing module).
+        peaks: device peaks for the roofline: True uses the cache (measuring once if needed),
+            False skips the roofline, or pass a ``DevicePeaks``.
+        clock: seconds; injectable for tests.
+        progress: called with (phase, done, total or None); phases "warmup", "timing", "layers",
+            "peaks".
+    Returns:
+        A ProfileResult (``.latency``, ``.fps``, ``.layers``, ``.to_json()``).
+    Raises:
+        UsageError: bad counts, sizes or dtype name. DeviceError: CUDA absent, dtype unsupported on
+        the device (UnsupportedDtypeError), out of memory (OutOfMemoryError, with the largest
+        batch that fitted).
+    """
+    _check_counts(batch, warmup, repeat, min_time, depth)
+    dev = resolve_device(device)
+    torch_dtype = parse_dtype(dtype, dev)
+    name, model, default_size = _load(model_or_name, dev)
+    sizes = _sizes(input_size or default_size or DEFAULT_INPUT)
+    model = _prepare(model, dev, torch_dtype, channels_last)
+    with thread_count(threads) as n_threads, torch.inference_mode():
+        inputs = _first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
+        samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)
+        result = ProfileResult(name, [tuple(t.shape) for t in inputs], batch, summarize(samples),
+                               [s * 1e3 for s in samples], depth=depth)
+        result.environment = {**stamp(dev, n_threads, torch_dtype), **_settings(
+            result, channels_last, warmup, number, min_time)}
+        if per_layer:
+            _add_layers(result, model, inputs, dev, sizes, torch_dtype, peaks, n_threads, clock, progress)
+    return result
+
+
+def _check_counts(batch: int, warmup: int, repeat: int, min_time: float | None, depth: int | None) -> None:
+    """Reject counts that cannot give a measurement."""
+    for label, value in (("batch", batch), ("warmup", warmup), ("repeat", repeat)):
+        if not isinstance(value, int) or value < 1:
+            raise UsageError(f"{label} must be a positive integer, got {value!r}")
+    if min_time is not None and not min_time > 0:
+        raise UsageError(f"min_time must be a positive number of seconds, got {min_time!r}")
+    if depth is not None and depth < 1:
+        raise UsageError(f"depth must be at least 1, got {depth}")
+
+
+def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Module, tuple[int, ...] | None]:
+    """The display name, a module with real weights, and the default input size."""
+    if isinstance(model_or_name, nn.Module):
+        return type(model_or_name).__name__, model_or_name, None
+    resolved = resolve(model_or_name)
+    try:
+        with torch.device(dev):  # build straight on the device: no host copy of the weights
+            model = resolved.factory()
+    except Exception as exc:  # noqa: BLE001 - the user's factory failed
+        if _is_oom(exc):
+            raise OutOfMemoryError(f"out of memory building {resolved.name!r} on {dev}") from exc
+        raise ModelLoadError(f"building {resolved.name!r} failed: {type(exc).__name__}: {exc}") from exc
+    return resolved.name, model, resolved.input_size
+
+
+def _sizes(size: Sequence[Any]) -> list[tuple[int, ...]]:
+    """One or several (C, H, W) sizes, validated."""
+    sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
+    for s in sizes:
+        if not s or any(not isinstance(d, int) or d <= 0 for d in s):
+            raise UsageError(f"malformed input size {s!r}; expected positive ints such as (3, 224, 224)")
+    return sizes
+
+
+def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_last: bool) -> nn.Module:
+    """The model in eval mode on ``dev`` at ``dtype``; a copy if the caller's module must change."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise UsageError("the model has weights on the meta device; profiling needs real weights")
+    floating = [t for t in tensors if t.is_floating_point()]
+    if channels_last or any(t.device != dev or t.dtype != dtype for t in floating):
+        model = copy.deepcopy(model)  # the caller's module keeps its device, dtype and format
+        model = model.to(device=dev, dtype=dtype)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+    return model.eval()
+
+
+def _make_inputs(sizes: list[tuple[int, ...]], batch: int, dev: torch.device, dtype: torch.dtype,
+                 channels_last: bool) -> list[torch.Tensor]:
+    """Random inputs on the device (fixed seed), NHWC when asked for 4-D inputs."""
+    gen = torch.Generator(device=dev).manual_seed(0)
+    tensors = [torch.randn((batch, *s), generator=gen, device=dev, dtype=dtype) for s in sizes]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return [t.contiguous(memory_format=fmt) if t.dim() == 4 else t for t in tensors]
+
+
+def _first_forward(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dev: torch.device,
+                   dtype: torch.dtype, channels_last: bool) -> list[torch.Tensor]:
+    """Make the inputs and run one forward, turning failures into one-line errors."""
+    try:
+        inputs = _make_inputs(sizes, batch, dev, dtype, channels_last)
+        model(*inputs)
+        return inputs
+    except Exception as exc:  # noqa: BLE001 - re-raised as a one-line user error
+        # Drop the inputs and the activations the traceback's frames hold, so that the memory
+        # is free before smaller batches are tried.
+        inputs = None  # noqa: F841
+        traceback.clear_frames(exc.__traceback__)
+        raise _forward_failure(exc, model, sizes, batch, dev, dtype, channels_last) from exc
+
+
+def _forward_failure(exc: Exception, model: nn.Module, sizes: list[tuple[int, ...]], batch: int,
+                     dev: torch.device, dtype: torch.dtype, channels_last: bool) -> Exception:
+    """The user error for a failed first forward: out of memory, dtype, or the forward itself."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if _is_oom(exc):
+        _free(dev)
+        fit = largest_batch(lambda b: _fits(model, sizes, b, dev, dtype, channels_last), batch)
+        hint = f"the largest batch that fitted was {fit} (try --batch {fit})" if fit else "not even batch 1 fitted"
+        return OutOfMemoryError(f"out of memory at batch {batch} on {dev}; {hint}", fit)
+    dtype_name = str(dtype).removeprefix("torch.")
+    if "not implemented for" in first or "unsupported dtype" in first.lower():
+        return UnsupportedDtypeError(f"{dtype_name} is not supported on {dev} by this model: {first}")
+    return ForwardError(f"forward failed on {dev}: {type(exc).__name__}: {first}")
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """Whether an exception is an out-of-memory error of any device."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(m in str(exc).lower() for m in _OOM_MARKERS)
+
+
+def largest_batch(fits: Callable[[int], bool], batch: int) -> int | None:
+    """The largest of batch/2, batch/4, ..., 1 for which ``fits`` holds (None if none does).
+
+    Args:
+        fits: runs a forward at a batch size; False if it ran out of memory.
+        batch: the batch that did not fit.
+    Returns:
+        The first halved batch that fits, or None.
+    """
+    candidate = batch // 2
+    while candidate >= 1:
+        if fits(candidate):
+            return candidate
+        candidate //= 2
+    return None
+
+
+def _fits(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dev: torch.device,
+          dtype: torch.dtype, channels_last: bool) -> bool:
+    """Whether one forward at ``batch`` runs without running out of memory."""
+    try:
+        model(*_make_inputs(sizes, batch, dev, dtype, channels_last))
+        return True
+    except Exception as exc:  # noqa: BLE001 - anything but OOM is not ours to judge here
+        if not _is_oom(exc):
+            raise
+        _free(dev)
+        return False
+
+
+def _free(dev: torch.device) -> None:
+    """Return cached device memory after an out-of-memory error."""
+    gc.collect()
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No garbage collection inside timed loops (as ``timeit`` does): its pauses are not the model's."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _time_model(model: nn.Module, inputs: list[torch.Tensor], dev: torch.device, warmup: int,
+                repeat: int, min_time: float | None, clock: Clock,
+                progress: Progress | None) -> tuple[list[float], int]:
+    """Warm up, then time forwards: (seconds per forward per sample, forwards per sample)."""
+    sync = sync_for(dev)
+    forward = lambda: model(*inputs)  # noqa: E731 - the timed work, nothing else
+    with _gc_paused():
+        time_calls(forward, warmup - 1, sync=sync, clock=clock, progress=progress, phase="warmup")
+        if min_time is not None:
+            return time_budget(forward, min_time, sync=sync, clock=clock, progress=progress)
+        return time_calls(forward, repeat, sync=sync, clock=clock, progress=progress), 1
+
+
+def _settings(result: ProfileResult, channels_last: bool, warmup: int, number: int,
+              min_time: float | None) -> dict[str, Any]:
+    """The measurement's own settings, for the environment stamp."""
+    return {
+        "batch": result.batch,
+        "input": "x".join(map(str, result.input_shape[0][1:])),
+        "channels_last": channels_last,
+        "warmup": warmup,  # including the first (checking) forward
+        "runs": result.latency.runs,
+        "calls_per_run": number,
+        "iterations": result.latency.runs * number,
+        "min_time_s": min_time,
+    }
+
+
+def _add_layers(result: ProfileResult, model: nn.Module, inputs: list[torch.Tensor], dev: torch.device,
+                sizes: list[tuple[int, ...]], dtype: torch.dtype, peaks: DevicePeaks | bool,
+                threads: int, clock: Clock, progress: Progress | None) -> None:
+    """Time each layer, join with the walker's costs and the roofline, and summarise."""
+    runs = min(result.latency.runs, MAX_LAYER_RUNS)
+    with _gc_paused():
+        times = time_layers(model, inputs, runs, device=dev, sync=sync_for(dev), clock=clock,
+                            progress=progress, reference=lambda: model(*inputs))
+    walker = analyze(model, sizes, result.batch, dtype=dtype).layers
+    device_peaks = _peaks(peaks, dev, dtype, threads, progress)
+    result.raw_layers = join_layers(walker, times, device_peaks)
+    result.layer_summary = layer_summary(result.raw_layers, times, result.latency.median_ms)
+    result.peaks = device_peaks
+    result.module_types = {n or "(root)": type(m).__name__ for n, m in model.named_modules()}
+
+
+def _peaks(peaks: DevicePeaks | bool, dev: torch.device, dtype: torch.dtype, threads: int,
+           progress: Progress | None) -> DevicePeaks | None:
+    """The peaks to use: given, cached (measured once), or none."""
+    if isinstance(peaks, DevicePeaks):
+        return peaks
+    if not peaks:
+        return None
+    return measure_peaks(str(dev), dtype=dtype, threads=threads, progress=progress)
