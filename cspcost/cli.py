@@ -174,6 +174,21 @@ def compare(
         _emit_comparison(result, fmt)
 
 
+@app.command("report")
+def zoo_report(
+    out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
+) -> None:
+    """Regenerate the reference report: every CSP model vs its baseline (charts, summary.md) and Table 3.
+
+    Example: `cspcost report --out reports/`
+    """
+    with _reporting():
+        from .comparison import zoo_report as run_report
+
+        files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+        err.print(f"wrote {len(files)} files under {out}")
+
+
 def _safe(spec: str) -> str:
     """A model spec as a directory-name part."""
     import re
@@ -235,7 +250,7 @@ def check(
             return
         if junit:
             write_atomic(junit, b.junit_xml(outcomes))
-        _emit_frame(_outcome_frame(outcomes), fmt, f"budgets: {budgets_file}")
+        _emit_frame(_outcome_frame(outcomes), fmt, f"budgets: {budgets_file}", max_rows=len(outcomes))
         failed = [o for o in outcomes if not o.ok]
         if failed:
             err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
@@ -497,8 +512,8 @@ def _with_progress(work, label: str):  # noqa: ANN001, ANN202
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def _emit_frame(frame, fmt: Format, title: str) -> None:  # noqa: ANN001
-    """A DataFrame in the chosen format on stdout."""
+def _emit_frame(frame, fmt: Format, title: str, max_rows: int = 60) -> None:  # noqa: ANN001
+    """A DataFrame in the chosen format on stdout (tables cut at ``max_rows`` rows)."""
     from . import report
 
     if fmt is Format.json:
@@ -508,7 +523,7 @@ def _emit_frame(frame, fmt: Format, title: str) -> None:  # noqa: ANN001
     elif fmt is Format.md:
         _emit(report.to_markdown(frame), None)
     else:
-        _emit(report.render_text(report.frame_table(frame, title)), None)
+        _emit(report.render_text(report.frame_table(frame, title, max_rows)), None)
 
 
 def main() -> None:

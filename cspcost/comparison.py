@@ -119,3 +119,56 @@ def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> lis
     summary = Path(out) / "summary.md"
     write_atomic(summary, summary_markdown(comparison, files))
     return [*files, summary]
+
+
+def zoo_pairs() -> list[tuple[str, ...]]:
+    """Every (baseline, CSP model) pair of the zoo, plus the Fig. 7 detectors when registered."""
+    import cspcost_models as zoo
+
+    pairs = [(zoo.get(n).baseline, n) for n in zoo.list_models() if zoo.get(n).baseline]
+    detectors = ("peleenet_yolo", "peleenet_prn", "csppeleenet_efm")
+    if all(d in zoo.list_models() for d in detectors):
+        pairs.append(detectors)
+    return pairs
+
+
+def table3(convention: str = "darknet") -> pd.DataFrame:
+    """The paper's Table 3 beside cspcost's figures, for every zoo model that has paper figures."""
+    import cspcost_models as zoo
+
+    rows = []
+    for name in zoo.list_models():
+        spec = zoo.get(name)
+        if spec.family == "example":
+            continue
+        result = analyze(name, convention=convention)
+        rows.append({
+            "model": name, "input": spec.input_size[-1],
+            "params_M": round(result.totals["params"] / 1e6, 2),
+            "paper_params_M": None if spec.paper_params is None else round(spec.paper_params / 1e6, 2),
+            "bflops": round(result.totals["flops"] / 1e9, 3),
+            "paper_bflops": spec.paper_bflops, "cio_M": round(result.totals["cio_elems"] / 1e6, 1),
+        })
+    return pd.DataFrame(rows)
+
+
+def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """The committed reference report: each pair's charts and summary, Table 3, and an index."""
+    out, written = Path(out), []
+    pairs = zoo_pairs()
+    for i, pair in enumerate(pairs):
+        written += write_report(compare(list(pair), convention="darknet"), out / "_vs_".join(pair))
+        if progress:
+            progress(i + 1, len(pairs) + 1)
+    frame = table3()
+    index = ["# cspcost reference report", "",
+             "Regenerate with `cspcost report --out reports/`. Every figure below uses the darknet "
+             "convention (the paper's counting: conv weights only; FLOPs = 2 x conv MACs + pool "
+             "windows; CIO over conv, pool and global-pool layers).", "",
+             "## Table 3: the paper's figures beside cspcost's", "", to_markdown(frame),
+             "## CSP models against their baselines", ""]
+    index += [f"- [{' vs '.join(pair)}]({'_vs_'.join(pair)}/summary.md)" for pair in pairs]
+    write_atomic(out / "README.md", "\n".join(index) + "\n")
+    if progress:
+        progress(len(pairs) + 1, len(pairs) + 1)
+    return [*written, out / "README.md"]

@@ -169,7 +169,9 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 
 def _md_cell(value: Any) -> str:
-    """A Markdown cell: floats to 4 significant digits, pipes escaped."""
+    """A Markdown cell: floats to 4 significant digits, missing values as '-', pipes escaped."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value).replace("|", "\\|")

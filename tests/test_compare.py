@@ -1,0 +1,75 @@
+"""compare: the table equals the walker's numbers; deltas, bottleneck, the CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import cspcost
+from cspcost.cli import app
+from cspcost.compare import bottleneck_reduction
+from cspcost.comparison import compare
+
+runner = CliRunner()
+PAIR = ["mobilenetv2", "cspmobilenetv2"]
+
+
+@pytest.fixture(scope="module")
+def pair():  # noqa: ANN201
+    """mobilenetv2 vs cspmobilenetv2 under darknet counting."""
+    return compare(PAIR, convention="darknet")
+
+
+def test_table_equals_walker(pair) -> None:  # noqa: ANN001
+    """Every number in the comparison is the walker's own for that model."""
+    for name, (_, row) in zip(PAIR, pair.table.iterrows()):
+        result = cspcost.analyze(name, convention="darknet")
+        for key in ("params", "conv_weight_params", "macs", "flops", "cio_elems", "peak_activation_bytes"):
+            assert row[key] == result.totals[key], (name, key)
+        assert row["bytes"] == result.totals["bytes_read"] + result.totals["bytes_written"]
+        assert (row["bottleneck_layer"], row["bottleneck_flops"]) == result.bottleneck
+
+
+def test_deltas_against_the_first(pair) -> None:  # noqa: ANN001
+    """delta = 100 * (x / first - 1); the first row's deltas are 0."""
+    table = pair.table
+    assert table["flops_delta_pct"].iloc[0] == 0
+    expected = 100 * (table["flops"].iloc[1] / table["flops"].iloc[0] - 1)
+    assert table["flops_delta_pct"].iloc[1] == pytest.approx(expected)
+    assert table["flops_delta_pct"].iloc[1] < 0  # the CSP model is lighter
+
+
+def test_bottleneck_reduction_is_the_papers_definition(pair) -> None:  # noqa: ANN001
+    """1 - max_layer(new) / max_layer(old)."""
+    table = pair.table
+    assert bottleneck_reduction(table, 1) == pytest.approx(1 - table["bottleneck_flops"][1] / table["bottleneck_flops"][0])
+
+
+def test_cli_compare_json_and_table() -> None:
+    """The CLI prints the same numbers; the table fits 100 columns."""
+    result = runner.invoke(app, ["compare", *PAIR, "--convention", "darknet", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [m["model"] for m in data["models"]] == PAIR
+    table = runner.invoke(app, ["compare", *PAIR])
+    assert table.exit_code == 0 and max(map(len, table.stdout.splitlines())) <= 100
+    assert "%" in table.stdout
+
+
+def test_cli_compare_plot_writes_charts_and_summary(tmp_path) -> None:  # noqa: ANN001
+    """--plot writes Fig. 7, Fig. 8 and the breakdown as PNG and SVG, and summary.md linking them."""
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", *PAIR, "--convention", "darknet", "--plot", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    for stem in ("fig7_layer_flops", "fig8_layer_io", "blocks"):
+        assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.svg").stat().st_size > 0
+    summary = (out / "summary.md").read_text()
+    assert "![fig7_layer_flops](fig7_layer_flops.png)" in summary and "darknet" in summary
+    assert "cspmobilenetv2" in summary and "bottleneck" in summary.lower()
+
+
+def test_cli_compare_needs_two_models() -> None:
+    """One model is a usage error."""
+    result = runner.invoke(app, ["compare", "mobilenetv2"])
+    assert result.exit_code == 2 and "at least two" in result.stderr
