@@ -33,6 +33,7 @@ class PeleeNetCfg:
     num_classes: int = 1000
     stage_type: StageType = "plain"
     split_ratio: float = 0.5  # gamma: share of the stage input that enters the dense path (CSP)
+    pool_first_stages: tuple[int, ...] = ()  # CSP stages that pool before the partial transition
 
 
 def bottleneck_channels(c_in: int, growth_rate: int, width: int) -> int:
@@ -106,10 +107,13 @@ class DenseStage(nn.Module):
         self.transition = ConvBNAct(c, c, 1, act=cfg.act)
         self.pool = nn.AvgPool2d(2, 2) if pool else nn.Identity()
         self.out_channels = c
+        self.emit_level = False  # the detectors set it to also get the map before the pool
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Dense layers, transition, pool."""
-        return self.pool(self.transition(self.blocks(x)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Dense layers, transition, pool; with ``emit_level``, (pre-pool map, output)."""
+        level = self.transition(self.blocks(x))
+        out = self.pool(level)
+        return (level, out) if self.emit_level else out
 
 
 class CrossStageDense(nn.Module):
@@ -128,12 +132,22 @@ class CrossStageDense(nn.Module):
         self.pool = nn.AvgPool2d(2, 2) if pool else nn.Identity()
         self.out_channels = c_in - self.c_part2 + c
         self.transition = ConvBNAct(self.out_channels, self.out_channels, 1, act=cfg.act)
+        # Pooling first keeps the partial transition off the stage's full resolution (detectors).
+        self.pool_first = pool and index in cfg.pool_first_stages
+        self.emit_level = False  # the detectors set it to also get the concatenated map
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Part 1 bypasses; part 2 runs the dense path; the two are fused."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Part 1 bypasses; part 2 runs the dense path; the two are fused.
+
+        With ``emit_level`` it returns (the concatenation before the final transition, output).
+        """
         part1, part2 = x.split([x.shape[1] - self.c_part2, self.c_part2], dim=1)
-        part2 = self.partial_transition(self.blocks(part2))
-        return self.transition(self.pool(torch.cat([part1, part2], dim=1)))
+        part2 = self.blocks(part2)
+        if self.pool_first:
+            part1, part2 = self.pool(part1), self.pool(part2)
+        level = torch.cat([part1, self.partial_transition(part2)], dim=1)
+        out = self.transition(level if self.pool_first else self.pool(level))
+        return (level, out) if self.emit_level else out
 
 
 class PeleeNet(nn.Module):
