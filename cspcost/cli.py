@@ -198,7 +198,7 @@ def _safe(spec: str) -> str:
 
 def _latency_measurer(per_layer: bool):  # noqa: ANN202
     """A (model, input) -> (median ms, per-layer frame) callable backed by the profiler."""
-    from .profiling import latency_for_compare
+    from .comparison import latency_for_compare
 
     return lambda model, size: latency_for_compare(model, size, per_layer)
 
@@ -217,6 +217,138 @@ def _emit_comparison(result, fmt: Format) -> None:  # noqa: ANN001
         _emit(report.to_markdown(result.table), None)
     else:
         _emit(report.render_text(report.comparison_table(result.table, result.results[0].convention.label())), None)
+
+
+@app.command("profile")
+def profile_cmd(
+    model: str = typer.Argument(..., help="Zoo name, path/to/file.py:factory or package.module:factory."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (default 1: reproducible on a shared machine)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first."),
+    repeat: int = typer.Option(30, "--repeat", help="Timed forwards."),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="A time budget in seconds instead of --repeat."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="Aggregate per-layer times at this module depth."),
+    top: Optional[int] = typer.Option(None, "--top", help="With --per-layer: the N slowest layers."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Real latency: median, p10, p90, IQR, throughput, environment; per layer with --per-layer.
+
+    Examples:
+
+    * `cspcost profile resnet50`
+    * `cspcost profile cspresnext50 --per-layer --depth 2 --top 15`
+    * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
+    """
+    with _reporting():
+        from .profiler import profile
+        from .shapes import parse_input
+
+        result = _with_phases(lambda progress: profile(
+            model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
+            channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
+            per_layer=per_layer, depth=depth, progress=progress))
+        _emit_profile(result, fmt, top)
+
+
+def _with_phases(work):  # noqa: ANN001, ANN202
+    """Run ``work(progress)`` with a rich progress bar fed (phase, done, total)."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: Optional[int]) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        return work(progress)
+
+
+def _emit_profile(result, fmt: Format, top: Optional[int]) -> None:  # noqa: ANN001
+    """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
+    from . import report
+
+    layers = result.layers
+    if layers is not None and top:
+        layers = layers.sort_values("measured_ms", ascending=False).head(top)
+    if fmt is Format.json:
+        _emit(result.to_json() + "\n", None)
+    elif fmt in (Format.csv, Format.md) and layers is not None:
+        _emit(report.to_csv(layers) if fmt is Format.csv else report.to_markdown(layers), None)
+    elif fmt in (Format.csv, Format.md):
+        frame = _latency_frame(result)
+        _emit(report.to_csv(frame) if fmt is Format.csv else report.to_markdown(frame), None)
+    else:
+        _emit(report.render_text(report.frame_table(_latency_frame(result), f"{result.model} latency")), None)
+        if layers is not None:
+            _emit(report.render_text(report.frame_table(_layer_view(layers), "per layer", len(layers))), None)
+            summary = result.layer_summary or {}
+            err.print(", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()))
+
+
+def _layer_view(layers):  # noqa: ANN001, ANN202 - DataFrame -> DataFrame
+    """Per-layer times for a 100-column terminal."""
+    import pandas as pd
+
+    return pd.DataFrame({
+        "layer": layers["name"].map(lambda n: n if len(n) <= 26 else "…" + n[-25:]),
+        "type": layers["type"].str.slice(0, 12), "ms": layers["measured_ms"].round(3),
+        "time %": (100 * layers["time_share"]).round(1), "FLOPs %": (100 * layers["flops_share"]).round(1),
+        "GFLOP/s": layers["achieved_gflops"].round(1), "GB/s": layers["achieved_gbs"].round(2),
+        "bound": layers.get("bound", pd.Series([""] * len(layers), index=layers.index)).fillna(""),
+    })
+
+
+def _latency_frame(result):  # noqa: ANN001, ANN202 - ProfileResult -> DataFrame
+    """One-row table: statistics, throughput and the environment stamp."""
+    import pandas as pd
+
+    stats = result.latency.to_dict()
+    row = {"model": result.model, "input": "x".join(map(str, result.input_shape[0])),
+           **{k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()},
+           "fps": round(result.fps, 2), "images_per_s": round(result.images_per_s, 2)}
+    env = {k: v for k, v in result.environment.items() if isinstance(v, (str, int, float, bool))}
+    frame = pd.DataFrame([{**row, **env}]).T.reset_index()
+    frame.columns = ["field", "value"]
+    frame["value"] = frame["value"].astype(str)
+    return frame
+
+
+@app.command()
+def device(
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
+    refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+) -> None:
+    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
+
+    Example: `cspcost device --refresh`
+    """
+    with _reporting():
+        import json
+
+        import pandas as pd
+
+        from . import report
+        from .peaks import measure_peaks
+
+        peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
+                                                            refresh=refresh, progress=progress))
+        data = peaks.to_dict()
+        if fmt is Format.json:
+            _emit(json.dumps(data, indent=2, default=str) + "\n", None)
+            return
+        flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
+        frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
+        _emit(report.render_text(report.frame_table(frame, "device peaks", len(frame))), None)
 
 
 @app.command()

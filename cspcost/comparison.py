@@ -172,3 +172,15 @@ def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = No
     if progress:
         progress(len(pairs) + 1, len(pairs) + 1)
     return [*written, out / "README.md"]
+
+
+def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] | None,
+                        per_layer: bool) -> tuple[float, pd.DataFrame | None]:
+    """Median CPU latency (ms) and, if asked, per-layer times (``latency_ms``, ``flops`` columns)."""
+    from .profiler import profile
+
+    result = profile(model, input_size, device="cpu", warmup=3, repeat=15, per_layer=per_layer, peaks=False)
+    layers = None
+    if per_layer and result.layers is not None:
+        layers = result.layers.rename(columns={"measured_ms": "latency_ms"})
+    return result.latency.median_ms, layers

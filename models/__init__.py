@@ -11,5 +11,6 @@ from . import darknet  # noqa: F401,E402
 from . import mobilenet  # noqa: F401,E402
 from . import peleenet  # noqa: F401,E402
 from . import densenet  # noqa: F401,E402
+from . import detectors  # noqa: F401,E402
 
 __all__ = ["ModelSpec", "create", "get", "list_models", "register"]
