@@ -36,6 +36,10 @@ class LayerTimes:
     op_counts: dict[str, int]  # ops timed per layer in one run
     reference_s: list[float] = field(default_factory=list)  # plain forwards, interleaved
 
+    def run_totals_s(self) -> list[float]:
+        """Each instrumented run's time summed over all layers."""
+        return [sum(run) for run in zip(*self.per_run_s.values())]
+
 
 class _HostStamps:
     """Op timing by a host clock (CPU: an op's work is done when it returns)."""

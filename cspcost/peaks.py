@@ -67,7 +67,8 @@ class DevicePeaks:
                    float(data["bandwidth_gbs"]), dict(data["stamp"]), data["measured_at"])
 
 
-def roofline_ms(flops: Any, bytes_moved: Any, peak_gflops: float, bandwidth_gbs: float) -> tuple[Any, Any, Any]:
+def roofline_ms(flops: Any, bytes_moved: Any, peak_gflops: float,
+                bandwidth_gbs: float) -> tuple[Any, Any, Any]:
     """The roofline's time bounds, in ms, for scalars or pandas Series alike.
 
     Args:

@@ -18,7 +18,8 @@ from torch import nn
 
 from .api import analyze
 from .environment import parse_dtype, resolve_device, stamp, sync_for, thread_count
-from .errors import ForwardError, ModelLoadError, OutOfMemoryError, UnsupportedDtypeError, UsageError
+from .errors import (ForwardError, MetaDeviceError, ModelLoadError, OutOfMemoryError,
+                     UnsupportedDtypeError, UsageError)
 from .latency import ProfileResult, join_layers, layer_summary
 from .layertime import time_layers
 from .peaks import DevicePeaks, measure_peaks
@@ -37,7 +38,7 @@ def profile(
     batch: int = 1,
     *,
     device: str = "cpu",
-    threads: int | None = None,
+    threads: int | None = 1,
     dtype: str | torch.dtype = "float32",
     channels_last: bool = False,
     warmup: int = 10,
@@ -58,7 +59,9 @@ def profile(
             own, else (3, 224, 224).
         batch: batch size.
         device: "cpu" or "cuda" (or "cuda:N").
-        threads: CPU intra-op threads for the measurement (None: torch's current count).
+        threads: CPU intra-op threads for the measurement (default 1, as ``torch.utils.benchmark``:
+            reproducible on a shared machine, no OpenMP wake-ups between ops; None: torch's
+            current count).
         dtype: "float32", "float16" or "bfloat16" (weights and inputs).
         channels_last: NHWC memory format for the model and 4-D inputs.
         warmup: untimed forwards before timing (at least 1).
@@ -84,7 +87,7 @@ def profile(
     torch_dtype = parse_dtype(dtype, dev)
     name, model, default_size = _load(model_or_name, dev)
     sizes = _sizes(input_size or default_size or DEFAULT_INPUT)
-    model = _prepare(model, dev, torch_dtype, channels_last)
+    model = _prepare(model, dev, torch_dtype, channels_last, owned=isinstance(model_or_name, str))
     with thread_count(threads) as n_threads, torch.inference_mode():
         inputs = _first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
         samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)
@@ -132,14 +135,16 @@ def _sizes(size: Sequence[Any]) -> list[tuple[int, ...]]:
     return sizes
 
 
-def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_last: bool) -> nn.Module:
+def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_last: bool,
+             owned: bool) -> nn.Module:
     """The model in eval mode on ``dev`` at ``dtype``; a copy if the caller's module must change."""
     tensors = [*model.parameters(), *model.buffers()]
     if any(t.is_meta for t in tensors):
         raise UsageError("the model has weights on the meta device; profiling needs real weights")
     floating = [t for t in tensors if t.is_floating_point()]
     if channels_last or any(t.device != dev or t.dtype != dtype for t in floating):
-        model = copy.deepcopy(model)  # the caller's module keeps its device, dtype and format
+        if not owned:
+            model = copy.deepcopy(model)  # the caller's module keeps its device, dtype and format
         model = model.to(device=dev, dtype=dtype)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -177,7 +182,8 @@ def _forward_failure(exc: Exception, model: nn.Module, sizes: list[tuple[int, ..
     if _is_oom(exc):
         _free(dev)
         fit = largest_batch(lambda b: _fits(model, sizes, b, dev, dtype, channels_last), batch)
-        hint = f"the largest batch that fitted was {fit} (try --batch {fit})" if fit else "not even batch 1 fitted"
+        hint = (f"the largest batch that fitted was {fit} (try --batch {fit})" if fit
+                else "not even batch 1 fitted")
         return OutOfMemoryError(f"out of memory at batch {batch} on {dev}; {hint}", fit)
     dtype_name = str(dtype).removeprefix("torch.")
     if "not implemented for" in first or "unsupported dtype" in first.lower():
@@ -277,12 +283,21 @@ def _add_layers(result: ProfileResult, model: nn.Module, inputs: list[torch.Tens
     with _gc_paused():
         times = time_layers(model, inputs, runs, device=dev, sync=sync_for(dev), clock=clock,
                             progress=progress, reference=lambda: model(*inputs))
-    walker = analyze(model, sizes, result.batch, dtype=dtype).layers
+    walker = _walker_layers(model, sizes, result.batch, dtype, dev)
     device_peaks = _peaks(peaks, dev, dtype, threads, progress)
     result.raw_layers = join_layers(walker, times, device_peaks)
     result.layer_summary = layer_summary(result.raw_layers, times, result.latency.median_ms)
     result.peaks = device_peaks
     result.module_types = {n or "(root)": type(m).__name__ for n, m in model.named_modules()}
+
+
+def _walker_layers(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: torch.dtype,
+                   dev: torch.device) -> Any:
+    """The walker's per-layer costs: on meta, or on the device for a model meta cannot run."""
+    try:
+        return analyze(model, sizes, batch, dtype=dtype).layers
+    except MetaDeviceError:
+        return analyze(model, sizes, batch, dtype=dtype, device=str(dev)).layers
 
 
 def _peaks(peaks: DevicePeaks | bool, dev: torch.device, dtype: torch.dtype, threads: int,

@@ -108,7 +108,8 @@ def time_calls(fn: Callable[[], object], repeat: int, *, sync: Callable[[], None
 
 
 def time_budget(fn: Callable[[], object], min_time_s: float, *, sync: Callable[[], None] = _noop,
-                clock: Clock = time.perf_counter, progress: Progress | None = None) -> tuple[list[float], int]:
+                clock: Clock = time.perf_counter,
+                progress: Progress | None = None) -> tuple[list[float], int]:
     """Time ``fn`` in blocks until ``min_time_s`` is spent, like ``blocked_autorange``.
 
     A block runs ``fn`` ``number`` times, ``number`` chosen so that a block lasts at least

@@ -19,7 +19,7 @@ from cspcost.layertime import LayerTimes
 from cspcost.peaks import DevicePeaks
 from cspcost.profiler import largest_batch, profile
 from cspcost.timing import spearman, summarize, time_budget, time_calls
-from nets import MixNet
+from nets import MetaHostile, MixNet
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -61,7 +61,7 @@ class ThreeConvs(nn.Module):
 class FailsAbove(nn.Module):
     """Raises the CPU allocator's out-of-memory error for batches above ``limit``."""
 
-    def __init__(self, limit: int, message: str = "DefaultCPUAllocator: can't allocate memory: you tried") -> None:
+    def __init__(self, limit: int, message: str = "DefaultCPUAllocator: can't allocate memory") -> None:
         super().__init__()
         self.limit, self.message = limit, message
         self.conv = nn.Conv2d(3, 4, 1)
@@ -211,6 +211,7 @@ def test_per_layer_names_are_the_walkers() -> None:
     summary = r.layer_summary
     assert summary["layer_runs"] == 2
     assert summary["layer_sum_ratio"] == pytest.approx(summary["layer_sum_ms"] / summary["reference_ms"])
+    assert summary["layer_medians_sum_ms"] == pytest.approx(r.layers["measured_ms"].sum())
     assert -1 <= summary["spearman_predicted_vs_measured"] <= 1
     assert json.loads(r.to_json())["layers"][0]["name"] == walker["name"][0]
 
@@ -223,6 +224,11 @@ def test_per_layer_sum_is_close_to_end_to_end() -> None:
     assert list(r.layers["name"]) == ["a", "b", "c"]
     assert 0.75 <= r.layer_summary["layer_sum_ratio"] <= 1.25
     assert r.layers["compute_ms"].isna().all() and r.peaks is None  # no roofline without peaks
+
+
+def test_per_layer_on_a_model_meta_cannot_run() -> None:
+    r = profile(MetaHostile(), (3, 16, 16), warmup=1, repeat=2, per_layer=True, peaks=False)
+    assert list(r.layers["name"]) == ["conv", "gate"]  # the walker ran on cpu instead
 
 
 def test_depth_aggregation_sums_leaf_rows() -> None:
