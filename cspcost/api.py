@@ -74,6 +74,7 @@ def analyze(
     convention: str = "pytorch",
     cio: str | None = None,
     fuse_bn: bool = False,
+    shortcut_flops: bool = False,
     strict: bool = False,
     depth: int | None = None,
     dtype: torch.dtype = torch.float32,
@@ -91,13 +92,15 @@ def analyze(
         convention: "pytorch" (every op and parameter) or "darknet" (as the CSPNet paper counted).
         cio: "hardnet" (conv + linear) or "cspnet" (also pools); default by convention.
         fuse_bn: treat BN right after a conv as folded into it.
+        shortcut_flops: darknet 2020+ counting: each darknet ``Shortcut`` layer costs one add per
+            output element per added layer (off by default, as the paper counted).
         strict: raise UnsupportedOpsError if any op has no cost rule.
         depth: aggregate the layer table at this module depth (None: executing modules).
         dtype: input dtype.
     Returns:
         An AnalysisResult with ``.totals``, ``.layers`` (DataFrame) and ``.to_json()``.
     """
-    conv = make_convention(convention, cio, fuse_bn)
+    conv = make_convention(convention, cio, fuse_bn, shortcut_flops)
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
     name, model, default_size = _model(model_or_name)

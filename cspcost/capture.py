@@ -8,7 +8,7 @@ neither copied nor moved.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -29,6 +29,7 @@ class Capture:
     input_shapes: list[tuple[int, ...]]
     device: str
     peak_activation_bytes: int  # the most activation memory alive at once, in execution order
+    module_labels: dict[str, str] = field(default_factory=dict)  # path -> own label (darknet: "12 conv 3x3/2")
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -278,8 +279,9 @@ def capture(
     recorder.lifetimes.used(_tensors(out if isinstance(out, (list, tuple)) else [out]), recorder.lifetimes.step)
     types = {name: type(m).__name__ for name, m in model.named_modules()}
     shapes = [tuple(t.shape) for t in inputs]
+    labels = {name: m.label for name, m in model.named_modules() if isinstance(getattr(m, "label", None), str)}
     return Capture(recorder.events, types, module_params(model), shapes, dev.type,
-                   recorder.lifetimes.peak())
+                   recorder.lifetimes.peak(), labels)
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)

@@ -100,7 +100,7 @@ def _emit(text: str, output: Optional[str]) -> None:
 
 @app.command()
 def analyze(
-    model: str = typer.Argument(..., help="Zoo name, path/to/file.py:factory or package.module:factory."),
+    model: str = typer.Argument(..., help="Zoo name, path/to/net.cfg (darknet), path/to/file.py:factory or package.module:factory."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
@@ -111,6 +111,7 @@ def analyze(
     convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch (every op and parameter) or darknet (as the CSPNet paper counted)."),
     cio: Optional[Cio] = typer.Option(None, "--cio", help="CIO convention: hardnet (conv+linear) or cspnet (also pools). Default: hardnet; cspnet under darknet."),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
+    shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
@@ -122,6 +123,7 @@ def analyze(
     * `cspcost analyze cspresnext50`
     * `cspcost analyze resnext50 --convention darknet --top 10`
     * `cspcost analyze my_net.py:build --input 3x416x416 --depth 1 --format json`
+    * `cspcost analyze csresnext50.cfg --convention darknet` (a darknet cfg, layers numbered as darknet prints them)
     """
     with _reporting():
         from .api import analyze as run_analysis
@@ -129,7 +131,8 @@ def analyze(
 
         shape = parse_input(input) if input else ((3, size, size) if size else None)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
-                              cio=cio.value if cio else None, fuse_bn=fuse_bn, strict=strict, depth=depth)
+                              cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
+                              strict=strict, depth=depth)
         _warn_unsupported(result.unsupported_ops)
         _emit(_format_analysis(result, fmt, top, sort), output)
 

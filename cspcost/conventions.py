@@ -29,6 +29,7 @@ class Convention:
     name: str  # "pytorch" or "darknet"
     cio: str  # "hardnet" or "cspnet"
     fuse_bn: bool = False  # BN right after a conv is folded into it (free), as deployment does
+    shortcut_flops: bool = False  # darknet 2020+: a [shortcut] costs one add per output element
 
     @property
     def flops_kinds(self) -> frozenset[str] | None:
@@ -48,14 +49,16 @@ class Convention:
     def label(self) -> str:
         """A short label for tables and plots, e.g. ``darknet, CIO cspnet``."""
         fused = ", BN fused" if self.fuse_bn else ""
-        return f"{self.name}, CIO {self.cio}{fused}"
+        shortcuts = ", shortcut adds counted" if self.shortcut_flops else ""
+        return f"{self.name}, CIO {self.cio}{fused}{shortcuts}"
 
 
-def make_convention(name: str = "pytorch", cio: str | None = None, fuse_bn: bool = False) -> Convention:
+def make_convention(name: str = "pytorch", cio: str | None = None, fuse_bn: bool = False,
+                    shortcut_flops: bool = False) -> Convention:
     """Validate the names; darknet defaults to the CSPNet CIO convention, pytorch to HarDNet's."""
     if name not in ("pytorch", "darknet"):
         raise UsageError(f"unknown convention {name!r}; use pytorch or darknet")
     cio = cio or ("cspnet" if name == "darknet" else "hardnet")
     if cio not in CIO_KINDS:
         raise UsageError(f"unknown CIO convention {cio!r}; use hardnet or cspnet")
-    return Convention(name, cio, fuse_bn)
+    return Convention(name, cio, fuse_bn, shortcut_flops)

@@ -22,6 +22,10 @@ class ModelLoadError(UsageError):
     """A ``file.py:factory`` or ``module:factory`` that cannot be imported or raises."""
 
 
+class CfgFileError(ModelLoadError):
+    """A malformed darknet .cfg file; the message names file, line and problem."""
+
+
 class ForwardError(UsageError):
     """The model's forward pass failed; the message names the module that failed."""
 

@@ -7,6 +7,7 @@ parameters but never ran still get a row, so per-layer ``params`` add up to the 
 from __future__ import annotations
 
 from collections import Counter
+from math import prod
 from typing import Any
 
 import pandas as pd
@@ -21,7 +22,7 @@ ROOT = "(root)"  # the row of ops run by the model's own forward
 SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
           "cio_out_elems", "out_elems", "bytes_read", "bytes_written"]
 SHARED = ["macs", "flops", "params", "cio_elems"]  # columns that get a *_share column
-COLUMNS = ["name", "type", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED)]
+COLUMNS = ["name", "type", "label", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED)]
 TOTAL_KEYS = ["macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
               "bytes_read", "bytes_written"]
 
@@ -77,6 +78,7 @@ def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) ->
         if row is None:
             row = layers[op["module"]] = _empty_layer(op["module"], capture)
         row["ops"] += 1
+        row["_adds"] += op["op"] in ("aten.add", "aten.add_")
         for key in ("macs", "flops", "cio_elems", "cio_in_elems", "cio_out_elems", "out_elems",
                     "bytes_read", "bytes_written"):
             row[key] += op[key]
@@ -90,15 +92,20 @@ def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) ->
         own, weights = capture.module_params.get("" if row["name"] == ROOT else row["name"], (0, 0))
         row["params"] = weights if conv.conv_weights_only else own
         row["conv_weight_params"] = weights
+        adds = row.pop("_adds")
+        if conv.shortcut_flops and row["type"] == "Shortcut":
+            # darknet 2020+ (make_shortcut_layer): out_w*out_h*out_c per added layer
+            row["flops"] = adds * prod(row["out_shape"])
     return list(layers.values())
 
 
 def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
     """A zeroed layer row for a module path."""
     path = "" if name == ROOT else name
-    row: dict[str, Any] = {"name": name, "type": capture.module_types.get(path, "?")}
+    row: dict[str, Any] = {"name": name, "type": capture.module_types.get(path, "?"),
+                           "label": capture.module_labels.get(path, "")}
     row.update({key: 0 for key in SUMMED})
-    row["out_shape"] = ()
+    row["out_shape"], row["_adds"] = (), 0
     return row
 
 

@@ -46,14 +46,14 @@ def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Tab
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
                   show_footer=True, title_justify="left")
     table.add_column("layer", footer="total", max_width=_NAME_WIDTH, no_wrap=True)
-    table.add_column("type", max_width=13, no_wrap=True, overflow="ellipsis")
+    table.add_column("type", max_width=16, no_wrap=True, overflow="ellipsis")
     table.add_column("out shape", max_width=16, no_wrap=True)
     for key, header in _TABLE_COLUMNS:
         table.add_column(header, justify="right", footer=human(totals[key]), no_wrap=True, min_width=7)
     table.add_column("FLOPs %", justify="right", footer="100.0")
     for row in layers.itertuples(index=False):
         table.add_row(
-            _left_truncate(row.name, _NAME_WIDTH), row.type, shape_text(row.out_shape),
+            _left_truncate(row.name, _NAME_WIDTH), row.label or row.type, shape_text(row.out_shape),
             *(human(getattr(row, key)) for key, _ in _TABLE_COLUMNS),
             f"{100 * row.flops_share:.1f}",
         )

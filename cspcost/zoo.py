@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import ModelLoadError, UnknownModelError
+from .errors import CfgFileError, ModelLoadError, UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,29 @@ def resolve(spec: str) -> Resolved:
     if spec in zoo.list_models():
         entry = zoo.get(spec)
         return Resolved(spec, entry.build, entry.input_size)
+    if spec.endswith(".cfg"):
+        return _resolve_cfg(spec)
     if ":" in spec:
         return Resolved(spec, _load_factory(spec), None)
     close = difflib.get_close_matches(spec, zoo.list_models(), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownModelError(f"unknown model {spec!r}{hint} (cspcost models lists all; "
                             "or give path/to/file.py:factory)")
+
+
+def _resolve_cfg(spec: str) -> Resolved:
+    """A darknet .cfg file: built with darknet's semantics, input size from its [net] section."""
+    from cspcost_models import darknet_cfg
+
+    path = Path(spec)
+    if not path.is_file():
+        raise ModelLoadError(f"no such file: {spec}")
+    try:
+        with torch.device("meta"):
+            model = darknet_cfg.build(path)
+    except darknet_cfg.CfgError as exc:
+        raise CfgFileError(str(exc)) from None
+    return Resolved(path.name, lambda: darknet_cfg.build(path), model.input_size)
 
 
 def _load_factory(spec: str) -> Callable[[], nn.Module]:

@@ -74,7 +74,7 @@ def test_analyze_json() -> None:
 def test_analyze_csv_and_md() -> None:
     """CSV has a header and one row per layer; Markdown is a table."""
     csv = invoke("analyze", "tinycsp", "--format", "csv").stdout.splitlines()
-    assert csv[0].startswith("name,type,ops,macs,flops")
+    assert csv[0].startswith("name,type,label,ops,macs,flops")
     md = invoke("analyze", "tinycsp", "--format", "md").stdout.splitlines()
     assert md[0].startswith("| name | type") and md[1].startswith("|---")
     assert len(md) == len(csv) + 1  # header + separator vs header
@@ -177,3 +177,77 @@ def test_models_lists_the_zoo() -> None:
 
     data = json.loads(invoke("models", "--format", "json").stdout)
     assert {row["name"] for row in data} == set(cspcost_models.list_models())
+
+
+CFG = """[net]
+width=16
+height=16
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[shortcut]
+from=-2
+activation=linear
+"""
+
+
+def test_analyze_darknet_cfg(tmp_path: Path) -> None:
+    """A .cfg path is built with darknet's semantics; layers carry darknet's numbering.
+
+    conv0: 8x8x8 = 512 outputs x 27 = 13,824 MACs; conv1: 512 x 72 = 36,864 MACs.
+    darknet FLOPs = 2 x 50,688 = 101,376; with 2020+ shortcut costs + 512 (one add per output).
+    """
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text(CFG)
+    data = json.loads(invoke("analyze", str(cfg), "--convention", "darknet", "--format", "json").stdout)
+    assert data["input_shape"] == [[1, 3, 16, 16]] and data["totals"]["flops"] == 101_376
+    assert [layer["label"] for layer in data["layers"]][:2] == ["0 conv 3x3/2", "1 conv 3x3/1"]
+    with_adds = json.loads(invoke("analyze", str(cfg), "--convention", "darknet", "--shortcut-flops",
+                                  "--format", "json").stdout)
+    assert with_adds["totals"]["flops"] == 101_376 + 512
+
+
+def test_malformed_cfg_is_one_line_exit_2(tmp_path: Path) -> None:
+    """A route to a layer that does not exist: file, line and problem, exit 2."""
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("[net]\nwidth=8\nheight=8\nchannels=3\n[route]\nlayers=-4\n")
+    assert_one_line_error(invoke("analyze", str(cfg)), 2, "bad.cfg:6", "no such layer")
+
+
+def test_profile_cli_json() -> None:
+    """`cspcost profile` reports latency statistics and the environment stamp as JSON."""
+    result = invoke("profile", "tinycsp", "--repeat", "3", "--warmup", "1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["latency"]["runs"] == 3 and data["latency"]["median_ms"] > 0
+    assert data["environment"]["threads"] == 1 and "torch" in data["environment"]
+
+
+def test_profile_cli_bad_input() -> None:
+    """Zero repeats and an absent CUDA are one-line usage errors."""
+    assert_one_line_error(invoke("profile", "tinycsp", "--repeat", "0"), 2, "repeat")
+
+
+def test_device_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cspcost device` prints the measured peaks (measurement stubbed: it is the profiler's to test)."""
+    import cspcost.peaks as peaks
+
+    fake = peaks.DevicePeaks("cpu", 100.0, 80.0, 10.0, {"threads": 1}, "2026-11-22T00:00:00Z")
+    monkeypatch.setattr(peaks, "measure_peaks", lambda *a, **k: fake)
+    result = invoke("device", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["matmul_gflops"] == 100.0
