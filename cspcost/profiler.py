@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import os
 import time
 import traceback
 from contextlib import contextmanager
@@ -90,11 +91,12 @@ def profile(
     model = _prepare(model, dev, torch_dtype, channels_last, owned=isinstance(model_or_name, str))
     with thread_count(threads) as n_threads, torch.inference_mode():
         inputs = _first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
-        samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)
+        with _load_meter(n_threads) as load:
+            samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)
         result = ProfileResult(name, [tuple(t.shape) for t in inputs], batch, summarize(samples),
                                [s * 1e3 for s in samples], depth=depth)
         result.environment = {**stamp(dev, n_threads, torch_dtype), **_settings(
-            result, channels_last, warmup, number, min_time)}
+            result, channels_last, warmup, number, min_time), **load}
         if per_layer:
             _add_layers(result, model, inputs, dev, sizes, torch_dtype, peaks, n_threads, clock, progress)
     return result
@@ -245,6 +247,24 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+@contextmanager
+def _load_meter(threads: int) -> Iterator[dict[str, float]]:
+    """How busy the machine was while timing: the 1-minute load average, and the CPU share.
+
+    ``cpu_share`` is this process's CPU time over (wall time x threads): near 1.0 the timed
+    threads had their cores; well below, other processes took turns on them and the latency
+    includes waiting (a busy shared machine). Filled in when the block exits.
+    """
+    meter: dict[str, float] = {}
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        yield meter
+    finally:
+        elapsed = max(time.perf_counter() - wall, 1e-9)
+        meter["cpu_share"] = (time.process_time() - cpu) / (elapsed * threads)
+        meter["load_avg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def _time_model(model: nn.Module, inputs: list[torch.Tensor], dev: torch.device, warmup: int,

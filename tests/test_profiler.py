@@ -177,7 +177,7 @@ def test_profile_structure_and_units() -> None:
     assert r.images_per_s == pytest.approx(2 * r.fps)
     env = r.environment
     for key in ("device", "device_name", "cpu_model", "torch", "threads", "dtype", "batch", "input",
-                "channels_last", "warmup", "iterations"):
+                "channels_last", "warmup", "iterations", "cpu_share", "load_avg_1min"):
         assert key in env
     assert (env["device"], env["threads"], env["dtype"], env["input"]) == ("cpu", 1, "float32", "3x16x16")
     assert d["per_layer"] is None and d["layers"] is None and r.layers is None
