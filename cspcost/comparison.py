@@ -12,7 +12,7 @@ import torch
 from . import __version__, plots
 from .api import AnalysisResult, analyze
 from .compare import bottleneck_reduction, label, summarize, table
-from .report import human, to_markdown, write_atomic
+from .report import comparison_markdown, human, to_markdown, write_atomic
 
 Latency = Callable[[str, tuple[int, ...] | None], tuple[float, pd.DataFrame | None]]
 
@@ -95,22 +95,17 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
     for path in chart_files:
         if path.suffix == ".png":
             lines += [f"![{path.stem}]({path.name})", ""]
-    lines += ["## Summary", "", to_markdown(_display(comparison.table)), "## Computational bottleneck", ""]
+    lines += ["## Summary", "", comparison_markdown(comparison.table), "## Computational bottleneck", ""]
+    models = list(comparison.table["model"])
     for i, row in comparison.table.iterrows():
-        note = "" if i == 0 else f" ({-100 * bottleneck_reduction(comparison.table, i):+.0f}% vs {comparison.table['model'][0]})"
-        lines.append(f"- {row['model']}: `{row['bottleneck_layer']}`, {human(row['bottleneck_flops'])}FLOPs{note}")
+        note = "" if i == 0 else f" ({-100 * bottleneck_reduction(comparison.table, i):+.1f}% vs {models[0]}"
+        if i > 1:
+            note += f", {100 * (row['bottleneck_flops'] / comparison.table['bottleneck_flops'][i - 1] - 1):+.1f}% vs {models[i - 1]}"
+        lines.append(f"- {row['model']}: `{row['bottleneck_layer']}`, {human(row['bottleneck_flops'])} FLOPs"
+                     f"{note}{')' if i else ''}")
     lines += ["", "Units: FLOPs and MACs are counts, CIO in tensor elements, bytes in bytes; "
-              "`*_delta_pct` is the change against the first model.", ""]
+              "a percentage in brackets is the change against the first model.", ""]
     return "\n".join(lines)
-
-
-def _display(frame: pd.DataFrame) -> pd.DataFrame:
-    """The summary table with the deltas rounded for reading."""
-    shown = frame.copy()
-    for column in shown.columns:
-        if column.endswith("_delta_pct"):
-            shown[column] = shown[column].map(lambda v: "" if v is None or pd.isna(v) else f"{v:+.1f}%")
-    return shown.dropna(axis=1, how="all")
 
 
 def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:

@@ -99,6 +99,20 @@ def comparison_table(frame: pd.DataFrame, convention: str) -> Table:
     return table
 
 
+def comparison_markdown(frame: pd.DataFrame) -> str:
+    """The comparison as Markdown: metrics as rows, one column per model, deltas inline."""
+    models = [str(m) for m in frame["model"]]
+    lines = ["| metric | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
+    for key, name in _COMPARE_ROWS:
+        if frame[key].isna().all():
+            continue
+        cells = [_compare_cell(frame, key, i).replace("|", "\\|") for i in range(len(frame))]
+        if key == "bottleneck_layer":
+            cells = [f"`{c}`" for c in frame[key]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _compare_cell(frame: pd.DataFrame, key: str, i: int) -> str:
     """One value, scaled, with its delta in percent against the first model."""
     value = frame[key].iloc[i]
