@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .api import analyze
+from .capture import _eval_mode  # eval for the run, each module's own flag restored after
 from .environment import parse_dtype, resolve_device, stamp, sync_for, thread_count
 from .errors import (ForwardError, MetaDeviceError, ModelLoadError, OutOfMemoryError,
                      UnsupportedDtypeError, UsageError)
@@ -89,7 +90,7 @@ def profile(
     name, model, default_size = _load(model_or_name, dev)
     sizes = _sizes(input_size or default_size or DEFAULT_INPUT)
     model = _prepare(model, dev, torch_dtype, channels_last, owned=isinstance(model_or_name, str))
-    with thread_count(threads) as n_threads, torch.inference_mode():
+    with thread_count(threads) as n_threads, _eval_mode(model), torch.inference_mode():
         inputs = _first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
         with _load_meter(n_threads) as load:
             samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)
@@ -139,7 +140,7 @@ def _sizes(size: Sequence[Any]) -> list[tuple[int, ...]]:
 
 def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_last: bool,
              owned: bool) -> nn.Module:
-    """The model in eval mode on ``dev`` at ``dtype``; a copy if the caller's module must change."""
+    """The model on ``dev`` at ``dtype`` (and NHWC); a copy if the caller's module must change."""
     tensors = [*model.parameters(), *model.buffers()]
     if any(t.is_meta for t in tensors):
         raise UsageError("the model has weights on the meta device; profiling needs real weights")
@@ -150,7 +151,7 @@ def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_l
         model = model.to(device=dev, dtype=dtype)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-    return model.eval()
+    return model
 
 
 def _make_inputs(sizes: list[tuple[int, ...]], batch: int, dev: torch.device, dtype: torch.dtype,

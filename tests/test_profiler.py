@@ -191,6 +191,8 @@ def test_profile_restores_threads_and_leaves_the_callers_model_alone() -> None:
     assert r.environment["dtype"] == "bfloat16" and r.environment["channels_last"] is True
     assert all(p.dtype == torch.float32 for p in model.parameters())  # profiled a copy
     assert model.training  # never switched to eval
+    profile(model, (3, 16, 16), warmup=1, repeat=2)  # no copy needed: run in place, flags restored
+    assert model.training and all(m.training for m in model.modules())
 
 
 def test_zoo_model_by_name() -> None:
