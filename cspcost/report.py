@@ -43,7 +43,7 @@ _TABLE_COLUMNS: list[tuple[str, str]] = [
 
 def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Table:
     """A rich table of layers with a totals row, sized for a 100-column terminal."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True,
                   show_footer=True, title_justify="left")
     table.add_column("layer", footer="total", max_width=_NAME_WIDTH, no_wrap=True)
     table.add_column("type", max_width=16, no_wrap=True, overflow="ellipsis")
@@ -63,17 +63,18 @@ def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Tab
 def models_table(frame: pd.DataFrame, convention: str) -> Table:
     """The zoo as a rich table, paper figures beside cspcost's."""
     table = Table(title=f"cspcost zoo ({convention} convention)", box=box.SIMPLE_HEAD,
-                  padding=(0, 1), pad_edge=False, title_justify="left")
-    for header in ("model", "family", "baseline", "input", "params", "GFLOPs", "CIO elems",
-                   "paper params", "paper BFLOPs"):
-        left = header in ("model", "family", "baseline", "input")
-        table.add_column(header, justify="left" if left else "right", no_wrap=left)
+                  padding=(0, 1), pad_edge=False, collapse_padding=True, title_justify="left")
+    for header in ("model", "family", "baseline", "input", "params", "GFLOPs", "CIO", "paper"):
+        left = header in ("model", "family", "baseline")
+        table.add_column(header, justify="left" if left else "right", no_wrap=True)
     for row in frame.itertuples(index=False):
-        side = row.input.split("x", 1)[1]  # 3x224x224 -> 224x224: channels are always 3 here
+        paper = "-"
+        if pd.notna(row.paper_params) and pd.notna(row.paper_bflops):
+            paper = f"{row.paper_params / 1e6:.2f}M / {row.paper_bflops:g}"
+        side = row.input.rsplit("x", 1)[-1]  # square inputs: 3x224x224 -> 224
         table.add_row(row.name, row.family, row.baseline, side, human(row.params),
-                      f"{row.flops / 1e9:.3f}", human(row.cio_elems),
-                      human(row.paper_params) if pd.notna(row.paper_params) else "-",
-                      f"{row.paper_bflops:.3f}" if pd.notna(row.paper_bflops) else "-")
+                      f"{row.flops / 1e9:.3f}", human(row.cio_elems), paper)
+    table.caption = "CIO in elements; paper: the CSPNet paper's (or PRN repository's) #Parameter / BFLOPs"
     return table
 
 
@@ -88,7 +89,7 @@ _COMPARE_ROWS = [  # (column, label): the comparison table is transposed, one co
 def comparison_table(frame: pd.DataFrame, convention: str) -> Table:
     """Models as columns, metrics as rows, each value with its delta against the first model."""
     table = Table(title=f"comparison ({convention})", box=box.SIMPLE_HEAD, padding=(0, 1),
-                  pad_edge=False, title_justify="left")
+                  pad_edge=False, collapse_padding=True, title_justify="left")
     table.add_column("metric", no_wrap=True)
     for model in frame["model"]:
         table.add_column(str(model), justify="right", no_wrap=True, overflow="ellipsis")
@@ -129,7 +130,8 @@ def _compare_cell(frame: pd.DataFrame, key: str, i: int) -> str:
 
 def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 60) -> Table:
     """Any DataFrame as a compact rich table (numbers right-aligned, at most ``max_rows`` rows)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, title_justify="left")
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  collapse_padding=True, title_justify="left")
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
         table.add_column(str(column), justify="right" if numeric else "left", no_wrap=True,
