@@ -137,12 +137,13 @@ def table3(convention: str = "darknet") -> pd.DataFrame:
         if spec.family == "example":
             continue
         result = analyze(name, convention=convention)
-        rows.append({
+        rows.append({  # fixed decimals, as the paper prints them (strings keep trailing zeros)
             "model": name, "input": spec.input_size[-1],
-            "params_M": round(result.totals["params"] / 1e6, 2),
-            "paper_params_M": None if spec.paper_params is None else round(spec.paper_params / 1e6, 2),
-            "bflops": round(result.totals["flops"] / 1e9, 3),
-            "paper_bflops": spec.paper_bflops, "cio_M": round(result.totals["cio_elems"] / 1e6, 1),
+            "params_M": f"{result.totals['params'] / 1e6:.2f}",
+            "paper_params_M": "-" if spec.paper_params is None else f"{spec.paper_params / 1e6:.2f}",
+            "bflops": f"{result.totals['flops'] / 1e9:.3f}",
+            "paper_bflops": "-" if spec.paper_bflops is None else f"{spec.paper_bflops:g}",
+            "cio_M": f"{result.totals['cio_elems'] / 1e6:.1f}",
         })
     return pd.DataFrame(rows)
 
