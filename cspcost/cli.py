@@ -214,12 +214,8 @@ def _emit_comparison(result, fmt: Format) -> None:  # noqa: ANN001
 
     if fmt is Format.json:
         _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
-    elif fmt is Format.csv:
-        _emit(report.to_csv(result.table), None)
-    elif fmt is Format.md:
-        _emit(report.to_markdown(result.table), None)
     else:
-        _emit(report.render_text(report.comparison_table(result.table, result.results[0].convention.label())), None)
+        _emit_frame(result.table, fmt, "", table=report.comparison_table(result.table, result.results[0].convention.label()))
 
 
 @app.command("profile")
@@ -470,14 +466,7 @@ def rules(
         frame = pd.DataFrame(
             [{"op": r.op, "kind": r.kind, "convention": r.doc} for r in RULES.values()]
         ).sort_values(["kind", "op"])
-        if fmt is Format.json:
-            _emit(frame.to_json(orient="records", indent=2) + "\n", None)
-        elif fmt is Format.csv:
-            _emit(report.to_csv(frame), None)
-        elif fmt is Format.md:
-            _emit(report.to_markdown(frame), None)
-        else:
-            _emit(frame.to_string(index=False) + "\n", None)
+        _emit_frame(frame, fmt, "", table=report.rules_table(frame))
 
 
 @app.command()
@@ -494,14 +483,7 @@ def models(
         from .api import models_table
 
         frame = models_table(convention.value)
-        if fmt is Format.json:
-            _emit(frame.to_json(orient="records", indent=2) + "\n", None)
-        elif fmt is Format.csv:
-            _emit(report.to_csv(frame), None)
-        elif fmt is Format.md:
-            _emit(report.to_markdown(frame), None)
-        else:
-            _emit(report.render_text(report.models_table(frame, convention.value)), None)
+        _emit_frame(frame, fmt, "", table=report.models_table(frame, convention.value))
 
 
 def _int_list(text: str) -> list[int]:
@@ -647,8 +629,9 @@ def _with_progress(work, label: str):  # noqa: ANN001, ANN202
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def _emit_frame(frame, fmt: Format, title: str, max_rows: int = 60) -> None:  # noqa: ANN001
-    """A DataFrame in the chosen format on stdout (tables cut at ``max_rows`` rows)."""
+def _emit_frame(frame, fmt: Format, title: str, max_rows: int = 60, table=None) -> None:  # noqa: ANN001
+    """A DataFrame in the chosen format on stdout; the terminal table is ``table`` if given,
+    else a generic one cut at ``max_rows`` rows."""
     from . import report
 
     if fmt is Format.json:
@@ -658,7 +641,7 @@ def _emit_frame(frame, fmt: Format, title: str, max_rows: int = 60) -> None:  # 
     elif fmt is Format.md:
         _emit(report.to_markdown(frame), None)
     else:
-        _emit(report.render_text(report.frame_table(frame, title, max_rows)), None)
+        _emit(report.render_text(table if table is not None else report.frame_table(frame, title, max_rows)), None)
 
 
 def main() -> None:

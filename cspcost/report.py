@@ -143,6 +143,18 @@ def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 60) -> Table:
     return table
 
 
+def rules_table(frame: pd.DataFrame) -> Table:
+    """The op registry: op, kind, and the convention (wrapped)."""
+    table = Table(title=f"{len(frame)} op rules", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  collapse_padding=True, title_justify="left")
+    table.add_column("op", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("convention")
+    for row in frame.itertuples(index=False):
+        table.add_row(row.op, row.kind, row.convention)
+    return table
+
+
 def _cell(value: Any) -> str:
     """A table cell: large integers scaled, floats to 3 decimals."""
     if isinstance(value, bool) or value is None:
