@@ -172,7 +172,7 @@ class _Recorder(TorchDispatchMode):
 
 
 @contextmanager
-def _module_stack(model: nn.Module, stack: list[str]) -> Iterator[None]:
+def module_stack(model: nn.Module, stack: list[str]) -> Iterator[None]:
     """Keep ``stack`` equal to the dotted paths of the modules currently running."""
 
     def push(name: str) -> Any:
@@ -238,7 +238,7 @@ def _stand_ins(model: nn.Module, device: torch.device) -> Iterator[None]:
 
 
 @contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
+def eval_mode(model: nn.Module) -> Iterator[None]:
     """Put every module in eval mode, then restore each module's own flag."""
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
@@ -270,7 +270,7 @@ def capture(
     stack: list[str] = [""]
     recorder = _Recorder(stack, dev.type == "meta")
     recorder.lifetimes.born(_tensors(inputs), -1)
-    with _eval_mode(model), _stand_ins(model, dev), _module_stack(model, stack):
+    with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack):
         try:
             with torch.inference_mode(), recorder:
                 out = model(*inputs)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .capture import _module_stack  # the walker's module tracking: same names by construction
+from .capture import module_stack  # the walker's module tracking: same names by construction
 from .metrics import ROOT
 from .timing import Clock, Progress, time_calls
 
@@ -115,7 +115,7 @@ def _one_run(model: nn.Module, inputs: Sequence[torch.Tensor], device: torch.dev
     timer = _OpTimer(stack, stamps)
     sync()
     start = clock()
-    with _module_stack(model, stack), timer:
+    with module_stack(model, stack), timer:
         model(*inputs)
     sync()
     wall = clock() - start

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .api import analyze
-from .capture import _eval_mode  # eval for the run, each module's own flag restored after
+from .capture import eval_mode  # eval for the run, each module's own flag restored after
 from .environment import parse_dtype, resolve_device, stamp, sync_for, thread_count
 from .errors import (ForwardError, MetaDeviceError, ModelLoadError, OutOfMemoryError,
                      UnsupportedDtypeError, UsageError)
@@ -90,7 +90,7 @@ def profile(
     name, model, default_size = _load(model_or_name, dev)
     sizes = _sizes(input_size or default_size or DEFAULT_INPUT)
     model = _prepare(model, dev, torch_dtype, channels_last, owned=isinstance(model_or_name, str))
-    with thread_count(threads) as n_threads, _eval_mode(model), torch.inference_mode():
+    with thread_count(threads) as n_threads, eval_mode(model), torch.inference_mode():
         inputs = _first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
         with _load_meter(n_threads) as load:
             samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)

@@ -73,3 +73,15 @@ def test_cli_compare_needs_two_models() -> None:
     """One model is a usage error."""
     result = runner.invoke(app, ["compare", "mobilenetv2"])
     assert result.exit_code == 2 and "at least two" in result.stderr
+
+
+def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
+    """--profile adds measured CPU latency and, with --plot, the time-vs-FLOPs chart."""
+    nets = f"{__import__('pathlib').Path(__file__).parent / 'nets.py'}:mixnet"
+    out = tmp_path / "timed"
+    result = runner.invoke(app, ["compare", "tinycsp", nets, "--input", "3x32x32", "--profile", "--plot",
+                                 "--out", str(out), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["models"]
+    assert all(row["latency_ms"] > 0 for row in rows)
+    assert (out / "time_vs_flops.png").exists() and (out / "time_vs_flops.svg").exists()
