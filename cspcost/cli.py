@@ -271,7 +271,7 @@ def _with_phases(work):  # noqa: ANN001, ANN202
 
 def _emit_profile(result, fmt: Format, top: Optional[int]) -> None:  # noqa: ANN001
     """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
-    from . import report
+    from . import report, views
 
     layers = result.layers
     if layers is not None and top:
@@ -281,42 +281,14 @@ def _emit_profile(result, fmt: Format, top: Optional[int]) -> None:  # noqa: ANN
     elif fmt in (Format.csv, Format.md) and layers is not None:
         _emit(report.to_csv(layers) if fmt is Format.csv else report.to_markdown(layers), None)
     elif fmt in (Format.csv, Format.md):
-        frame = _latency_frame(result)
+        frame = views.latency(result)
         _emit(report.to_csv(frame) if fmt is Format.csv else report.to_markdown(frame), None)
     else:
-        _emit(report.render_text(report.frame_table(_latency_frame(result), f"{result.model} latency")), None)
+        _emit(report.render_text(report.frame_table(views.latency(result), f"{result.model} latency")), None)
         if layers is not None:
-            _emit(report.render_text(report.frame_table(_layer_view(layers), "per layer", len(layers))), None)
+            _emit(report.render_text(report.frame_table(views.profile_layers(layers), "per layer", len(layers))), None)
             summary = result.layer_summary or {}
             err.print(", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()))
-
-
-def _layer_view(layers):  # noqa: ANN001, ANN202 - DataFrame -> DataFrame
-    """Per-layer times for a 100-column terminal."""
-    import pandas as pd
-
-    return pd.DataFrame({
-        "layer": layers["name"].map(lambda n: n if len(n) <= 26 else "…" + n[-25:]),
-        "type": layers["type"].str.slice(0, 12), "ms": layers["measured_ms"].round(3),
-        "time %": (100 * layers["time_share"]).round(1), "FLOPs %": (100 * layers["flops_share"]).round(1),
-        "GFLOP/s": layers["achieved_gflops"].round(1), "GB/s": layers["achieved_gbs"].round(2),
-        "bound": layers.get("bound", pd.Series([""] * len(layers), index=layers.index)).fillna(""),
-    })
-
-
-def _latency_frame(result):  # noqa: ANN001, ANN202 - ProfileResult -> DataFrame
-    """One-row table: statistics, throughput and the environment stamp."""
-    import pandas as pd
-
-    stats = result.latency.to_dict()
-    row = {"model": result.model, "input": "x".join(map(str, result.input_shape[0])),
-           **{k: round(v, 3) if isinstance(v, float) else v for k, v in stats.items()},
-           "fps": round(result.fps, 2), "images_per_s": round(result.images_per_s, 2)}
-    env = {k: v for k, v in result.environment.items() if isinstance(v, (str, int, float, bool))}
-    frame = pd.DataFrame([{**row, **env}]).T.reset_index()
-    frame.columns = ["field", "value"]
-    frame["value"] = frame["value"].astype(str)
-    return frame
 
 
 @app.command()
@@ -369,6 +341,7 @@ def check(
         from pathlib import Path
 
         from . import budgets as b
+        from . import views
         from .report import write_atomic
 
         parsed = b.load(budgets_file)
@@ -381,7 +354,7 @@ def check(
             return
         if junit:
             write_atomic(junit, b.junit_xml(outcomes))
-        _emit_frame(_outcome_frame(outcomes), fmt, f"budgets: {budgets_file}", max_rows=len(outcomes))
+        _emit_frame(views.budget_outcomes(outcomes), fmt, f"budgets: {budgets_file}", max_rows=len(outcomes))
         failed = [o for o in outcomes if not o.ok]
         if failed:
             err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
@@ -405,16 +378,6 @@ def _check_all(parsed, progress):  # noqa: ANN001, ANN202 - list[Budget], callba
         return values
 
     return b.check(parsed, measure_one)
-
-
-def _outcome_frame(outcomes):  # noqa: ANN001, ANN202 - list[Outcome] -> DataFrame
-    """One row per limit."""
-    import pandas as pd
-
-    return pd.DataFrame([{
-        "model": o.model, "metric": o.metric, "measured": o.measured, "limit": o.limit,
-        "tolerance": o.tolerance, "margin_pct": round(o.margin_pct, 2), "status": "ok" if o.ok else "EXCEEDED",
-    } for o in outcomes])
 
 
 def _warn_unsupported(unsupported: dict[str, int]) -> None:
@@ -486,34 +449,6 @@ def models(
         _emit_frame(frame, fmt, "", table=report.models_table(frame, convention.value))
 
 
-def _int_list(text: str) -> list[int]:
-    """'32,64,256' -> [32, 64, 256]."""
-    from .errors import UsageError
-
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(v <= 0 for v in values):
-        raise UsageError(f"expected positive integers, got {text!r}")
-    return values
-
-
-def _fraction_list(text: str) -> list:  # noqa: ANN202 - list of Fraction
-    """'1/4,1/2,1' -> [Fraction(1, 4), Fraction(1, 2), Fraction(1)]."""
-    from fractions import Fraction
-
-    from .errors import UsageError
-
-    try:
-        values = [Fraction(v.strip()) for v in text.split(",") if v.strip()]
-    except (ValueError, ZeroDivisionError):
-        raise UsageError(f"expected comma-separated fractions such as 1/2, got {text!r}") from None
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise UsageError(f"split ratios must lie in (0, 1], got {text!r}")
-    return values
-
-
 @app.command()
 def formulas(
     c: str = typer.Option("32,64,256", "--c", help="Base channels c (comma-separated)."),
@@ -538,19 +473,24 @@ def formulas(
     `cspcost formulas --zoo`
     """
     with _reporting():
+        from . import views
+        from .formulas import EXPLANATIONS
+
         if explain:
-            _emit(_explanations(), None)
+            _emit(views.explanations(EXPLANATIONS), None)
             return
         if zoo:
             frame = _zoo_formulas()
-            view = _zoo_view(frame) if fmt is Format.table else frame
+            view = views.formula_zoo(frame) if fmt is Format.table else frame
             _emit_frame(view, fmt, "paper's dense-block CIO formula vs walker, zoo dense blocks")
             return
         from . import formula_checks as fc
+        from .shapes import parse_fraction_list
+        from .shapes import parse_int_list as ints
 
         fusions = [f.strip() for f in fusion.split(",") if f.strip()]
-        configs = fc.grid(_int_list(c), _int_list(d), _int_list(m), _int_list(size), _fraction_list(gamma),
-                          _int_list(kernel), _check_fusions(fusions), [bottleneck])
+        configs = fc.grid(ints(c), ints(d), ints(m), ints(size), parse_fraction_list(gamma),
+                          ints(kernel), _check_fusions(fusions), [bottleneck])
         frame = _with_progress(lambda progress: fc.sweep(configs, progress), "checking closed forms")
         agree = int(frame["agree"].sum())
         title = f"{agree} of {len(frame)} configurations agree exactly"
@@ -558,38 +498,12 @@ def formulas(
             title += " (f: closed form, w: walker)"
             wrong = frame[~frame["agree"]]
             shown = frame if show_all else (wrong if len(wrong) else frame.head(12))
-            _emit_frame(_sweep_view(shown), fmt, title)
+            _emit_frame(views.formula_sweep(shown), fmt, title)
         else:
             _emit_frame(frame, fmt, title)
         err.print(f"{agree} of {len(frame)} configurations agree exactly")
         if agree != len(frame):
             raise typer.Exit(1)
-
-
-def _sweep_view(frame):  # noqa: ANN001, ANN202 - DataFrame -> DataFrame
-    """The sweep for a terminal: one config column, formula vs walker per metric."""
-    import pandas as pd
-
-    config = frame.apply(lambda r: f"c{r.c} d{r.d} m{r.m} {r.w}x{r.h} g{r.gamma} k{r.k} {r.fusion}", axis=1)
-    return pd.DataFrame({
-        "block": config, "CIO f": frame["cio_formula"], "CIO w": frame["cio_measured"],
-        "MACs f": frame["macs_formula"], "MACs w": frame["macs_measured"],
-        "params f": frame["params_formula"], "params w": frame["params_measured"],
-        "ok": frame["agree"].map({True: "=", False: "NO"}),
-    })
-
-
-def _zoo_view(frame):  # noqa: ANN001, ANN202 - DataFrame -> DataFrame
-    """The zoo check for a terminal."""
-    import pandas as pd
-
-    return pd.DataFrame({
-        "model": frame["model"], "stage": frame["stage"], "c_in": frame["c_in"], "m": frame["m"],
-        "b": frame["b"], "map": frame["w"].astype(str) + "x" + frame["h"].astype(str),
-        "formula": frame["cio_formula"], "walker": frame["cio_measured"],
-        "diff %": frame["difference_pct"].round(1), "+2mbwh": frame["bottleneck_term"],
-        "rest": frame["unexplained"],
-    })
 
 
 def _check_fusions(fusions: list[str]) -> list[str]:
@@ -608,16 +522,6 @@ def _zoo_formulas():  # noqa: ANN202 - DataFrame
     from .formula_checks import zoo_dense_blocks
 
     return zoo_dense_blocks()
-
-
-def _explanations() -> str:
-    """Every closed form with its assumptions and source."""
-    from .formulas import EXPLANATIONS
-
-    lines = []
-    for name, equation, source, assumptions in EXPLANATIONS:
-        lines += [f"{name}: {equation}", f"    source: {source}", f"    assumes: {assumptions}", ""]
-    return "\n".join(lines)
 
 
 def _with_progress(work, label: str):  # noqa: ANN001, ANN202

@@ -1,5 +1,7 @@
-"""Parsing input sizes: ``3x256x256``, ``256`` (3 channels, square) or ``1x3x32x32``."""
+"""Parsing what users type: input sizes (``3x256x256``, ``256``) and comma-separated grids."""
 from __future__ import annotations
+
+from fractions import Fraction
 
 from .errors import UsageError
 
@@ -14,3 +16,25 @@ def parse_input(text: str) -> tuple[int, ...]:
     if any(d <= 0 for d in dims):
         raise UsageError(f"malformed input size {text!r}; every dimension must be positive")
     return (3, dims[0], dims[0]) if len(dims) == 1 else dims
+
+
+def parse_int_list(text: str) -> list[int]:
+    """'32,64,256' -> [32, 64, 256]; every value a positive integer."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise UsageError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def parse_fraction_list(text: str) -> list[Fraction]:
+    """'1/4,1/2,1' -> [Fraction(1, 4), Fraction(1, 2), Fraction(1)]; each in (0, 1]."""
+    try:
+        values = [Fraction(v.strip()) for v in text.split(",") if v.strip()]
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"expected comma-separated fractions such as 1/2, got {text!r}") from None
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise UsageError(f"split ratios must lie in (0, 1], got {text!r}")
+    return values

@@ -1,0 +1,70 @@
+"""Display views: DataFrames reshaped for a 100-column terminal (pandas only, no torch)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+
+
+def _short(name: str, width: int = 26) -> str:
+    """Keep the end of a long dotted path."""
+    return name if len(name) <= width else "…" + name[-(width - 1):]
+
+
+def profile_layers(layers: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer times: ms, share of time vs share of FLOPs, achieved rates, roofline bound."""
+    bound = layers["bound"].fillna("") if "bound" in layers else pd.Series([""] * len(layers), index=layers.index)
+    return pd.DataFrame({
+        "layer": layers["name"].map(_short), "type": layers["type"].str.slice(0, 12),
+        "ms": layers["measured_ms"].round(3), "time %": (100 * layers["time_share"]).round(1),
+        "FLOPs %": (100 * layers["flops_share"]).round(1), "GFLOP/s": layers["achieved_gflops"].round(1),
+        "GB/s": layers["achieved_gbs"].round(2), "bound": bound,
+    })
+
+
+def latency(result: Any) -> pd.DataFrame:
+    """A ProfileResult as (field, value) rows: statistics, throughput, the environment stamp."""
+    stats = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.latency.to_dict().items()}
+    row = {"model": result.model, "input": "x".join(map(str, result.input_shape[0])), **stats,
+           "fps": round(result.fps, 2), "images_per_s": round(result.images_per_s, 2)}
+    env = {k: v for k, v in result.environment.items() if isinstance(v, (str, int, float, bool))}
+    merged = {**row, **env}
+    return pd.DataFrame({"field": list(merged), "value": [str(v) for v in merged.values()]})
+
+
+def budget_outcomes(outcomes: Sequence[Any]) -> pd.DataFrame:
+    """One row per budget limit: measured, limit, tolerance, margin, status."""
+    return pd.DataFrame([{
+        "model": o.model, "metric": o.metric, "measured": o.measured, "limit": o.limit,
+        "tolerance": o.tolerance, "margin_pct": round(o.margin_pct, 2), "status": "ok" if o.ok else "EXCEEDED",
+    } for o in outcomes])
+
+
+def formula_sweep(frame: pd.DataFrame) -> pd.DataFrame:
+    """The closed-form sweep: one block column, closed form (f) vs walker (w) per metric."""
+    block = frame.apply(lambda r: f"c{r.c} d{r.d} m{r.m} {r.w}x{r.h} g{r.gamma} k{r.k} {r.fusion}", axis=1)
+    return pd.DataFrame({
+        "block": block, "CIO f": frame["cio_formula"], "CIO w": frame["cio_measured"],
+        "MACs f": frame["macs_formula"], "MACs w": frame["macs_measured"],
+        "params f": frame["params_formula"], "params w": frame["params_measured"],
+        "ok": frame["agree"].map({True: "=", False: "NO"}),
+    })
+
+
+def formula_zoo(frame: pd.DataFrame) -> pd.DataFrame:
+    """The zoo's dense blocks against the formula, with the bottleneck term and the rest."""
+    return pd.DataFrame({
+        "model": frame["model"], "stage": frame["stage"], "c_in": frame["c_in"], "m": frame["m"],
+        "b": frame["b"], "map": frame["w"].astype(str) + "x" + frame["h"].astype(str),
+        "formula": frame["cio_formula"], "walker": frame["cio_measured"],
+        "diff %": frame["difference_pct"].round(1), "+2mbwh": frame["bottleneck_term"],
+        "rest": frame["unexplained"],
+    })
+
+
+def explanations(items: Sequence[tuple[str, str, str, str]]) -> str:
+    """Every closed form with its source and assumptions, as plain text."""
+    lines: list[str] = []
+    for name, equation, source, assumptions in items:
+        lines += [f"{name}: {equation}", f"    source: {source}", f"    assumes: {assumptions}", ""]
+    return "\n".join(lines)
