@@ -1,0 +1,304 @@
+"""darknet's layers as modules: each runs its own ops, so it is one row of a cost report."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .reader import Options
+
+_BN_EPS = 1e-6  # darknet's normalize_cpu adds .000001 to the variance
+
+
+# ---------------------------------------------------------------------------------- activations
+_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "linear": lambda x: x,
+    "leaky": lambda x: F.leaky_relu(x, 0.1),  # darknet's leaky slope is 0.1
+    "relu": F.relu,
+    "relu6": F.relu6,
+    "mish": F.mish,
+    "swish": F.silu,
+    "logistic": torch.sigmoid,
+    "tanh": torch.tanh,
+    "elu": F.elu,
+    "selu": F.selu,
+}
+
+
+def activation_name(opts: Options, default: str) -> str:
+    """The layer's activation name, checked against the ones this reader runs."""
+    name = opts.str("activation", default)
+    if name not in _ACTIVATIONS:
+        raise opts.error(f"unknown activation (known: {', '.join(_ACTIVATIONS)})", "activation")
+    return name
+
+
+# -------------------------------------------------------------------------------------- layers
+class Convolutional(nn.Conv2d):
+    """darknet ``[convolutional]``: conv, then BN (``scales``, ``bias``, rolling stats) or a bias, then activation.
+
+    ``bias`` is darknet's ``biases``: BN's shift with ``batch_normalize=1``, the conv bias without.
+    """
+
+    def __init__(self, c_in: int, filters: int, size: int, stride: tuple[int, int], padding: int,
+                 dilation: int, groups: int, batch_normalize: bool, activation: str) -> None:
+        super().__init__(c_in, filters, size, stride, padding * dilation, dilation, groups, bias=True)
+        self.batch_normalize, self.activation = batch_normalize, activation
+        if batch_normalize:
+            self.scales = nn.Parameter(torch.ones(filters))
+            self.register_buffer("rolling_mean", torch.zeros(filters))
+            self.register_buffer("rolling_variance", torch.ones(filters))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """conv -> (BN | bias) -> activation, all in this module (one report row)."""
+        bias = None if self.batch_normalize else self.bias
+        y = F.conv2d(x, self.weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        if self.batch_normalize:
+            y = F.batch_norm(y, self.rolling_mean, self.rolling_variance, self.scales, self.bias,
+                             False, 0.0, _BN_EPS)
+        return _ACTIVATIONS[self.activation](y)
+
+
+class Connected(nn.Linear):
+    """darknet ``[connected]``: a fully connected layer on the flattened (C, H, W) input; output (N, C, 1, 1).
+
+    The weight is ``nn.Linear``'s (so it counts as darknet counts weights); the product runs as a
+    1x1 conv on the flattened input, so the layer's last op already has darknet's 4-d shape.
+    """
+
+    def __init__(self, inputs: int, outputs: int, batch_normalize: bool, activation: str) -> None:
+        super().__init__(inputs, outputs, bias=True)
+        self.batch_normalize, self.activation = batch_normalize, activation
+        if batch_normalize:
+            self.scales = nn.Parameter(torch.ones(outputs))
+            self.register_buffer("rolling_mean", torch.zeros(outputs))
+            self.register_buffer("rolling_variance", torch.ones(outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(BN | bias) and activation after the product, run as a 1x1 conv as darknet's GPU path does."""
+        n = x.shape[0]
+        weight = self.weight[:, :, None, None]
+        y = F.conv2d(x.reshape(n, -1, 1, 1), weight, None if self.batch_normalize else self.bias)
+        if self.batch_normalize:
+            y = F.batch_norm(y, self.rolling_mean, self.rolling_variance, self.scales, self.bias,
+                             False, 0.0, _BN_EPS)
+        return _ACTIVATIONS[self.activation](y)
+
+
+class Maxpool(nn.Module):
+    """darknet ``[maxpool]``: ``pad//2`` of -inf before, the rest after; output ``(w + pad - size)//stride + 1``."""
+
+    def __init__(self, size: int, stride: tuple[int, int], pad: int) -> None:
+        super().__init__()
+        self.size, self.stride, self.pad = size, stride, pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Max over each window; symmetric padding runs inside the pool op (no copy)."""
+        before = self.pad // 2
+        if self.pad % 2 == 0 and before <= self.size // 2:
+            return F.max_pool2d(x, self.size, self.stride, before)
+        after = self.pad - before
+        x = F.pad(x, (before, after, before, after), value=float("-inf"))
+        return F.max_pool2d(x, self.size, self.stride)
+
+
+class Maxout(nn.Module):
+    """darknet ``[maxpool] maxpool_depth=1``: output channel g is the max of input channels g, g+out_c, ...
+
+    Run as a (groups x 1) max-pool over a view, so it prices ``C*H*W`` comparisons as darknet does
+    (darknet prints ``size^2*C*H*W``, the same for its default size 1).
+    """
+
+    def __init__(self, out_channels: int) -> None:
+        super().__init__()
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel-wise max in groups strided by ``out_channels``."""
+        n, c, h, w = x.shape
+        depth = c // self.out_channels
+        # rows y*depth + j hold input channel j*out_c + g: a (depth x 1) window with stride depth
+        stacked = x.reshape(n, depth, self.out_channels, h, w).permute(0, 2, 3, 1, 4)
+        stacked = stacked.reshape(n, self.out_channels, h * depth, w)
+        return F.max_pool2d(stacked, (depth, 1), (depth, 1))
+
+
+class LocalAvgpool(nn.Module):
+    """darknet ``[local_avgpool]``: a maxpool-shaped window that averages the pixels inside the image."""
+
+    def __init__(self, size: int, stride: tuple[int, int], pad: int) -> None:
+        super().__init__()
+        self.size, self.stride, self.pad = size, stride, pad
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Average over real pixels only (darknet divides by the count of valid ones)."""
+        before = self.pad // 2
+        if self.pad % 2 == 0 and before <= self.size // 2:
+            return F.avg_pool2d(x, self.size, self.stride, before, count_include_pad=False)
+        after = self.pad - before
+        summed = F.avg_pool2d(F.pad(x, (before, after, before, after)), self.size, self.stride)
+        return summed * self._rescale(x.shape[-2:], summed.shape[-2:], x.device)
+
+    def _rescale(self, size: Sequence[int], out: Sequence[int], device: torch.device) -> torch.Tensor:
+        """size^2 / (valid pixels in each window), built from shapes alone."""
+        counts = [[min(o * s - self.pad // 2 + self.size, n) - max(o * s - self.pad // 2, 0)
+                   for o in range(m)] for n, m, s in zip(size, out, (self.stride[0], self.stride[1]))]
+        table = [[self.size * self.size / (r * c) for c in counts[1]] for r in counts[0]]
+        return torch.tensor(table, device=device)
+
+
+class Avgpool(nn.Module):
+    """darknet ``[avgpool]``: global average, output (C, 1, 1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean over the spatial dims."""
+        return F.adaptive_avg_pool2d(x, 1)
+
+
+class Route(nn.Module):
+    """darknet ``[route]``: concatenate layers along channels, or channel group ``group_id`` of ``groups`` of each."""
+
+    def __init__(self, groups: int, group_id: int) -> None:
+        super().__init__()
+        self.groups, self.group_id = groups, group_id
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        """The (grouped) inputs, copied side by side as darknet copies them."""
+        if self.groups > 1:
+            xs = tuple(x.chunk(self.groups, dim=1)[self.group_id] for x in xs)
+        return torch.cat(xs, dim=1)
+
+
+class Shortcut(nn.Module):
+    """darknet ``[shortcut]``: the previous output plus the overlapping part of each ``from`` output.
+
+    ``from`` maps larger than the output are sampled with stride ``w_from // w``; smaller ones
+    are added to every ``w // w_from``-th pixel; channels beyond the smaller count are left alone.
+    """
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, y: torch.Tensor, *froms: torch.Tensor) -> torch.Tensor:
+        """``y`` plus each ``from``, then the activation."""
+        for x in froms:
+            y = _add_overlap(y, x)
+        return _ACTIVATIONS[self.activation](y)
+
+
+def _add_overlap(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """darknet's shortcut_cpu: add x into y where both exist, sampling the larger map."""
+    (cy, hy, wy), (cx, hx, wx) = y.shape[1:], x.shape[1:]
+    stride, sample = max(wx // wy, 1), max(wy // wx, 1)
+    c, h, w = min(cx, cy), min(hx, hy), min(wx, wy)
+    part = x[:, :c, : h * stride : stride, : w * stride : stride]
+    if (c, h, w, sample) == (cy, hy, wy, 1):
+        return y + part  # the common case: one add over the whole output
+    if (h, w, sample) == (hy, wy, 1):  # fewer channels in x: add to the first c, keep the rest
+        return torch.cat([y[:, :c] + part, y[:, c:]], dim=1)
+    spread = torch.zeros_like(y)  # x placed on every sample-th pixel, then one full-size add
+    spread[:, :c, : h * sample : sample, : w * sample : sample] = part
+    return y + spread
+
+
+class Upsample(nn.Module):
+    """darknet ``[upsample]``: nearest-neighbour by ``stride`` (negative: sum-pool down by it), times ``scale``."""
+
+    def __init__(self, stride: int, scale: float) -> None:
+        super().__init__()
+        self.stride, self.scale = stride, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Repeat (or sum) each pixel stride x stride times."""
+        if self.stride > 0:
+            y = F.interpolate(x, scale_factor=self.stride, mode="nearest")
+        else:
+            s = -self.stride
+            n, c, h, w = x.shape
+            y = x[:, :, : h // s * s, : w // s * s].reshape(n, c, h // s, s, w // s, s).sum((3, 5))
+        return y if self.scale == 1 else y * self.scale
+
+
+class ScaleChannels(nn.Module):
+    """darknet ``[scale_channels]``: ``from`` times the previous (C,1,1) output (or (1,H,W) with ``scale_wh``)."""
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Broadcast multiply, then the activation."""
+        return _ACTIVATIONS[self.activation](x * scale)
+
+
+class Sam(nn.Module):
+    """darknet ``[sam]``: element-wise product of the previous output and ``from`` (same shape)."""
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, attention: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Multiply, then the activation."""
+        return _ACTIVATIONS[self.activation](x * attention)
+
+
+class Reorg(nn.Module):
+    """darknet ``[reorg]`` (reorg_old_layer.c): darknet's space-to-depth, element order included.
+
+    darknet reads the (C, H, W) input buffer as (C/s^2, H*s, W*s) and writes the output as
+    (C*s^2, H/s, W/s); ``reverse=1`` is the inverse permutation.
+    """
+
+    def __init__(self, stride: int, reverse: bool) -> None:
+        super().__init__()
+        self.stride, self.reverse = stride, reverse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same permutation of elements darknet's reorg_cpu makes."""
+        n, c, h, w = x.shape
+        s = self.stride
+        if self.reverse:
+            y = x.reshape(n, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2)
+            return y.reshape(n, c // (s * s), h * s, w * s)
+        y = x.reshape(n, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
+        return y.reshape(n, c * s * s, h // s, w // s)
+
+
+class Softmax(nn.Module):
+    """darknet ``[softmax]``: softmax over each of ``groups`` slices of the flattened input (per pixel if ``spatial``)."""
+
+    def __init__(self, groups: int, spatial: bool) -> None:
+        super().__init__()
+        self.groups, self.spatial = groups, spatial
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities, same shape as the input."""
+        if self.spatial or self.groups == 1 and x.shape[2:] == (1, 1):
+            return x.softmax(dim=1)  # per pixel, or a classifier's (N, C, 1, 1): no reshaping
+        return x.reshape(x.shape[0], self.groups, -1).softmax(-1).view_as(x)
+
+
+class PassThrough(nn.Module):
+    """A layer that is the identity at inference: base of ``Dropout``, ``Cost`` and ``Yolo``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The input itself (no op, no cost)."""
+        return x
+
+
+class Dropout(PassThrough):
+    """darknet ``[dropout]`` at inference: its output is its input."""
+
+
+class Cost(PassThrough):
+    """darknet ``[cost]`` at inference: the loss is not computed; the input passes through."""
+
+
+class Yolo(PassThrough):
+    """darknet ``[yolo]``: a detection marker, free at inference; its input is a network output."""
+
+

@@ -1,0 +1,146 @@
+"""Reading darknet cfg text: sections, typed options, and the errors that name file:line."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Shape = tuple[int, int, int]  # (C, H, W) as darknet's out_c, out_h, out_w
+
+
+class CfgError(ValueError):
+    """A cfg darknet would reject (or that this reader cannot build); the message names file:line."""
+
+
+# ------------------------------------------------------------------------------------- reading
+@dataclass
+class Section:
+    """One ``[kind]`` block: its header line and its ``key -> (value, line)`` options."""
+
+    kind: str
+    line: int
+    options: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+
+def read_sections(text: str, file: str = "<cfg>") -> list[Section]:
+    """Split cfg text into sections, as darknet's ``read_cfg`` does (all whitespace removed)."""
+    sections: list[Section] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = re.sub(r"\s+", "", raw)  # darknet's strip() drops every blank, even inside a line
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[":
+            if not line.endswith("]"):
+                raise CfgError(f"{file}:{number}: malformed section header {raw.strip()!r}")
+            sections.append(Section(line[1:-1].lower(), number))
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            raise CfgError(f"{file}:{number}: expected key=value, got {raw.strip()!r}")
+        if not sections:
+            raise CfgError(f"{file}:{number}: option {key!r} before any [section]")
+        sections[-1].options[key] = (value.split("#", 1)[0], number)  # an inline '#' starts a comment
+    return sections
+
+
+def load(path_or_text: str | Path) -> tuple[str, list[Section]]:
+    """The display name and sections of a cfg given as a path or as the text itself."""
+    if isinstance(path_or_text, Path) or "\n" not in path_or_text and "[" not in path_or_text:
+        path = Path(path_or_text)
+        if not path.is_file():
+            raise CfgError(f"{path}: no such cfg file")
+        return path.name, read_sections(path.read_text(), path.name)
+    return "<cfg>", read_sections(path_or_text)
+
+
+class Options:
+    """Typed access to one section's options; remembers which keys were read."""
+
+    def __init__(self, section: Section, file: str) -> None:
+        self.section, self.file, self.used = section, file, set[str]()
+
+    def error(self, problem: str, key: str | None = None) -> CfgError:
+        """A CfgError at the option's line (or the section header), naming the section."""
+        line = self.section.options[key][1] if key in self.section.options else self.section.line
+        where = f"[{self.section.kind}] {key}={self.section.options[key][0]}: " if key in self.section.options else f"[{self.section.kind}]: "
+        return CfgError(f"{self.file}:{line}: {where}{problem}")
+
+    def raw(self, key: str) -> str | None:
+        """The option's text, or None when absent."""
+        self.used.add(key)
+        entry = self.section.options.get(key)
+        return None if entry is None else entry[0]
+
+    def int(self, key: str, default: int | None = None) -> int:
+        """An integer option (strict: darknet's atoi would silently read garbage as 0)."""
+        value = self.raw(key)
+        if value is None:
+            if default is None:
+                raise self.error(f"missing required option {key}=")
+            return default
+        if not re.fullmatch(r"[+-]?\d+", value):
+            raise self.error("not an integer", key)
+        return int(value)
+
+    def float(self, key: str, default: float) -> float:
+        """A float option."""
+        value = self.raw(key)
+        try:
+            return default if value is None else float(value)
+        except ValueError:
+            raise self.error("not a number", key) from None
+
+    def str(self, key: str, default: str) -> str:
+        """A string option."""
+        value = self.raw(key)
+        return default if value is None else value
+
+    def ints(self, key: str) -> list[int]:
+        """A required comma-separated list of integers."""
+        value = self.raw(key)
+        if not value:
+            raise self.error(f"missing required option {key}=")
+        items = value.strip(",").split(",")
+        if not all(re.fullmatch(r"[+-]?\d+", item) for item in items):
+            raise self.error("not a list of integers", key)
+        return [int(item) for item in items]
+
+    def neutral(self, **defaults: int) -> None:
+        """Options this reader accepts only at their default (they change what darknet computes)."""
+        for key, default in defaults.items():
+            if self.raw(key) is not None and self.int(key) != default:
+                raise self.error("is not supported by this reader", key)
+
+    def finish(self, ignored: frozenset[str]) -> None:
+        """Raise on the first option that is neither read nor a known training-only option."""
+        for key, (_, _line) in sorted(self.section.options.items(), key=lambda kv: kv[1][1]):
+            if key not in self.used and key not in ignored and key not in _COMMON_IGNORED:
+                raise self.error(f"unknown option {key!r}", key)
+
+
+# Options darknet reads for every layer that only matter for training (parser.c, end of the loop).
+_COMMON_IGNORED = frozenset({
+    "clip", "onlyforward", "dont_update", "burnin_update", "stopbackward", "train_only_bn",
+    "dontload", "dontloadscales", "learning_rate", "stream", "wait_stream",
+})
+# [net] keys darknet (AlexeyAB and pjreddie parse_net_options) reads for training and augmentation.
+NET_IGNORED = frozenset("""
+    batch subdivisions max_batches learning_rate learning_rate_min sgdr_cycle sgdr_mult momentum
+    decay time_steps track augment_speed sequential_subdivisions try_fix_nan weights_reject_freq
+    equidistant_point badlabels_rejection_percentage num_sigmas_reject_badlabels ema_alpha
+    use_cuda_graph loss_scale dynamic_minibatch optimized_memory workspace_size_limit_MB adam B1
+    B2 eps inputs max_crop min_crop max_ratio min_ratio center flip blur gaussian_noise mixup cutmix
+    mosaic letter_box mosaic_bound contrastive contrastive_jit_flip contrastive_color unsupervised
+    label_smooth_eps resize_step attention adversarial_lr max_chart_loss angle aspect saturation
+    exposure hue power policy burn_in step scale steps scales seq_scales gamma random notruth clip
+    show_receptive_field cudnn_half
+""".split())
+YOLO_IGNORED = frozenset("""
+    anchors jitter ignore_thresh truth_thresh random scale_x_y iou_thresh cls_normalizer
+    iou_normalizer obj_normalizer delta_normalizer iou_loss iou_thresh_kind nms_kind beta_nms
+    max_delta resize max label_smooth_eps counters_per_class objectness_smooth new_coords focal_loss
+    show_details track_history_size sim_thresh dets_for_track dets_for_show track_ciou_norm
+    embedding_layer map uc_normalizer
+""".split())
+
+
