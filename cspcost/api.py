@@ -32,14 +32,7 @@ class AnalysisResult:
     unsupported_ops: dict[str, int]
     ops: list[dict[str, Any]] = field(repr=False)  # every priced op, in execution order
     versions: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def bottleneck(self) -> tuple[str, int]:
-        """The computational bottleneck: the layer with the largest FLOPs, and those FLOPs."""
-        if self.layers.empty:
-            return "", 0
-        row = self.layers.loc[self.layers["flops"].idxmax()]
-        return str(row["name"]), int(row["flops"])
+    bottleneck: tuple[str, int] = ("", 0)  # the heaviest single layer (before any --depth) and its FLOPs
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: model, input_shape, convention, totals, layers, unsupported_ops, versions."""
@@ -111,7 +104,14 @@ def analyze(
     rows = layer_rows(ops, cap, conv)
     sums = totals(rows, cap)
     frame = to_frame(aggregate(rows, depth, cap.module_types), sums)
-    return AnalysisResult(name, cap.input_shapes, conv, sums, frame, unsupported, ops, _versions())
+    return AnalysisResult(name, cap.input_shapes, conv, sums, frame, unsupported, ops, _versions(),
+                          _bottleneck(rows))
+
+
+def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
+    """The computational bottleneck (paper, Fig. 7): the layer with the largest FLOPs."""
+    heaviest = max(rows, key=lambda row: row["flops"], default=None)
+    return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
 
 
 def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, ...] | None]:

@@ -6,6 +6,7 @@ the commands that need it, so ``cspcost --help`` stays fast.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -400,7 +401,7 @@ def _format_analysis(result, fmt: Format, top: Optional[int], sort: Optional[str
         layers = layers.sort_values(key, ascending=key in ("name", "type"), kind="stable")
     if top is not None:
         layers = layers.head(top)
-    result.layers = layers
+    result = dataclasses.replace(result, layers=layers)
     if fmt is Format.json:
         return result.to_json() + "\n"
     if fmt is Format.csv:

@@ -93,11 +93,12 @@ def test_darknet_convention() -> None:
 
 
 def test_bottleneck(mix) -> None:  # noqa: ANN001
-    """The computational bottleneck is the layer with the largest FLOPs."""
+    """The computational bottleneck is the layer with the largest FLOPs, whatever the --depth."""
     _, result = mix
     name, flops = result.bottleneck
     assert flops == result.layers["flops"].max()
     assert name == result.layers.loc[result.layers["flops"].idxmax(), "name"]
+    assert cspcost.analyze(MixNet(), (3, 32, 32), depth=1).bottleneck == (name, flops)
 
 
 def test_json_shape(mix) -> None:  # noqa: ANN001
