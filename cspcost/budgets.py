@@ -47,6 +47,7 @@ class Budget:
     cio: str | None = None
     tolerance: float = 0.0
     batch: int = 1
+    where: str = ""  # "file:line" of the model's table, for messages
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def _budget(file: Path, text: str, model: str, table: Any) -> Budget:
     limits = {key: _positive(file, text, model, key, table[key]) for key in LIMITS if key in table}
     if not limits:
         raise BudgetFileError(f"{where}: [{model}] has no limit; give one of {', '.join(LIMITS)}")
-    return Budget(model, limits, **_options(file, text, model, table))
+    return Budget(model, limits, **_options(file, text, model, table), where=where)
 
 
 def _positive(file: Path, text: str, model: str, key: str, value: Any) -> float:
@@ -171,10 +172,16 @@ def _line_of(text: str, model: str, key: str | None = None) -> int:
 
 
 def check(budgets: list[Budget], measure: Callable[[Budget], dict[str, float]]) -> list[Outcome]:
-    """Every limit of every budget against ``measure(budget)`` (metric name -> value)."""
+    """Every limit of every budget against ``measure(budget)`` (metric name -> value).
+
+    A model that cannot be measured (unknown, failing) is reported at its table's file:line.
+    """
     outcomes = []
     for budget in budgets:
-        values = measure(budget)
+        try:
+            values = measure(budget)
+        except UsageError as exc:
+            raise BudgetFileError(f"{budget.where}: [{budget.model}] {exc}") from None
         for key, limit in budget.limits.items():
             metric = key[: -len("_max")]
             outcomes.append(Outcome(budget.model, metric, values[metric], limit, budget.tolerance))

@@ -66,6 +66,14 @@ def test_malformed_files(tmp_path: Path, text: str, fragment: str) -> None:
     assert str(path) in str(info.value) and fragment in str(info.value)
 
 
+def test_unknown_model_names_file_and_line(tmp_path: Path) -> None:
+    """A model that does not exist is reported at its table, with the zoo's suggestion."""
+    path = write(tmp_path, "[tinycsp]\nflops_max = 1e9\n\n[tinycs]\nflops_max = 1\n")
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:4: [tinycs] unknown model 'tinycs'" in result.stderr and "tinycsp" in result.stderr
+
+
 def test_missing_file() -> None:
     """A missing file is a usage error."""
     with pytest.raises(b.BudgetFileError, match="cannot read"):
