@@ -259,13 +259,35 @@ def _load_meter(threads: int) -> Iterator[dict[str, float]]:
     includes waiting (a busy shared machine). Filled in when the block exits.
     """
     meter: dict[str, float] = {}
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, wall, ticks = time.process_time(), time.perf_counter(), _cpu_ticks()
     try:
         yield meter
     finally:
         elapsed = max(time.perf_counter() - wall, 1e-9)
         meter["cpu_share"] = (time.process_time() - cpu) / (elapsed * threads)
         meter["load_avg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        meter["cpu_steal_share"] = _steal_share(ticks, _cpu_ticks())
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(all, steal) CPU ticks of the machine from /proc/stat (Linux), or None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def _steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
+    """The share of CPU time a virtual machine's host took away while timing (NaN if unknown).
+
+    Well above zero, the hypervisor ran other guests on our cores: latencies vary between runs
+    however many repeats are taken.
+    """
+    if before is None or after is None or after[0] == before[0]:
+        return float("nan")
+    return (after[1] - before[1]) / (after[0] - before[0])
 
 
 def _time_model(model: nn.Module, inputs: list[torch.Tensor], dev: torch.device, warmup: int,

@@ -376,3 +376,11 @@ def test_cuda_out_of_memory_is_reported() -> None:
     model = nn.Conv2d(3, 64, 3)
     with pytest.raises(OutOfMemoryError, match="out of memory at batch"):
         profile(model, (3, 1024, 1024), batch=2**20, device="cuda", warmup=1, repeat=1)
+
+
+def test_steal_share_from_proc_stat_ticks() -> None:
+    """Steal share = steal ticks / all ticks between two readings: (1,100)->(11,300) is 10/200."""
+    from cspcost.profiler import _steal_share
+
+    assert _steal_share((100, 1), (300, 11)) == 10 / 200
+    assert math.isnan(_steal_share(None, (300, 11))) and math.isnan(_steal_share((5, 0), (5, 0)))
