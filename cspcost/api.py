@@ -4,20 +4,21 @@ from __future__ import annotations
 import json
 import platform
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, budgets
+from .budgets import Outcome
 from .capture import capture, check_device, make_inputs
 from .conventions import Convention, make_convention
 from .errors import UsageError
 from .metrics import aggregate, layer_rows, price_ops, to_frame, totals
 from .zoo import build, list_models, resolve
 
-__all__ = ["AnalysisResult", "analyze", "list_models", "measure", "models_table"]
+__all__ = ["AnalysisResult", "analyze", "check_budgets", "list_models", "measure", "models_table"]
 
 
 @dataclass
@@ -182,3 +183,28 @@ def measure(
 
         values["latency_ms"] = latency_for_compare(model, input_size, False)[0]
     return values
+
+
+def check_budgets(path: str, progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+    """``cspcost check``: every limit of a budgets file against a fresh measurement.
+
+    Args:
+        path: the TOML budgets file.
+        progress: called with (models measured, models in the file).
+    Returns:
+        One Outcome per limit (``.ok``, ``.measured``, ``.limit``, ``.margin_pct``).
+    Raises:
+        BudgetFileError: the file is malformed or names a model that cannot be measured.
+    """
+    parsed = budgets.load(path)
+    done: list[str] = []
+
+    def measure_one(budget: budgets.Budget) -> dict[str, float]:
+        values = measure(budget.model, budget.input_size, budget.batch, convention=budget.convention,
+                         cio=budget.cio, latency="latency_ms_max" in budget.limits)
+        done.append(budget.model)
+        if progress:
+            progress(len(done), len(parsed))
+        return values
+
+    return budgets.check(parsed, measure_one)

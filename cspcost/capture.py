@@ -13,6 +13,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .errors import DeviceError, ForwardError, MetaDeviceError
@@ -173,18 +174,21 @@ class _Recorder(TorchDispatchMode):
 
 @contextmanager
 def module_stack(model: nn.Module, stack: list[str]) -> Iterator[None]:
-    """Keep ``stack`` equal to the dotted paths of the modules currently running."""
+    """Keep ``stack`` equal to the dotted paths of the modules currently running.
 
-    def push(name: str) -> Any:
-        return lambda module, args: stack.append(name)
+    Two global module hooks and a table of names, rather than two hooks per module: registering
+    hooks on every module of a large model costs more than the whole forward on meta. A module
+    outside the model's tree (made during forward) is charged to the module that called it.
+    """
+    names = {id(module): name for name, module in model.named_modules()}
+
+    def push(module: nn.Module, args: Any) -> None:
+        stack.append(names.get(id(module), stack[-1]))
 
     def pop(module: nn.Module, args: Any, out: Any) -> None:
         stack.pop()
 
-    handles = []
-    for name, module in model.named_modules():
-        handles.append(module.register_forward_pre_hook(push(name)))
-        handles.append(module.register_forward_hook(pop))
+    handles = [register_module_forward_pre_hook(push), register_module_forward_hook(pop)]
     try:
         yield
     finally:
@@ -277,32 +281,36 @@ def capture(
         except Exception as exc:  # noqa: BLE001 - re-raised as a one-line user error
             raise _forward_error(model, stack[-1], exc, dev) from exc
     recorder.lifetimes.used(_tensors(out if isinstance(out, (list, tuple)) else [out]), recorder.lifetimes.step)
-    types = {name: type(m).__name__ for name, m in model.named_modules()}
+    types, labels, params = describe(model)
     shapes = [tuple(t.shape) for t in inputs]
-    labels = {name: m.label for name, m in model.named_modules() if isinstance(getattr(m, "label", None), str)}
-    return Capture(recorder.events, types, module_params(model), shapes, dev.type,
-                   recorder.lifetimes.peak(), labels)
+    return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels)
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 
 
-def module_params(model: nn.Module) -> dict[str, tuple[int, int]]:
-    """Each module's own parameters and conv/linear weights, a shared tensor counted once.
+def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[int, int]]]:
+    """One pass over the module tree: each module's type, its label (darknet cfg layers carry one),
+    and its own parameters and conv/linear weights, a shared tensor counted once.
 
     Conv and linear weights are what darknet (and the CSPNet paper) count: no bias, no BN; a
     fully connected layer is a 1x1 conv there.
     """
     seen: set[int] = set()
-    table: dict[str, tuple[int, int]] = {}
+    types: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    params: dict[str, tuple[int, int]] = {}
     for name, module in model.named_modules():
+        types[name] = type(module).__name__
+        if isinstance(getattr(module, "label", None), str):
+            labels[name] = module.label
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
         seen.update(id(p) for p in own)
         weight = getattr(module, "weight", None) if isinstance(module, _WEIGHTED) else None
         weights = weight.numel() if weight is not None and any(p is weight for p in own) else 0
         if own:
-            table[name] = (sum(p.numel() for p in own), weights)
-    return table
+            params[name] = (sum(p.numel() for p in own), weights)
+    return types, labels, params
 
 
 def _forward_error(model: nn.Module, where: str, exc: Exception, dev: torch.device) -> ForwardError:

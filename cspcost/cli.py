@@ -345,8 +345,9 @@ def check(
         from . import views
         from .report import write_atomic
 
-        parsed = b.load(budgets_file)
-        outcomes = _with_progress(lambda progress: _check_all(parsed, progress), "measuring budgets")
+        from .api import check_budgets
+
+        outcomes = _with_progress(lambda progress: check_budgets(budgets_file, progress), "measuring budgets")
         if update:
             text = Path(budgets_file).read_text(encoding="utf-8")
             measured = {(o.model, o.metric): o.measured for o in outcomes}
@@ -362,23 +363,6 @@ def check(
                       + ", ".join(f"{o.model} {o.metric}" for o in failed))
             raise typer.Exit(1)
         err.print(f"all {len(outcomes)} budgets hold")
-
-
-def _check_all(parsed, progress):  # noqa: ANN001, ANN202 - list[Budget], callback -> list[Outcome]
-    """Measure each budget's model once, then compare."""
-    from . import budgets as b
-    from .api import measure
-
-    done = []
-
-    def measure_one(budget):  # noqa: ANN001, ANN202
-        values = measure(budget.model, budget.input_size, budget.batch, convention=budget.convention,
-                         cio=budget.cio, latency="latency_ms_max" in budget.limits)
-        done.append(budget)
-        progress(len(done), len(parsed))
-        return values
-
-    return b.check(parsed, measure_one)
 
 
 def _warn_unsupported(unsupported: dict[str, int]) -> None:
