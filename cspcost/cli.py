@@ -64,6 +64,11 @@ def _reporting() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except (typer.Exit, typer.Abort):
         raise
+    except OSError as exc:  # a path the user gave that cannot be written or read
+        if _STATE["debug"]:
+            raise
+        err.print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001 - anything else is our bug: exit 3
         if _STATE["debug"]:
             raise

@@ -125,6 +125,7 @@ def test_file_factory() -> None:
     (["analyze", f"{NETS}:cumsum_net", "--input", "4", "--strict"], 2, ["aten.cumsum"]),
     (["analyze", "tinycsp", "--device", "cuda"], 2, ["CUDA"]),
     (["analyze", "tinycsp", "--device", "tpu9"], 2, ["unknown device"]),
+    (["analyze", "tinycsp", "--output", "/proc/no/such/dir/out.json"], 2, ["No such file"]),
 ])
 def test_bad_input_is_one_line_exit_2(args: list[str], code: int, fragments: list[str]) -> None:
     """Each bad input: one line on stderr, exit 2, no traceback."""
