@@ -13,12 +13,14 @@ def _short(name: str, width: int = 26) -> str:
 
 def profile_layers(layers: pd.DataFrame) -> pd.DataFrame:
     """Per-layer times: ms, share of time vs share of FLOPs, achieved rates, roofline bound."""
-    bound = layers["bound"].fillna("") if "bound" in layers else pd.Series([""] * len(layers), index=layers.index)
+    blank = pd.Series([""] * len(layers), index=layers.index)
+    bound = layers["bound"].fillna("") if "bound" in layers else blank
+    predicted = layers["predicted_ms"].round(3) if "predicted_ms" in layers else blank
     return pd.DataFrame({
-        "layer": layers["name"].map(_short), "type": layers["type"].str.slice(0, 12),
-        "ms": layers["measured_ms"].round(3), "time %": (100 * layers["time_share"]).round(1),
-        "FLOPs %": (100 * layers["flops_share"]).round(1), "GFLOP/s": layers["achieved_gflops"].round(1),
-        "GB/s": layers["achieved_gbs"].round(2), "bound": bound,
+        "layer": layers["name"].map(lambda n: _short(n, 24)), "type": layers["type"].str.slice(0, 10),
+        "ms": layers["measured_ms"].round(3), "roofline ms": predicted,
+        "time %": (100 * layers["time_share"]).round(1), "FLOPs %": (100 * layers["flops_share"]).round(1),
+        "GFLOP/s": layers["achieved_gflops"].round(1), "GB/s": layers["achieved_gbs"].round(2), "bound": bound,
     })
 
 
