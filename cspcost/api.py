@@ -12,7 +12,7 @@ from torch import nn
 
 from . import __version__, budgets
 from .budgets import Outcome
-from .capture import capture, check_device, make_inputs
+from .capture import Capture, capture, check_device, make_inputs
 from .conventions import Convention, make_convention
 from .errors import UsageError
 from .metrics import aggregate, layer_rows, price_ops, to_frame, totals
@@ -94,7 +94,35 @@ def analyze(
     Returns:
         An AnalysisResult with ``.totals``, ``.layers`` (DataFrame) and ``.to_json()``.
     """
-    conv = make_convention(convention, cio, fuse_bn, shortcut_flops)
+    measured = measure_rows(model_or_name, input_size, batch, inputs=inputs, device=device,
+                            convention=make_convention(convention, cio, fuse_bn, shortcut_flops),
+                            strict=strict, dtype=dtype)
+    frame = to_frame(aggregate(measured.rows, depth, measured.capture.module_types), measured.totals)
+    return AnalysisResult(measured.name, measured.capture.input_shapes, measured.convention, measured.totals,
+                          frame, measured.unsupported, measured.ops, _versions(), _bottleneck(measured.rows))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The walker's raw output for one model: priced ops, layer rows and totals (no DataFrame)."""
+
+    name: str
+    capture: Capture
+    convention: Convention
+    ops: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    unsupported: dict[str, int]
+
+
+def measure_rows(
+    model_or_name: nn.Module | str, input_size: Sequence[Any] | None = None, batch: int = 1, *,
+    inputs: Sequence[torch.Tensor] | None = None, device: str = "meta",
+    convention: Convention | None = None, strict: bool = False, dtype: torch.dtype = torch.float32,
+) -> Measured:
+    """``analyze`` without the DataFrame: for callers that measure many small models (the
+    closed-form sweep). Arguments as ``analyze``'s."""
+    conv = convention or make_convention()
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
     name, model, default_size = _model(model_or_name)
@@ -103,10 +131,7 @@ def analyze(
     cap = capture(model, tensors, device)
     ops, unsupported = price_ops(cap, conv, strict)
     rows = layer_rows(ops, cap, conv)
-    sums = totals(rows, cap)
-    frame = to_frame(aggregate(rows, depth, cap.module_types), sums)
-    return AnalysisResult(name, cap.input_shapes, conv, sums, frame, unsupported, ops, _versions(),
-                          _bottleneck(rows))
+    return Measured(name, cap, conv, ops, rows, totals(rows, cap), unsupported)
 
 
 def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
