@@ -10,13 +10,22 @@ import dataclasses
 import sys
 from contextlib import contextmanager
 from enum import Enum
-from typing import Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 
 import typer
 from rich.console import Console
 
 from . import __version__
 from .errors import CspcostError
+
+if TYPE_CHECKING:  # annotations only: the CLI imports torch-backed modules inside commands
+    import pandas as pd
+
+    from .api import AnalysisResult
+    from .comparison import Comparison
+    from .latency import ProfileResult
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="cspcost",
@@ -205,14 +214,14 @@ def _safe(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
 
 
-def _latency_measurer(per_layer: bool):  # noqa: ANN202
+def _latency_measurer(per_layer: bool) -> Callable[[Any, Any], Any]:
     """A (model, input) -> (median ms, per-layer frame) callable backed by the profiler."""
     from .comparison import latency_for_compare
 
     return lambda model, size: latency_for_compare(model, size, per_layer)
 
 
-def _emit_comparison(result, fmt: Format) -> None:  # noqa: ANN001
+def _emit_comparison(result: Comparison, fmt: Format) -> None:
     """The comparison table in the chosen format."""
     import json
 
@@ -260,7 +269,7 @@ def profile_cmd(
         _emit_profile(result, fmt, top)
 
 
-def _with_phases(work):  # noqa: ANN001, ANN202
+def _with_phases(work: Callable[[Callable[[str, int, Optional[int]], None]], T]) -> T:
     """Run ``work(progress)`` with a rich progress bar fed (phase, done, total)."""
     from rich.progress import Progress
 
@@ -275,7 +284,7 @@ def _with_phases(work):  # noqa: ANN001, ANN202
         return work(progress)
 
 
-def _emit_profile(result, fmt: Format, top: Optional[int]) -> None:  # noqa: ANN001
+def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
     """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
     from . import report, views
 
@@ -377,7 +386,7 @@ def _warn_unsupported(unsupported: dict[str, int]) -> None:
         err.print(f"warning: no cost rule for {listed}; counted as 0 (use --strict to fail)", markup=False)
 
 
-def _format_analysis(result, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:  # noqa: ANN001
+def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:
     """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
     from . import report
     from .errors import UsageError
@@ -507,14 +516,14 @@ def _check_fusions(fusions: list[str]) -> list[str]:
     return fusions
 
 
-def _zoo_formulas():  # noqa: ANN202 - DataFrame
+def _zoo_formulas() -> pd.DataFrame:
     """The zoo's dense blocks against the formula."""
     from .formula_checks import zoo_dense_blocks
 
     return zoo_dense_blocks()
 
 
-def _with_progress(work, label: str):  # noqa: ANN001, ANN202
+def _with_progress(work: Callable[[Callable[[int, int], None]], T], label: str) -> T:
     """Run ``work(progress)`` under a rich progress bar on stderr."""
     from rich.progress import Progress
 
@@ -523,7 +532,7 @@ def _with_progress(work, label: str):  # noqa: ANN001, ANN202
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def _emit_frame(frame, fmt: Format, title: str, max_rows: int = 60, table=None) -> None:  # noqa: ANN001
+def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:
     """A DataFrame in the chosen format on stdout; the terminal table is ``table`` if given,
     else a generic one cut at ``max_rows`` rows."""
     from . import report

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 import torch
@@ -24,7 +25,7 @@ class Resolved:
     input_size: tuple[int, ...] | None
 
 
-def _zoo():  # noqa: ANN202 - the zoo package, imported on first use
+def _zoo() -> ModuleType:
     """The zoo registry package."""
     import cspcost_models
 
@@ -82,7 +83,7 @@ def _load_factory(spec: str) -> Callable[[], nn.Module]:
     return factory
 
 
-def _import_file(path: str):  # noqa: ANN202 - a module object
+def _import_file(path: str) -> ModuleType:
     """Import a Python file by path."""
     file = Path(path)
     if not file.is_file():
