@@ -252,3 +252,12 @@ def test_device_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(peaks, "measure_peaks", lambda *a, **k: fake)
     result = invoke("device", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["matmul_gflops"] == 100.0
+
+
+def test_profile_cli_per_layer_table() -> None:
+    """The per-layer table fits 100 columns and names the walker's layers."""
+    result = invoke("profile", "tinycsp", "--repeat", "3", "--warmup", "1", "--per-layer", "--top", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "median_ms" in result.stdout and "per layer" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+    assert "layer_sum_ratio" in result.stderr.replace("\n", "")
