@@ -120,7 +120,10 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
         return type(model_or_name).__name__, model_or_name, None
     resolved = resolve(model_or_name)
     try:
-        with torch.device(dev):  # build straight on the device: no host copy of the weights
+        # Build straight on the device (no host copy), with the same weights in every run: random
+        # initial weights differ in subnormal values and so in speed. The caller's RNG is untouched.
+        with torch.random.fork_rng(), torch.device(dev):
+            torch.manual_seed(0)
             model = resolved.factory()
     except Exception as exc:  # noqa: BLE001 - the user's factory failed
         if _is_oom(exc):
