@@ -454,3 +454,14 @@ def test_detector_totals(name: str, flops: int, bflops_2020: float, weights: int
     result = cspcost.analyze(model, model.input_size, convention="darknet")
     assert result.totals["flops"] == flops and result.totals["params"] == weights
     assert round(model.darknet_flops(shortcut_cost=True) / 1e9, 3) == bflops_2020
+
+
+def test_maxpool_odd_padding_cio_reads_the_unpadded_input() -> None:
+    """[maxpool] size=2 stride=2 (darknet padding 1, all after): 3x16x16 -> 3x8x8, (16+1-2)//2+1 = 8.
+
+    CIO (Fig. 8 convention) counts the real input, 3*16*16 = 768, plus the output 3*8*8 = 192 = 960,
+    not a padded 3x17x17 copy; FLOPs 2*2*3*8*8 = 768.
+    """
+    model = build(net(3, 16, 16, "[maxpool]\nsize=2\nstride=2\n"))
+    result = cspcost.analyze(model, convention="darknet")
+    assert result.totals["cio_elems"] == 768 + 192 and result.totals["flops"] == 768

@@ -99,6 +99,10 @@ class Maxpool(nn.Module):
         before = self.pad // 2
         if self.pad % 2 == 0 and before <= self.size // 2:
             return F.max_pool2d(x, self.size, self.stride, before)
+        if tuple(self.stride) == (2, 2) and before <= self.size // 2:
+            # floor((w + 2b + 1 - k) / 2) == ceil((w + 2b - k) / 2): ceil_mode is darknet's extra
+            # right/bottom pad, and the pool reads the unpadded tensor (as CIO should count it)
+            return F.max_pool2d(x, self.size, self.stride, before, ceil_mode=True)
         after = self.pad - before
         x = F.pad(x, (before, after, before, after), value=float("-inf"))
         return F.max_pool2d(x, self.size, self.stride)
