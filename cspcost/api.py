@@ -79,7 +79,7 @@ def analyze(
         model_or_name: an ``nn.Module`` (its weights are never copied or moved), a zoo name, or
             ``path/file.py:factory`` / ``package.module:factory``.
         input_size: (C, H, W) without batch, or a list of such shapes for several inputs; default:
-            the zoo model's own, else (3, 224, 224).
+            the zoo model's own (or a module's ``input_size`` attribute), else (3, 224, 224).
         batch: batch size prepended to every input.
         inputs: ready-made input tensors instead of ``input_size`` (re-made on ``device``).
         device: "meta" (default: no allocation, no kernels), "cpu" or "cuda".
@@ -143,7 +143,10 @@ def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
 def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, ...] | None]:
     """The display name, module and default input size of what the user passed."""
     if isinstance(model_or_name, nn.Module):
-        return type(model_or_name).__name__, model_or_name, None
+        # A module may say what it expects (a darknet cfg model carries its [net] size).
+        size = getattr(model_or_name, "input_size", None)
+        own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
+        return type(model_or_name).__name__, model_or_name, own
     resolved = resolve(model_or_name)
     return resolved.name, build(resolved), resolved.input_size
 
