@@ -12,6 +12,7 @@ import torch
 from . import __version__, plots
 from .api import AnalysisResult, analyze
 from .compare import bottleneck_reduction, label, summarize, table
+from .metrics import ancestor
 from .report import comparison_markdown, human, to_markdown, write_atomic
 
 Latency = Callable[[str, tuple[int, ...] | None], tuple[float, pd.DataFrame | None]]
@@ -80,10 +81,9 @@ def charts(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path
 
 
 def _blocks(result: AnalysisResult, depth: int) -> pd.DataFrame:
-    """A result's layers aggregated at ``depth`` (re-run from its ops is not needed: group by prefix)."""
-    layers = result.layers.copy()
-    layers["name"] = layers["name"].map(lambda n: n if n == "(root)" else ".".join(n.split(".")[:depth]))
-    return layers.groupby("name", sort=False, as_index=False)[["flops", "params", "cio_elems"]].sum()
+    """A result's layers summed into their blocks at ``depth``."""
+    blocks = result.layers["name"].map(lambda n: ancestor(n, depth)).rename("name")
+    return result.layers.groupby(blocks, sort=False)[["flops", "params", "cio_elems"]].sum().reset_index()
 
 
 def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .layertime import LayerTimes
-from .metrics import ROOT
+from .metrics import ancestor
 from .peaks import DevicePeaks, bound, roofline_ms
 from .timing import Stats, spearman
 
@@ -74,7 +74,7 @@ def at_depth(raw: pd.DataFrame, depth: int | None, types: dict[str, str]) -> pd.
     """Raw layer rows summed into their ancestor at module ``depth`` (None: as they are)."""
     if depth is None:
         return raw
-    names = raw["name"].map(lambda n: n if n == ROOT else ".".join(n.split(".")[:depth]))
+    names = raw["name"].map(lambda n: ancestor(n, depth))
     grouped = raw.groupby(names, sort=False)[SUMMED].sum(min_count=1).reset_index()
     grouped["type"] = grouped["name"].map(lambda n: types.get(n, "?"))
     return grouped

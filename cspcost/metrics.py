@@ -109,13 +109,18 @@ def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
     return row
 
 
+def ancestor(name: str, depth: int) -> str:
+    """A layer's enclosing module at ``depth`` (``stages.2.blocks.1`` at depth 2: ``stages.2``)."""
+    return name if name == ROOT else ".".join(name.split(".")[:depth])
+
+
 def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, str]) -> list[dict[str, Any]]:
     """Merge layer rows into their ancestor at module depth ``depth`` (None keeps them as they are)."""
     if depth is None:
         return rows
     merged: dict[str, dict[str, Any]] = {}
     for row in rows:
-        name = row["name"] if row["name"] == ROOT else ".".join(row["name"].split(".")[:depth])
+        name = ancestor(row["name"], depth)
         target = merged.get(name)
         if target is None:
             merged[name] = {**row, "name": name, "type": types.get(name, row["type"])}

@@ -26,6 +26,19 @@ def test_layer_sums_equal_totals(mix) -> None:  # noqa: ANN001
     assert not result.unsupported_ops
 
 
+def test_intensity_is_flops_per_byte_moved(mix) -> None:  # noqa: ANN001
+    """intensity = flops / (bytes_read + bytes_written), 0 where nothing moves."""
+    _, result = mix
+    layers = result.layers
+    moved = layers["bytes_read"] + layers["bytes_written"]
+    for row, traffic in zip(layers.itertuples(), moved):
+        assert row.intensity == pytest.approx(row.flops / traffic if traffic else 0.0)
+    conv = layers.set_index("name").loc["stem.0"]  # 3x3 conv 3->16 at 16x16, fp32, no bias
+    reads = 4 * (3 * 32 * 32 + 16 * 3 * 9)
+    writes = 4 * 16 * 16 * 16
+    assert conv["intensity"] == pytest.approx(2 * 16 * 16 * 16 * 27 / (reads + writes))
+
+
 def test_params_equal_module_parameters(mix) -> None:  # noqa: ANN001
     """params = sum(p.numel()); conv_weight_params = conv and linear weights only."""
     model, result = mix

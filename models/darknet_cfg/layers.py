@@ -238,16 +238,12 @@ class ScaleChannels(nn.Module):
         return _ACTIVATIONS[self.activation](x * scale)
 
 
-class Sam(nn.Module):
-    """darknet ``[sam]``: element-wise product of the previous output and ``from`` (same shape)."""
+class Sam(ScaleChannels):
+    """darknet ``[sam]``: element-wise product of the previous output and ``from`` (same shape).
 
-    def __init__(self, activation: str) -> None:
-        super().__init__()
-        self.activation = activation
-
-    def forward(self, attention: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Multiply, then the activation."""
-        return _ACTIVATIONS[self.activation](x * attention)
+    The same multiply-then-activate as ``[scale_channels]``, without the broadcast; its own class
+    so a report names the darknet kind.
+    """
 
 
 class Reorg(nn.Module):
