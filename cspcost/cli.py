@@ -273,7 +273,8 @@ def _with_phases(work: Callable[[Callable[[str, int, Optional[int]], None]], T])
     """Run ``work(progress)`` with a rich progress bar fed (phase, done, total)."""
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as bar:
+    # Only on a terminal: piped or in CI, stderr keeps just the one-line messages.
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: Optional[int]) -> None:
@@ -527,7 +528,8 @@ def _with_progress(work: Callable[[Callable[[int, int], None]], T], label: str) 
     """Run ``work(progress)`` under a rich progress bar on stderr."""
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as bar:
+    # Only on a terminal: piped or in CI, stderr keeps just the one-line messages.
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(label, total=None)
         return work(lambda done, total: bar.update(task, completed=done, total=total))
 
@@ -552,7 +554,20 @@ def main() -> None:
     argv = sys.argv[1:]
     if "--debug" in argv:
         argv = ["--debug", *[a for a in argv if a != "--debug"]]
-    app(args=argv, prog_name="cspcost")
+    try:
+        code = app(args=argv, prog_name="cspcost", standalone_mode=False)
+    except typer.Abort:
+        err.print("aborted")
+        code = 1
+    except Exception as exc:  # noqa: BLE001 - only click's (or typer's vendored click's) usage errors
+        if not callable(getattr(exc, "format_message", None)):
+            raise  # --debug: the traceback was asked for
+        # Bad options get one line, as every other usage error does, not click's usage panel.
+        ctx = getattr(exc, "ctx", None)
+        where = f"{ctx.command_path} --help" if ctx is not None else "cspcost --help"
+        err.print(f"error: {exc.format_message()} (see {where})", markup=False, soft_wrap=True)
+        code = getattr(exc, "exit_code", 2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -261,3 +261,12 @@ def test_profile_cli_per_layer_table() -> None:
     assert "median_ms" in result.stdout and "per layer" in result.stdout
     assert max(len(line) for line in result.stdout.splitlines()) <= 100
     assert "layer_sum_ratio" in result.stderr.replace("\n", "")
+
+
+def test_bad_option_is_one_line_from_the_console_script() -> None:
+    """The installed command turns the parser's usage errors into one line, exit 2 (not a panel)."""
+    out = subprocess.run([sys.executable, "-m", "cspcost", "models", "--convention", "fvcore"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [out.stderr.strip()]
+    assert "fvcore" in out.stderr and "cspcost models --help" in out.stderr
