@@ -53,17 +53,24 @@ def compare(
     Returns:
         A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns.
     """
-    results, rows, timed = [], [], {}
-    for model in models:
-        result = analyze(model, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
-        latency_ms = None
-        if latency is not None:
-            latency_ms, per_layer = latency(model, input_size)
+    results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
+               for m in models]
+    latencies: list[float | None] = [None] * len(results)
+    timed = {}
+    if latency is not None:
+        for i, (model, result) in enumerate(zip(models, results)):
+            latencies[i], per_layer = latency(model, input_size)
             if per_layer is not None:
                 timed[label(result)] = per_layer
-        results.append(result)
-        rows.append(summarize(result, latency_ms))
-    return Comparison(results, table(rows), timed)
+    return tabulate(results, latencies, timed)
+
+
+def tabulate(results: Sequence[AnalysisResult], latencies: Sequence[float | None] | None = None,
+             timed: dict[str, pd.DataFrame] | None = None) -> Comparison:
+    """A Comparison of analyses already made (the first is the reference)."""
+    latencies = latencies or [None] * len(results)
+    rows = [summarize(result, ms) for result, ms in zip(results, latencies)]
+    return Comparison(list(results), table(rows), timed or {})
 
 
 def charts(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:
@@ -127,8 +134,12 @@ def zoo_pairs() -> list[tuple[str, ...]]:
     return pairs
 
 
-def table3(convention: str = "darknet") -> pd.DataFrame:
-    """The paper's Table 3 beside cspcost's figures, for every zoo model that has paper figures."""
+def table3(analyses: dict[str, AnalysisResult] | None = None) -> pd.DataFrame:
+    """The paper's Table 3 beside cspcost's figures (darknet counting), for every zoo model.
+
+    Args:
+        analyses: darknet-convention results already made, by model name (the rest are made here).
+    """
     import cspcost_models as zoo
 
     rows = []
@@ -136,7 +147,7 @@ def table3(convention: str = "darknet") -> pd.DataFrame:
         spec = zoo.get(name)
         if spec.family == "example":
             continue
-        result = analyze(name, convention=convention)
+        result = (analyses or {}).get(name) or analyze(name, convention="darknet")
         rows.append({  # fixed decimals, as the paper prints them (strings keep trailing zeros)
             "model": name, "input": spec.input_size[-1],
             "params_M": f"{result.totals['params'] / 1e6:.2f}",
@@ -152,11 +163,15 @@ def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = No
     """The committed reference report: each pair's charts and summary, Table 3, and an index."""
     out, written = Path(out), []
     pairs = zoo_pairs()
+    analyses: dict[str, AnalysisResult] = {}  # each model analysed once, however many pairs it is in
     for i, pair in enumerate(pairs):
-        written += write_report(compare(list(pair), convention="darknet"), out / "_vs_".join(pair))
+        for name in pair:
+            if name not in analyses:
+                analyses[name] = analyze(name, convention="darknet")
+        written += write_report(tabulate([analyses[name] for name in pair]), out / "_vs_".join(pair))
         if progress:
             progress(i + 1, len(pairs) + 1)
-    frame = table3()
+    frame = table3(analyses)
     index = ["# cspcost reference report", "",
              "Regenerate with `cspcost report --out reports/`. Every figure below uses the darknet "
              "convention (the paper's counting: conv weights only; FLOPs = 2 x conv MACs + pool "

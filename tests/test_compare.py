@@ -85,3 +85,17 @@ def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
     rows = json.loads(result.stdout)["models"]
     assert all(row["latency_ms"] > 0 for row in rows)
     assert (out / "time_vs_flops.png").exists() and (out / "time_vs_flops.svg").exists()
+
+
+def test_zoo_report_writes_pairs_table3_and_index(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """`cspcost report`: each pair's charts and summary, and an index with Table 3 beside the paper."""
+    import cspcost.comparison as comparison
+
+    monkeypatch.setattr(comparison, "zoo_pairs", lambda: [tuple(PAIR)])
+    result = runner.invoke(app, ["report", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "mobilenetv2_vs_cspmobilenetv2" / "fig8_layer_io.svg").exists()
+    index = (tmp_path / "README.md").read_text()
+    assert "[mobilenetv2 vs cspmobilenetv2](mobilenetv2_vs_cspmobilenetv2/summary.md)" in index
+    # Table 3 row: the walker's 0.858 beside the paper's 0.858 (cfg model, every printed digit)
+    assert "| mobilenetv2 | 224 | 3.47 | 3.47 | 0.858 | 0.858 |" in index
