@@ -8,9 +8,11 @@ __version__ = "0.1.0"
 # The public API (mirroring the CLI) lives in torch-backed modules, loaded on first use so that
 # `import cspcost` (and `cspcost --help`) stays fast and never imports torch: name -> module.
 _LAZY = {
-    "analyze": "api", "AnalysisResult": "api", "list_models": "api", "models_table": "api",
-    "measure": "api", "check_budgets": "api", "compare": "comparison", "Comparison": "comparison",
-    "profile": "profiler", "ProfileResult": "latency", "measure_peaks": "peaks", "DevicePeaks": "peaks",
+    "analyze": "walk.analysis", "AnalysisResult": "walk.analysis", "list_models": "sources",
+    "models_table": "api", "measure": "api", "check_budgets": "api",
+    "compare": "comparison.engine", "Comparison": "comparison.engine",
+    "profile": "profiling.run", "ProfileResult": "profiling.result",
+    "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
 }
 
 

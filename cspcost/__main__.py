@@ -1,4 +1,4 @@
 """``python -m cspcost``: the same as the ``cspcost`` command."""
-from .cli import main
+from cspcost.cli import main
 
 main()

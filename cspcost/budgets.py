@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import UsageError
-from .shapes import parse_input
+from cspcost.errors import UsageError
+from cspcost.shapes import parse_input
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from . import __version__
-from .errors import CspcostError
+from cspcost import __version__
+from cspcost.errors import CspcostError
 
 if TYPE_CHECKING:  # annotations only: the CLI imports torch-backed modules inside commands
     import pandas as pd
 
-    from .api import AnalysisResult
-    from .comparison import Comparison
-    from .latency import ProfileResult
+    from cspcost.comparison.engine import Comparison
+    from cspcost.profiling.result import ProfileResult
+    from cspcost.walk.analysis import AnalysisResult
 
 T = TypeVar("T")
 
@@ -105,7 +105,7 @@ def _main(
 def _emit(text: str, output: Optional[str]) -> None:
     """Write to ``output`` atomically, or to stdout."""
     if output:
-        from .report import write_atomic
+        from cspcost.render.files import write_atomic
 
         write_atomic(output, text)
         err.print(f"wrote {output}")
@@ -141,8 +141,8 @@ def analyze(
     * `cspcost analyze csresnext50.cfg --convention darknet` (a darknet cfg, layers numbered as darknet prints them)
     """
     with _reporting():
-        from .api import analyze as run_analysis
-        from .shapes import parse_input
+        from cspcost.shapes import parse_input
+        from cspcost.walk.analysis import analyze as run_analysis
 
         shape = parse_input(input) if input else ((3, size, size) if size else None)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
@@ -175,10 +175,10 @@ def compare(
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
     """
     with _reporting():
-        from .comparison import compare as run_compare
-        from .comparison import write_report
-        from .errors import UsageError
-        from .shapes import parse_input
+        from cspcost.comparison.engine import compare as run_compare
+        from cspcost.comparison.output import write_report
+        from cspcost.errors import UsageError
+        from cspcost.shapes import parse_input
 
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
@@ -201,7 +201,7 @@ def zoo_report(
     Example: `cspcost report --out reports/`
     """
     with _reporting():
-        from .comparison import zoo_report as run_report
+        from cspcost.report import zoo_report as run_report
 
         files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
@@ -216,7 +216,7 @@ def _safe(spec: str) -> str:
 
 def _latency_measurer(per_layer: bool) -> Callable[[Any, Any], Any]:
     """A (model, input) -> (median ms, per-layer frame) callable backed by the profiler."""
-    from .comparison import latency_for_compare
+    from cspcost.comparison.engine import latency_for_compare
 
     return lambda model, size: latency_for_compare(model, size, per_layer)
 
@@ -225,12 +225,12 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
     """The comparison table in the chosen format."""
     import json
 
-    from . import report
+    from cspcost.render import tables
 
     if fmt is Format.json:
         _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
     else:
-        _emit_frame(result.table, fmt, "", table=report.comparison_table(result.table, result.results[0].convention.label()))
+        _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
 
 
 @app.command("profile")
@@ -259,8 +259,8 @@ def profile_cmd(
     * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
     """
     with _reporting():
-        from .profiler import profile
-        from .shapes import parse_input
+        from cspcost.profiling.run import profile
+        from cspcost.shapes import parse_input
 
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
@@ -287,7 +287,7 @@ def _with_phases(work: Callable[[Callable[[str, int, Optional[int]], None]], T])
 
 def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
     """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
-    from . import report, views
+    from cspcost.render import export, tables, views
 
     layers = result.layers
     if layers is not None and top:
@@ -295,14 +295,14 @@ def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> Non
     if fmt is Format.json:
         _emit(result.to_json() + "\n", None)
     elif fmt in (Format.csv, Format.md) and layers is not None:
-        _emit(report.to_csv(layers) if fmt is Format.csv else report.to_markdown(layers), None)
+        _emit(export.to_csv(layers) if fmt is Format.csv else export.to_markdown(layers), None)
     elif fmt in (Format.csv, Format.md):
         frame = views.latency(result)
-        _emit(report.to_csv(frame) if fmt is Format.csv else report.to_markdown(frame), None)
+        _emit(export.to_csv(frame) if fmt is Format.csv else export.to_markdown(frame), None)
     else:
-        _emit(report.render_text(report.frame_table(views.latency(result), f"{result.model} latency")), None)
+        _emit(tables.render_text(tables.frame_table(views.latency(result), f"{result.model} latency")), None)
         if layers is not None:
-            _emit(report.render_text(report.frame_table(views.profile_layers(layers), "per layer", len(layers))), None)
+            _emit(tables.render_text(tables.frame_table(views.profile_layers(layers), "per layer", len(layers))), None)
             summary = result.layer_summary or {}
             err.print(", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()))
 
@@ -324,8 +324,8 @@ def device(
 
         import pandas as pd
 
-        from . import report
-        from .peaks import measure_peaks
+        from cspcost.profiling.peaks import measure_peaks
+        from cspcost.render import tables
 
         peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
                                                             refresh=refresh, progress=progress))
@@ -335,7 +335,7 @@ def device(
             return
         flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
         frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
-        _emit(report.render_text(report.frame_table(frame, "device peaks", len(frame))), None)
+        _emit(tables.render_text(tables.frame_table(frame, "device peaks", len(frame))), None)
 
 
 @app.command()
@@ -356,11 +356,10 @@ def check(
     with _reporting():
         from pathlib import Path
 
-        from . import budgets as b
-        from . import views
-        from .report import write_atomic
-
-        from .api import check_budgets
+        from cspcost import budgets as b
+        from cspcost.api import check_budgets
+        from cspcost.render import views
+        from cspcost.render.files import write_atomic
 
         outcomes = _with_progress(lambda progress: check_budgets(budgets_file, progress), "measuring budgets")
         if update:
@@ -389,8 +388,8 @@ def _warn_unsupported(unsupported: dict[str, int]) -> None:
 
 def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:
     """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
-    from . import report
-    from .errors import UsageError
+    from cspcost.errors import UsageError
+    from cspcost.render import export, tables
 
     layers = result.layers
     key = sort or ("flops" if top else None)
@@ -404,12 +403,12 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     if fmt is Format.json:
         return result.to_json() + "\n"
     if fmt is Format.csv:
-        return report.to_csv(layers)
+        return export.to_csv(layers)
     if fmt is Format.md:
-        return report.to_markdown(layers)
-    shapes = ", ".join(report.shape_text(s) for s in result.input_shape)
+        return export.to_markdown(layers)
+    shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
-    return report.render_text(report.layer_table(layers, result.totals, title))
+    return tables.render_text(tables.layer_table(layers, result.totals, title))
 
 
 @app.command()
@@ -423,13 +422,13 @@ def rules(
     with _reporting():
         import pandas as pd
 
-        from . import report
-        from .rules import RULES
+        from cspcost.render import tables
+        from cspcost.walk.rules import RULES
 
         frame = pd.DataFrame(
             [{"op": r.op, "kind": r.kind, "convention": r.doc} for r in RULES.values()]
         ).sort_values(["kind", "op"])
-        _emit_frame(frame, fmt, "", table=report.rules_table(frame))
+        _emit_frame(frame, fmt, "", table=tables.rules_table(frame))
 
 
 @app.command()
@@ -442,11 +441,11 @@ def models(
     Examples: `cspcost models`, `cspcost models --convention darknet --format json`
     """
     with _reporting():
-        from . import report
-        from .api import models_table
+        from cspcost.api import models_table
+        from cspcost.render import tables
 
         frame = models_table(convention.value)
-        _emit_frame(frame, fmt, "", table=report.models_table(frame, convention.value))
+        _emit_frame(frame, fmt, "", table=tables.models_table(frame, convention.value))
 
 
 @app.command()
@@ -473,8 +472,8 @@ def formulas(
     `cspcost formulas --zoo`
     """
     with _reporting():
-        from . import views
-        from .formulas import EXPLANATIONS
+        from cspcost.formulas import EXPLANATIONS
+        from cspcost.render import views
 
         if explain:
             _emit(views.explanations(EXPLANATIONS), None)
@@ -484,9 +483,9 @@ def formulas(
             view = views.formula_zoo(frame) if fmt is Format.table else frame
             _emit_frame(view, fmt, "paper's dense-block CIO formula vs walker, zoo dense blocks")
             return
-        from . import formula_checks as fc
-        from .shapes import parse_fraction_list
-        from .shapes import parse_int_list as ints
+        from cspcost.formulas import sweep as fc
+        from cspcost.shapes import parse_fraction_list
+        from cspcost.shapes import parse_int_list as ints
 
         fusions = [f.strip() for f in fusion.split(",") if f.strip()]
         configs = fc.grid(ints(c), ints(d), ints(m), ints(size), parse_fraction_list(gamma),
@@ -508,8 +507,8 @@ def formulas(
 
 def _check_fusions(fusions: list[str]) -> list[str]:
     """Validate --fusion names."""
-    from .errors import UsageError
-    from .formulas import FUSIONS
+    from cspcost.errors import UsageError
+    from cspcost.formulas import FUSIONS
 
     unknown = [f for f in fusions if f not in FUSIONS]
     if unknown or not fusions:
@@ -519,7 +518,7 @@ def _check_fusions(fusions: list[str]) -> list[str]:
 
 def _zoo_formulas() -> pd.DataFrame:
     """The zoo's dense blocks against the formula."""
-    from .formula_checks import zoo_dense_blocks
+    from cspcost.formulas.sweep import zoo_dense_blocks
 
     return zoo_dense_blocks()
 
@@ -537,16 +536,16 @@ def _with_progress(work: Callable[[Callable[[int, int], None]], T], label: str) 
 def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:
     """A DataFrame in the chosen format on stdout; the terminal table is ``table`` if given,
     else a generic one cut at ``max_rows`` rows."""
-    from . import report
+    from cspcost.render import export, tables
 
     if fmt is Format.json:
         _emit(frame.to_json(orient="records", indent=2) + "\n", None)
     elif fmt is Format.csv:
-        _emit(report.to_csv(frame), None)
+        _emit(export.to_csv(frame), None)
     elif fmt is Format.md:
-        _emit(report.to_markdown(frame), None)
+        _emit(export.to_markdown(frame), None)
     else:
-        _emit(report.render_text(table if table is not None else report.frame_table(frame, title, max_rows)), None)
+        _emit(tables.render_text(table if table is not None else tables.frame_table(frame, title, max_rows)), None)
 
 
 def main() -> None:

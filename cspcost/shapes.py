@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .errors import UsageError
+from cspcost.errors import UsageError
 
 
 def parse_input(text: str) -> tuple[int, ...]:

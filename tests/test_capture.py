@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import cspcost
-from cspcost.capture import capture, make_inputs
+from cspcost.walk.capture import capture, make_inputs
 from cspcost.errors import ForwardError, MetaDeviceError
 from nets import Broken, MetaHostile, MixNet, Single
 

@@ -153,12 +153,12 @@ def test_unsupported_ops_warn_on_stderr() -> None:
 
 def test_internal_error_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug of ours exits 3 with one line; --debug shows the traceback."""
-    import cspcost.api
+    import cspcost.walk.analysis
 
     def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise KeyError("bug")
 
-    monkeypatch.setattr(cspcost.api, "analyze", boom)
+    monkeypatch.setattr(cspcost.walk.analysis, "analyze", boom)
     assert_one_line_error(invoke("analyze", "tinycsp"), 3, "internal error")
     result = invoke("--debug", "analyze", "tinycsp")
     assert result.exit_code != 0 and isinstance(result.exception, KeyError)
@@ -246,7 +246,7 @@ def test_profile_cli_bad_input() -> None:
 
 def test_device_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """`cspcost device` prints the measured peaks (measurement stubbed: it is the profiler's to test)."""
-    import cspcost.peaks as peaks
+    import cspcost.profiling.peaks as peaks
 
     fake = peaks.DevicePeaks("cpu", 100.0, 80.0, 10.0, {"threads": 1}, "2026-11-22T00:00:00Z")
     monkeypatch.setattr(peaks, "measure_peaks", lambda *a, **k: fake)

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 import cspcost
 from cspcost.cli import app
-from cspcost.compare import bottleneck_reduction
-from cspcost.comparison import compare
+from cspcost.comparison.deltas import bottleneck_reduction
+from cspcost.comparison.engine import compare
 
 runner = CliRunner()
 PAIR = ["mobilenetv2", "cspmobilenetv2"]
@@ -89,7 +89,7 @@ def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
 
 def test_zoo_report_writes_pairs_table3_and_index(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """`cspcost report`: each pair's charts and summary, and an index with Table 3 beside the paper."""
-    import cspcost.comparison as comparison
+    import cspcost.report as comparison
 
     monkeypatch.setattr(comparison, "zoo_pairs", lambda: [tuple(PAIR)])
     result = runner.invoke(app, ["report", "--out", str(tmp_path)])

@@ -10,11 +10,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cspcost.cli import app
-from cspcost.formula_checks import BlockConfig, check, zoo_dense_blocks
-from cspcost.formulas import (
-    EXPLANATIONS, cio_savings_ratio, csp_block, dense_block_cio, general_dense_cio,
-    partial_dense_block_cio, split_channels,
-)
+from cspcost.formulas.sweep import BlockConfig, check, zoo_dense_blocks
+from cspcost.formulas import EXPLANATIONS, cio_savings_ratio, csp_block, dense_block_cio, general_dense_cio, partial_dense_block_cio, split_channels
 
 runner = CliRunner()
 
@@ -135,7 +132,7 @@ def test_cli_explain_and_bad_input() -> None:
 
 def test_cli_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """When a formula and the walker disagree, the command exits 1."""
-    import cspcost.formula_checks as fc
+    import cspcost.formulas.sweep as fc
 
     original = fc.check
     monkeypatch.setattr(fc, "check", lambda cfg: {**original(cfg), "agree": False})

@@ -5,7 +5,7 @@ import pytest
 from torch import nn
 
 import cspcost
-from cspcost.metrics import SUMMED
+from cspcost.walk.metrics import SUMMED
 from nets import MixNet
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from cspcost import peaks as peaks_mod
+from cspcost.profiling import peaks as peaks_mod
 from cspcost.errors import DeviceError
-from cspcost.peaks import DevicePeaks, bound, cache_dir, cache_path, measure_peaks, roofline_ms
+from cspcost.profiling.peaks import DevicePeaks, bound, cache_dir, cache_path, measure_peaks, roofline_ms
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 SMALL = {"cpu": {"matmul_n": 64, "conv": (1, 8, 16), "copy_mib": 1},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cspcost import plots
+from cspcost.render import charts as plots
 
 
 def _layers(flops: list[int]) -> pd.DataFrame:

@@ -12,13 +12,13 @@ import torch
 from torch import nn
 
 import cspcost
-from cspcost import timing
+from cspcost.profiling import timing
 from cspcost.errors import DeviceError, OutOfMemoryError, UnsupportedDtypeError, UsageError
-from cspcost.latency import at_depth, derive, join_layers, rank_correlation
-from cspcost.layertime import LayerTimes
-from cspcost.peaks import DevicePeaks
-from cspcost.profiler import largest_batch, profile
-from cspcost.timing import spearman, summarize, time_budget, time_calls
+from cspcost.profiling.result import at_depth, derive, join_layers, rank_correlation
+from cspcost.profiling.layers import LayerTimes
+from cspcost.profiling.peaks import DevicePeaks
+from cspcost.profiling.run import largest_batch, profile
+from cspcost.profiling.timing import spearman, summarize, time_budget, time_calls
 from nets import MetaHostile, MixNet
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -351,7 +351,7 @@ def test_a_failing_forward_is_one_line() -> None:
 def test_lazy_exports() -> None:
     assert cspcost.profile is profile
     assert cspcost.DevicePeaks is DevicePeaks
-    assert cspcost.measure_peaks.__module__ == "cspcost.peaks"
+    assert cspcost.measure_peaks.__module__ == "cspcost.profiling.peaks"
 
 
 # -- CUDA (skipped without a GPU) -----------------------------------------------------------------
@@ -380,7 +380,7 @@ def test_cuda_out_of_memory_is_reported() -> None:
 
 def test_steal_share_from_proc_stat_ticks() -> None:
     """Steal share = steal ticks / all ticks between two readings: (1,100)->(11,300) is 10/200."""
-    from cspcost.profiler import _steal_share
+    from cspcost.profiling.run import _steal_share
 
     assert _steal_share((100, 1), (300, 11)) == 10 / 200
     assert math.isnan(_steal_share(None, (300, 11))) and math.isnan(_steal_share((5, 0), (5, 0)))

@@ -8,7 +8,7 @@ from torch import nn
 
 import cspcost
 from cspcost.errors import UnsupportedOpsError
-from cspcost.rules import RULES, free, rule
+from cspcost.walk.rules import RULES, free, rule
 from nets import Single
 
 

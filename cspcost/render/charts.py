@@ -4,8 +4,7 @@ no torch. One function per chart: DataFrames in, a Figure out; ``save`` writes P
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from cspcost.render.files import write_bytes_atomic  # noqa: E402
 
 # One colour per model position, the same in every chart of a comparison.
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
@@ -122,20 +123,21 @@ def time_vs_flops(series: dict[str, pd.DataFrame]) -> Figure:
     return fig
 
 
+# Byte-identical files on every run: no date, fixed SVG ids (matplotlib salts them with a random
+# uuid otherwise), no software stamp (so a matplotlib upgrade alone does not rewrite every chart).
+_METADATA = {"svg": {"Date": None, "Creator": None}, "png": {"Software": None}}
+
+
 def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` atomically; close the figure."""
+    """Write ``stem.png`` and ``stem.svg`` atomically and reproducibly; close the figure."""
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
+        buffer = io.BytesIO()
+        with matplotlib.rc_context({"svg.hashsalt": "cspcost"}):
+            fig.savefig(buffer, format=fmt, dpi=130, metadata=_METADATA.get(fmt))
         target = stem.with_suffix(f".{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=f".{fmt}")
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=130)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        write_bytes_atomic(target, buffer.getvalue())
         written.append(target)
     plt.close(fig)
     return written

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import UsageError
+from cspcost.errors import UsageError
 
 CIO_KINDS: dict[str, frozenset[str]] = {
     "hardnet": frozenset({"conv", "linear"}),

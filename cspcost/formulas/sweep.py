@@ -14,8 +14,8 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import torch
 
-from .api import analyze, measure_rows
-from .formulas import FUSIONS, csp_block, general_dense_cio, split_channels
+from cspcost.formulas import FUSIONS, csp_block, general_dense_cio, split_channels
+from cspcost.walk.analysis import analyze, measure_rows
 
 Progress = Callable[[int, int], None]
 
@@ -105,7 +105,7 @@ def zoo_dense_blocks(names: Sequence[str] = ("densenet201", "cspdensenet201")) -
     """
     rows = []
     for name in names:
-        from .zoo import build, resolve
+        from cspcost.sources.resolve import build, resolve
 
         resolved = resolve(name)
         model = build(resolved)

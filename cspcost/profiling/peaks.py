@@ -17,9 +17,15 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .environment import parse_dtype, resolve_device, stamp, sync_for, thread_count
-from .report import write_atomic
-from .timing import Clock, Progress, time_calls
+from cspcost.profiling.environment import (
+    parse_dtype,
+    resolve_device,
+    stamp,
+    sync_for,
+    thread_count,
+)
+from cspcost.profiling.timing import Clock, Progress, time_calls
+from cspcost.render.files import write_atomic
 
 CACHE_ENV = "CSPCOST_CACHE_DIR"
 # Stamp keys that must match for a cached measurement to be reused.

@@ -22,9 +22,11 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .capture import module_stack  # the walker's module tracking: same names by construction
-from .metrics import ROOT
-from .timing import Clock, Progress, time_calls
+from cspcost.profiling.timing import Clock, Progress, time_calls
+from cspcost.walk.capture import (
+    module_stack,  # the walker's module tracking: same names by construction
+)
+from cspcost.walk.metrics import ROOT
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any, Callable, NamedTuple
 
-from .records import KINDS, OpCost, OpEvent, TensorMeta
+from cspcost.walk.records import KINDS, OpCost, OpEvent, TensorMeta
 
 
 class Work(NamedTuple):

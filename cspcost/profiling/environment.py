@@ -10,9 +10,9 @@ from typing import Any, Iterator
 
 import torch
 
-from . import __version__
-from .capture import check_device
-from .errors import DeviceError, UsageError
+from cspcost import __version__
+from cspcost.errors import DeviceError, UsageError
+from cspcost.walk.capture import check_device
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from .capture import Capture
-from .conventions import Convention
-from .errors import UnsupportedOpsError
-from .records import OpEvent
-from .rules import lookup
+from cspcost.errors import UnsupportedOpsError
+from cspcost.walk.capture import Capture
+from cspcost.walk.conventions import Convention
+from cspcost.walk.records import OpEvent
+from cspcost.walk.rules import lookup
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
 SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",

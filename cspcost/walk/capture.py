@@ -13,11 +13,14 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
-from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .errors import DeviceError, ForwardError, MetaDeviceError
-from .records import OpEvent, TensorMeta
+from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
+from cspcost.walk.records import OpEvent, TensorMeta
 
 
 @dataclass(frozen=True)

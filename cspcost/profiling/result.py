@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .layertime import LayerTimes
-from .metrics import ancestor
-from .peaks import DevicePeaks, bound, roofline_ms
-from .timing import Stats, spearman
+from cspcost.profiling.layers import LayerTimes
+from cspcost.profiling.peaks import DevicePeaks, bound, roofline_ms
+from cspcost.profiling.timing import Stats, spearman
+from cspcost.walk.metrics import ancestor
 
 SUMMED = ["ops", "measured_ms", "flops", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
 LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "time_share", "flops", "flops_share",

@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import CfgFileError, ModelLoadError, UnknownModelError
+from cspcost.errors import CfgFileError, ModelLoadError, UnknownModelError
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,30 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from .api import analyze
-from .capture import eval_mode  # eval for the run, each module's own flag restored after
-from .environment import parse_dtype, resolve_device, stamp, sync_for, thread_count
-from .errors import (ForwardError, MetaDeviceError, ModelLoadError, OutOfMemoryError,
-                     UnsupportedDtypeError, UsageError)
-from .latency import ProfileResult, join_layers, layer_summary
-from .layertime import time_layers
-from .peaks import DevicePeaks, measure_peaks
-from .timing import Clock, Progress, summarize, time_budget, time_calls
-from .zoo import resolve
+from cspcost.errors import (
+    ForwardError,
+    MetaDeviceError,
+    ModelLoadError,
+    OutOfMemoryError,
+    UnsupportedDtypeError,
+    UsageError,
+)
+from cspcost.profiling.environment import (
+    parse_dtype,
+    resolve_device,
+    stamp,
+    sync_for,
+    thread_count,
+)
+from cspcost.profiling.layers import time_layers
+from cspcost.profiling.peaks import DevicePeaks, measure_peaks
+from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
+from cspcost.profiling.timing import Clock, Progress, summarize, time_budget, time_calls
+from cspcost.sources.resolve import resolve
+from cspcost.walk.analysis import analyze
+from cspcost.walk.capture import (
+    eval_mode,  # eval for the run, each module's own flag restored after
+)
 
 DEFAULT_INPUT = (3, 224, 224)
 MAX_LAYER_RUNS = 50  # instrumented runs are slower; more than this adds little to a median

@@ -1,0 +1,80 @@
+"""``cspcost compare``'s engine: analyse models side by side, draw the paper's charts, write a summary."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+
+from cspcost.comparison.deltas import label, summarize, table
+from cspcost.walk.analysis import AnalysisResult, analyze
+
+Latency = Callable[[str, tuple[int, ...] | None], tuple[float, pd.DataFrame | None]]
+
+
+@dataclass
+class Comparison:
+    """Analyses of several models, their summary table (deltas vs the first) and measured layers."""
+
+    results: list[AnalysisResult]
+    table: pd.DataFrame
+    timed_layers: dict[str, pd.DataFrame] = field(default_factory=dict)  # label -> layers with latency_ms
+
+    @property
+    def labels(self) -> list[str]:
+        """Legend labels, 'model @HxW'."""
+        return [label(r) for r in self.results]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the table rows and each model's totals and convention."""
+        return {
+            "models": self.table.to_dict(orient="records"),
+            "convention": self.results[0].convention.label(),
+            "totals": {label(r): r.totals for r in self.results},
+        }
+
+
+def compare(
+    models: Sequence[str | torch.nn.Module], input_size: Sequence[int] | None = None, batch: int = 1, *,
+    convention: str = "pytorch", cio: str | None = None, fuse_bn: bool = False, device: str = "meta",
+    latency: Latency | None = None,
+) -> Comparison:
+    """Analyse each model (each at its own default input unless ``input_size``) and tabulate.
+
+    Args:
+        models: zoo names, ``file.py:factory`` specs or modules; the first is the reference.
+        latency: optional measurer ``(model, input_size) -> (median ms, per-layer frame)``.
+    Returns:
+        A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns.
+    """
+    results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
+               for m in models]
+    latencies: list[float | None] = [None] * len(results)
+    timed = {}
+    if latency is not None:
+        for i, (model, result) in enumerate(zip(models, results)):
+            latencies[i], per_layer = latency(model, input_size)
+            if per_layer is not None:
+                timed[label(result)] = per_layer
+    return tabulate(results, latencies, timed)
+
+
+def tabulate(results: Sequence[AnalysisResult], latencies: Sequence[float | None] | None = None,
+             timed: dict[str, pd.DataFrame] | None = None) -> Comparison:
+    """A Comparison of analyses already made (the first is the reference)."""
+    latencies = latencies or [None] * len(results)
+    rows = [summarize(result, ms) for result, ms in zip(results, latencies)]
+    return Comparison(list(results), table(rows), timed or {})
+
+
+def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] | None,
+                        per_layer: bool) -> tuple[float, pd.DataFrame | None]:
+    """Median CPU latency (ms) and, if asked, per-layer times (``latency_ms``, ``flops`` columns)."""
+    from cspcost.profiling.run import profile
+
+    result = profile(model, input_size, device="cpu", warmup=3, repeat=15, per_layer=per_layer, peaks=False)
+    layers = None
+    if per_layer and result.layers is not None:
+        layers = result.layers.rename(columns={"measured_ms": "latency_ms"})
+    return result.latency.median_ms, layers

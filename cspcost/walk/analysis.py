@@ -1,0 +1,174 @@
+"""The Python API, mirroring the CLI: ``cspcost.analyze(model_or_name, ...)``."""
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from cspcost import __version__
+from cspcost.errors import UsageError
+from cspcost.sources.resolve import build, list_models, resolve
+from cspcost.walk.capture import Capture, capture, check_device, make_inputs
+from cspcost.walk.conventions import Convention, make_convention
+from cspcost.walk.metrics import aggregate, layer_rows, price_ops, to_frame, totals
+
+__all__ = ["AnalysisResult", "Measured", "analyze", "measure_rows"]
+
+
+@dataclass
+class AnalysisResult:
+    """What ``analyze`` measured: totals, a per-layer DataFrame, unsupported ops, versions."""
+
+    model: str
+    input_shape: list[tuple[int, ...]]  # with the batch dimension
+    convention: Convention
+    totals: dict[str, Any]
+    layers: pd.DataFrame
+    unsupported_ops: dict[str, int]
+    ops: list[dict[str, Any]] = field(repr=False)  # every priced op, in execution order
+    versions: dict[str, str] = field(default_factory=dict)
+    bottleneck: tuple[str, int] = ("", 0)  # the heaviest single layer (before any --depth) and its FLOPs
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: model, input_shape, convention, totals, layers, unsupported_ops, versions."""
+        layers = self.layers.assign(out_shape=self.layers["out_shape"].map(list))
+        return {
+            "model": self.model,
+            "input_shape": [list(s) for s in self.input_shape],
+            "convention": self.convention.label(),
+            "totals": self.totals,
+            "layers": layers.to_dict(orient="records"),
+            "unsupported_ops": self.unsupported_ops,
+            "versions": self.versions,
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The result as a JSON string (the same object ``--format json`` prints)."""
+        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    """numpy scalars to plain Python numbers."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def analyze(
+    model_or_name: nn.Module | str,
+    input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    batch: int = 1,
+    *,
+    inputs: Sequence[torch.Tensor] | None = None,
+    device: str = "meta",
+    convention: str = "pytorch",
+    cio: str | None = None,
+    fuse_bn: bool = False,
+    shortcut_flops: bool = False,
+    strict: bool = False,
+    depth: int | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> AnalysisResult:
+    """Measure a model's MACs, FLOPs, params, CIO and bytes per layer, without running kernels.
+
+    Args:
+        model_or_name: an ``nn.Module`` (its weights are never copied or moved), a zoo name, or
+            ``path/file.py:factory`` / ``package.module:factory``.
+        input_size: (C, H, W) without batch, or a list of such shapes for several inputs; default:
+            the zoo model's own (or a module's ``input_size`` attribute), else (3, 224, 224).
+        batch: batch size prepended to every input.
+        inputs: ready-made input tensors instead of ``input_size`` (re-made on ``device``).
+        device: "meta" (default: no allocation, no kernels), "cpu" or "cuda".
+        convention: "pytorch" (every op and parameter) or "darknet" (as the CSPNet paper counted).
+        cio: "hardnet" (conv + linear) or "cspnet" (also pools); default by convention.
+        fuse_bn: treat BN right after a conv as folded into it.
+        shortcut_flops: darknet 2020+ counting: each darknet ``Shortcut`` layer costs one add per
+            output element per added layer (off by default, as the paper counted).
+        strict: raise UnsupportedOpsError if any op has no cost rule.
+        depth: aggregate the layer table at this module depth (None: executing modules).
+        dtype: input dtype.
+    Returns:
+        An AnalysisResult with ``.totals``, ``.layers`` (DataFrame) and ``.to_json()``.
+    """
+    measured = measure_rows(model_or_name, input_size, batch, inputs=inputs, device=device,
+                            convention=make_convention(convention, cio, fuse_bn, shortcut_flops),
+                            strict=strict, dtype=dtype)
+    frame = to_frame(aggregate(measured.rows, depth, measured.capture.module_types), measured.totals)
+    return AnalysisResult(measured.name, measured.capture.input_shapes, measured.convention, measured.totals,
+                          frame, measured.unsupported, measured.ops, _versions(), _bottleneck(measured.rows))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The walker's raw output for one model: priced ops, layer rows and totals (no DataFrame)."""
+
+    name: str
+    capture: Capture
+    convention: Convention
+    ops: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+    unsupported: dict[str, int]
+
+
+def measure_rows(
+    model_or_name: nn.Module | str, input_size: Sequence[Any] | None = None, batch: int = 1, *,
+    inputs: Sequence[torch.Tensor] | None = None, device: str = "meta",
+    convention: Convention | None = None, strict: bool = False, dtype: torch.dtype = torch.float32,
+) -> Measured:
+    """``analyze`` without the DataFrame: for callers that measure many small models (the
+    closed-form sweep). Arguments as ``analyze``'s."""
+    conv = convention or make_convention()
+    if batch < 1:
+        raise UsageError(f"batch must be at least 1, got {batch}")
+    name, model, default_size = _model(model_or_name)
+    dev = check_device(device)
+    tensors = _inputs(inputs, input_size or default_size or (3, 224, 224), batch, dev, dtype)
+    cap = capture(model, tensors, device)
+    ops, unsupported = price_ops(cap, conv, strict)
+    rows = layer_rows(ops, cap, conv)
+    return Measured(name, cap, conv, ops, rows, totals(rows, cap), unsupported)
+
+
+def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
+    """The computational bottleneck (paper, Fig. 7): the layer with the largest FLOPs."""
+    heaviest = max(rows, key=lambda row: row["flops"], default=None)
+    return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
+
+
+def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, ...] | None]:
+    """The display name, module and default input size of what the user passed."""
+    if isinstance(model_or_name, nn.Module):
+        # A module may say what it expects (a darknet cfg model carries its [net] size).
+        size = getattr(model_or_name, "input_size", None)
+        own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
+        return type(model_or_name).__name__, model_or_name, own
+    resolved = resolve(model_or_name)
+    return resolved.name, build(resolved), resolved.input_size
+
+
+def _inputs(
+    inputs: Sequence[torch.Tensor] | None,
+    size: Sequence[Any],
+    batch: int,
+    dev: torch.device,
+    dtype: torch.dtype,
+) -> list[torch.Tensor]:
+    """Input tensors on ``dev``, made before (outside) the recording."""
+    if inputs is not None:
+        return [torch.empty_like(t, device=dev) if t.device != dev else t for t in inputs]
+    sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
+    for s in sizes:
+        if not s or any(not isinstance(d, int) or d <= 0 for d in s):
+            raise UsageError(f"malformed input size {s!r}; expected positive ints such as (3, 224, 224)")
+    return make_inputs(sizes, batch, dev, dtype)
+
+
+def _versions() -> dict[str, str]:
+    """Versions that shaped the numbers."""
+    return {"cspcost": __version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
