@@ -20,6 +20,7 @@ from torch.nn.modules.module import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
+from cspcost.walk.meta_shapes import SHORTCUTS
 from cspcost.walk.records import OpEvent, TensorMeta
 
 
@@ -63,30 +64,6 @@ def _outputs(out: Any) -> tuple[TensorMeta, ...]:
     if isinstance(out, (list, tuple)):
         return tuple(_meta(t) for t in out if isinstance(t, torch.Tensor))
     return ()
-
-
-def _same_shape(args: Any, kwargs: Any) -> torch.Tensor:
-    """The output of a shape-preserving op on meta: a new tensor like the input."""
-    return torch.empty_like(args[0])
-
-
-def _in_place(args: Any, kwargs: Any) -> torch.Tensor:
-    """The output of an in-place op: its input."""
-    return args[0]
-
-
-# On the meta device some ops' meta kernels are slow Python decompositions (eval batch norm takes
-# ~10 ms each in torch 2.13) though their output is plainly shaped like their input. The recorder
-# makes those outputs itself; the recorded event is the same, only faster.
-_META_SHORTCUTS = {
-    "aten.batch_norm": _same_shape,
-    **{f"aten.{name}": _same_shape for name in (
-        "relu", "leaky_relu", "hardtanh", "relu6", "silu", "mish", "sigmoid", "tanh", "gelu",
-        "hardsigmoid", "hardswish", "elu")},
-    **{f"aten.{name}_": _in_place for name in (
-        "relu", "leaky_relu", "hardtanh", "silu", "mish", "sigmoid", "tanh", "hardsigmoid",
-        "hardswish", "elu")},
-}
 
 
 def _tensors(items: Any) -> Iterator[torch.Tensor]:
@@ -159,8 +136,15 @@ class _Recorder(TorchDispatchMode):
         super().__init__()
         self.stack = stack
         self.events: list[OpEvent] = []
-        self.shortcuts = _META_SHORTCUTS if meta else {}
+        self.shortcuts = SHORTCUTS if meta else {}
         self.lifetimes = _Lifetimes()
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """Leave ``__torch_dispatch__`` unwrapped: the recorder never runs under torch.compile, and
+        torch (2.5+) would otherwise wrap it in ``torch._disable_dynamo``, whose first call imports
+        all of ``torch._dynamo`` (about 1.5 s of a fresh process, for nothing)."""
+        return False
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         """Run the op (or its meta shortcut), then record it."""
