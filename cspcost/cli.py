@@ -132,8 +132,8 @@ def analyze(
     size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("meta", "--device", help="meta (no allocation, no kernels), cpu or cuda."),
-    depth: Optional[int] = typer.Option(None, "--depth", help="Aggregate layers at this module depth (1 = top-level blocks)."),
-    top: Optional[int] = typer.Option(None, "--top", help="Show only the N heaviest layers (by --sort, default flops)."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate layers at this module depth (1 = top-level blocks)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the N heaviest layers (by --sort, default flops)."),
     sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: flops, macs, params, cio_elems, bytes_read, ..."),
     convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch (every op and parameter) or darknet (as the CSPNet paper counted)."),
     cio: Optional[Cio] = typer.Option(None, "--cio", help="CIO convention: hardnet (conv+linear) or cspnet (also pools). Default: hardnet; cspnet under darknet."),
@@ -175,7 +175,7 @@ def compare(
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
-    depth: int = typer.Option(2, "--block-depth", help="Module depth of the blocks in the breakdown chart."),
+    depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency on CPU (per layer with --plot)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
@@ -260,8 +260,8 @@ def profile_cmd(
     repeat: int = typer.Option(30, "--repeat", help="Timed forwards."),
     min_time: Optional[float] = typer.Option(None, "--min-time", help="A time budget in seconds instead of --repeat."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
-    depth: Optional[int] = typer.Option(None, "--depth", help="Aggregate per-layer times at this module depth."),
-    top: Optional[int] = typer.Option(None, "--top", help="With --per-layer: the N slowest layers."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Real latency: median, p10, p90, IQR, throughput, environment; per layer with --per-layer.

@@ -93,6 +93,8 @@ def analyze(
     Returns:
         An AnalysisResult with ``.totals``, ``.layers`` (DataFrame) and ``.to_json()``.
     """
+    if depth is not None and depth < 0:
+        raise UsageError(f"depth must be 0 or more, got {depth}")
     measured = measure_rows(model_or_name, input_size, batch, inputs=inputs, device=device,
                             convention=make_convention(convention, cio, fuse_bn, shortcut_flops),
                             strict=strict, dtype=dtype)

@@ -49,8 +49,21 @@ def load(path_or_text: str | Path) -> tuple[str, list[Section]]:
         path = Path(path_or_text)
         if not path.is_file():
             raise CfgError(f"{path}: no such cfg file")
-        return path.name, read_sections(path.read_text(), path.name)
+        return path.name, read_sections(_text(path), path.name)
     return "<cfg>", read_sections(path_or_text)
+
+
+def _text(path: Path) -> str:
+    """A cfg file's text; a binary or non-UTF-8 file is a CfgError naming the first bad byte."""
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise CfgError(f"{path}: not a text file (it holds NUL bytes); a darknet .cfg is plain text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise CfgError(f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                       "a darknet .cfg is plain text") from None
 
 
 class Options:
