@@ -101,7 +101,8 @@ def analyze(
     measured = measure_rows(model_or_name, input_size, batch, inputs=inputs, device=device,
                             convention=make_convention(convention, cio, fuse_bn, shortcut_flops),
                             strict=strict, dtype=dtype)
-    frame = to_frame(aggregate(measured.rows, depth, measured.capture.module_types), measured.totals)
+    cap = measured.capture
+    frame = to_frame(aggregate(measured.rows, depth, cap.module_types, cap.module_calls), measured.totals)
     return AnalysisResult(measured.name, measured.capture.input_shapes, measured.convention, measured.totals,
                           frame, measured.unsupported, measured.ops, _versions(), _bottleneck(measured.rows))
 

@@ -549,14 +549,15 @@ free("aten.view", "aten._unsafe_view", "aten._reshape_alias", "aten.flatten", "a
      "aten.chunk", "aten.unbind", "aten.narrow", "aten.as_strided", "aten.alias", "aten.detach",
      "aten.view_as", "aten.movedim", "aten.swapaxes", "aten.lift_fresh", "aten.detach_",
      "aten.meshgrid", "aten.unfold", "aten.diagonal", "aten.view_as_real", "aten.view_as_complex",
-     "aten.broadcast_tensors", "aten.atleast_1d", "aten.atleast_2d", "aten.atleast_3d",
+     "aten.broadcast_tensors", "aten.tensor_split", "aten.hsplit", "aten.vsplit", "aten.atleast_1d", "aten.atleast_2d", "aten.atleast_3d",
      kind="view", reason="a view: no arithmetic and no copy (meshgrid: expanded views; "
                          "Tensor.unfold: a strided window view)")
 free("aten.dropout", "aten.feature_dropout", "aten.alpha_dropout", "aten.feature_alpha_dropout",
      "aten.dropout_", "aten.feature_dropout_", "aten.alpha_dropout_", "aten.feature_alpha_dropout_",
      kind="view", reason="identity at inference (eval mode)")
 free("aten.item", "aten._local_scalar_dense", "aten.is_nonzero", "aten.is_same_size",
-     kind="view", reason="reads one value (or compares metadata) back to Python: no tensor arithmetic")
+     "torchvision._cuda_version",
+     kind="view", reason="reads one value (or metadata, a library version) back to Python: no tensor arithmetic")
 free("aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
      "aten.new_empty_strided", "aten.zeros", "aten.zeros_like", "aten.ones", "aten.ones_like",
      "aten.full", "aten.full_like", "aten.new_zeros", "aten.new_ones", "aten.new_full",
