@@ -68,10 +68,15 @@ def rule(*ops: str, kind: str) -> Callable[[Pricer], Pricer]:
     """Decorator: register a pricing function (its docstring is the convention) for ``ops``."""
 
     def decorator(fn: Pricer) -> Pricer:
-        _add(ops, kind, fn, ((fn.__doc__ or "").strip().splitlines() or [""])[0])
+        _add(ops, kind, fn, _first_paragraph(fn.__doc__ or ""))
         return fn
 
     return decorator
+
+
+def _first_paragraph(doc: str) -> str:
+    """A docstring's first paragraph on one line (a convention may take two or three lines)."""
+    return " ".join(line.strip() for line in doc.strip().split("\n\n")[0].splitlines())
 
 
 def free(*ops: str, kind: str, reason: str) -> None:
