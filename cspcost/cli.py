@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 
 from cspcost import __version__
-from cspcost.errors import CspcostError
+from cspcost.errors import CspcostError, UnsupportedOpsWarning
 
 if TYPE_CHECKING:  # annotations only: the CLI imports torch-backed modules inside commands
     import pandas as pd
@@ -63,9 +64,13 @@ class ConventionName(str, Enum):
 
 @contextmanager
 def _reporting() -> Iterator[None]:
-    """Turn errors into one line on stderr and the documented exit code (traceback with --debug)."""
+    """Turn errors into one line on stderr and the documented exit code (traceback with --debug);
+    print the library's unsupported-op warnings (analyze, compare, check alike) as one line each."""
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", UnsupportedOpsWarning)
+            warnings.showwarning = _show_warning
+            yield
     except CspcostError as exc:
         if _STATE["debug"]:
             raise
@@ -96,6 +101,11 @@ def _settle_heap() -> None:
     import gc
 
     gc.freeze()
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A warning as one ``warning: ...`` line on stderr."""
+    err.print(f"warning: {message}", markup=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -161,7 +171,6 @@ def analyze(
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                               strict=strict, depth=depth)
-        _warn_unsupported(result.unsupported_ops)
         _emit(_format_analysis(result, fmt, top, sort), output)
 
 
@@ -391,13 +400,6 @@ def check(
                       + ", ".join(f"{o.model} {o.metric}" for o in failed))
             raise typer.Exit(1)
         err.print(f"all {len(outcomes)} budgets hold")
-
-
-def _warn_unsupported(unsupported: dict[str, int]) -> None:
-    """One stderr line listing ops that no rule prices."""
-    if unsupported:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
-        err.print(f"warning: no cost rule for {listed}; counted as 0 (use --strict to fail)", markup=False)
 
 
 def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:

@@ -56,3 +56,7 @@ class OutOfMemoryError(DeviceError):
 
 class InternalError(CspcostError):
     """A bug in cspcost itself (exit 3)."""
+
+
+class UnsupportedOpsWarning(UserWarning):
+    """The model ran ops that no rule prices; they count as 0 (``--strict`` makes this an error)."""

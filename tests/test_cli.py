@@ -122,7 +122,7 @@ def test_file_factory() -> None:
     (["analyze", f"{NETS}:raises", "--size", "16"], 2, ["weights file missing"]),
     (["analyze", f"{NETS}:broken", "--size", "16"], 2, ["'features.1' (Conv2d)"]),
     (["analyze", f"{NETS}:meta_hostile", "--size", "16"], 2, ["meta device", "--device cpu"]),
-    (["analyze", f"{NETS}:cumsum_net", "--input", "4", "--strict"], 2, ["aten.cumsum"]),
+    (["analyze", f"{NETS}:unpriced_net", "--input", "4", "--strict"], 2, ["aten.special_bessel_j0"]),
     (["analyze", "tinycsp", "--device", "cuda"], 2, ["CUDA"]),
     (["analyze", "tinycsp", "--device", "tpu9"], 2, ["unknown device"]),
     (["analyze", "tinycsp", "--output", "/proc/no/such/dir/out.json"], 2, ["No such file"]),
@@ -145,10 +145,17 @@ def test_meta_hostile_runs_on_cpu() -> None:
 
 def test_unsupported_ops_warn_on_stderr() -> None:
     """Without --strict an unsupported op is a warning on stderr; data stays on stdout."""
-    result = invoke("analyze", f"{NETS}:cumsum_net", "--input", "4", "--format", "json")
+    result = invoke("analyze", f"{NETS}:unpriced_net", "--input", "4", "--format", "json")
     assert result.exit_code == 0
-    assert "no cost rule for aten.cumsum x1" in result.stderr
-    assert json.loads(result.stdout)["unsupported_ops"] == {"aten.cumsum": 1}
+    assert result.stderr.count("no cost rule for aten.special_bessel_j0 x1") == 1
+    assert json.loads(result.stdout)["unsupported_ops"] == {"aten.special_bessel_j0": 1}
+
+
+def test_compare_warns_about_unsupported_ops() -> None:
+    """compare reports unsupported ops as analyze does: one warning line per model."""
+    result = invoke("compare", f"{NETS}:unpriced_net", f"{NETS}:unpriced_net", "--input", "4")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 2
 
 
 def test_internal_error_exit_3(monkeypatch: pytest.MonkeyPatch) -> None:

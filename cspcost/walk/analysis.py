@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import platform
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from cspcost import __version__
-from cspcost.errors import UsageError
+from cspcost.errors import UnsupportedOpsWarning, UsageError
 from cspcost.sources.resolve import build, list_models, resolve
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
@@ -62,7 +63,7 @@ def analyze(
     input_size: Sequence[int] | Sequence[Sequence[int]] | None = None,
     batch: int = 1,
     *,
-    inputs: Sequence[torch.Tensor] | None = None,
+    inputs: Sequence[Any] | dict[str, Any] | None = None,
     device: str = "meta",
     convention: str = "pytorch",
     cio: str | None = None,
@@ -80,14 +81,18 @@ def analyze(
         input_size: (C, H, W) without batch, or a list of such shapes for several inputs; default:
             the zoo model's own (or a module's ``input_size`` attribute), else (3, 224, 224).
         batch: batch size prepended to every input.
-        inputs: ready-made input tensors instead of ``input_size`` (re-made on ``device``).
+        inputs: the forward's positional arguments instead of ``input_size``: tensors (re-made on
+            ``device``), shapes (a tensor of exactly that shape, no batch added), or lists,
+            tuples and dicts of them (a list of images for torchvision detection:
+            ``inputs=[[(3, 320, 320)]]``); a dict at the top gives keyword arguments.
         device: "meta" (default: no allocation, no kernels), "cpu" or "cuda".
         convention: "pytorch" (every op and parameter) or "darknet" (as the CSPNet paper counted).
         cio: "hardnet" (conv + linear) or "cspnet" (also pools); default by convention.
         fuse_bn: treat BN right after a conv as folded into it.
         shortcut_flops: darknet 2020+ counting: each darknet ``Shortcut`` layer costs one add per
             output element per added layer (off by default, as the paper counted).
-        strict: raise UnsupportedOpsError if any op has no cost rule.
+        strict: raise UnsupportedOpsError if any op has no cost rule (otherwise one
+            UnsupportedOpsWarning per call names them).
         depth: aggregate the layer table at this module depth (None: executing modules).
         dtype: input dtype.
     Returns:
@@ -98,7 +103,8 @@ def analyze(
     measured = measure_rows(model_or_name, input_size, batch, inputs=inputs, device=device,
                             convention=make_convention(convention, cio, fuse_bn, shortcut_flops),
                             strict=strict, dtype=dtype)
-    frame = to_frame(aggregate(measured.rows, depth, measured.capture.module_types), measured.totals)
+    cap = measured.capture
+    frame = to_frame(aggregate(measured.rows, depth, cap.module_types, cap.module_calls), measured.totals)
     return AnalysisResult(measured.name, measured.capture.input_shapes, measured.convention, measured.totals,
                           frame, measured.unsupported, measured.ops, _versions(), _bottleneck(measured.rows))
 
@@ -118,7 +124,7 @@ class Measured:
 
 def measure_rows(
     model_or_name: nn.Module | str, input_size: Sequence[Any] | None = None, batch: int = 1, *,
-    inputs: Sequence[torch.Tensor] | None = None, device: str = "meta",
+    inputs: Sequence[Any] | dict[str, Any] | None = None, device: str = "meta",
     convention: Convention | None = None, strict: bool = False, dtype: torch.dtype = torch.float32,
 ) -> Measured:
     """``analyze`` without the DataFrame: for callers that measure many small models (the
@@ -128,9 +134,10 @@ def measure_rows(
         raise UsageError(f"batch must be at least 1, got {batch}")
     name, model, default_size = _model(model_or_name)
     dev = check_device(device)
-    tensors = _inputs(inputs, input_size or default_size or (3, 224, 224), batch, dev, dtype)
-    cap = capture(model, tensors, device)
+    args, kwargs = _inputs(inputs, input_size or default_size or (3, 224, 224), batch, dev, dtype)
+    cap = capture(model, args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
+    _warn_unsupported(name, unsupported)
     rows = layer_rows(ops, cap, conv)
     return Measured(name, cap, conv, ops, rows, totals(rows, cap), unsupported)
 
@@ -152,21 +159,56 @@ def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, .
     return resolved.name, build(resolved), resolved.input_size
 
 
+def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
+    """One warning per analysis naming every op no rule prices (the CLI prints it as one line)."""
+    if unsupported:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+        warnings.warn(f"no cost rule for {listed} in {name}; counted as 0 (use --strict to fail)",
+                      UnsupportedOpsWarning, stacklevel=4)
+
+
 def _inputs(
-    inputs: Sequence[torch.Tensor] | None,
+    inputs: Sequence[Any] | dict[str, Any] | None,
     size: Sequence[Any],
     batch: int,
     dev: torch.device,
     dtype: torch.dtype,
-) -> list[torch.Tensor]:
-    """Input tensors on ``dev``, made before (outside) the recording."""
+) -> tuple[list[Any], dict[str, Any]]:
+    """The forward's positional and keyword arguments on ``dev``, made before (outside) the recording."""
     if inputs is not None:
-        return [torch.empty_like(t, device=dev) if t.device != dev else t for t in inputs]
+        if isinstance(inputs, dict):
+            return [], _remade(inputs, dev, dtype)
+        return [_remade(x, dev, dtype) for x in inputs], {}
     sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
     for s in sizes:
-        if not s or any(not isinstance(d, int) or d <= 0 for d in s):
-            raise UsageError(f"malformed input size {s!r}; expected positive ints such as (3, 224, 224)")
-    return make_inputs(sizes, batch, dev, dtype)
+        _check_shape(s)
+    return make_inputs(sizes, batch, dev, dtype), {}
+
+
+def _check_shape(shape: tuple[Any, ...]) -> None:
+    """A UsageError unless ``shape`` is a non-empty tuple of positive ints."""
+    if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
+        raise UsageError(f"malformed input size {shape!r}; expected positive ints such as (3, 224, 224)")
+
+
+def _is_shape(x: Any) -> bool:
+    """A tuple, list or torch.Size of ints only: a shape, not a list of inputs."""
+    return isinstance(x, (tuple, list)) and bool(x) and all(isinstance(d, int) for d in x)
+
+
+def _remade(x: Any, dev: torch.device, dtype: torch.dtype) -> Any:
+    """A nested input with every tensor re-made on ``dev`` and every shape made a tensor there."""
+    if isinstance(x, torch.Tensor):
+        return torch.empty_like(x, device=dev) if x.device != dev else x
+    if _is_shape(x):
+        _check_shape(tuple(x))
+        return make_inputs([tuple(x)[1:]], x[0], dev, dtype)[0]
+    if isinstance(x, dict):
+        return {k: _remade(v, dev, dtype) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        items = [_remade(v, dev, dtype) for v in x]
+        return items if isinstance(x, list) else tuple(items)
+    return x
 
 
 def _versions() -> dict[str, str]:

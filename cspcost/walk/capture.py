@@ -18,6 +18,7 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
 from cspcost.walk.meta_shapes import SHORTCUTS
@@ -35,6 +36,7 @@ class Capture:
     device: str
     peak_activation_bytes: int  # the most activation memory alive at once, in execution order
     module_labels: dict[str, str] = field(default_factory=dict)  # path -> own label (darknet: "12 conv 3x3/2")
+    module_calls: dict[str, int] = field(default_factory=dict)  # call-site path -> times a module ran there
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -159,21 +161,67 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
-@contextmanager
-def module_stack(model: nn.Module, stack: list[str]) -> Iterator[None]:
-    """Keep ``stack`` equal to the dotted paths of the modules currently running.
+class _CallSites:
+    """Names each module call by its call site: the running parent's path + the child's own name.
 
-    Two global module hooks and a table of names, rather than two hooks per module: registering
-    hooks on every module of a large model costs more than the whole forward on meta. A module
-    outside the model's tree (made during forward) is charged to the module that called it.
+    One instance held by several parents (Ultralytics' ``Conv.default_act``, one ``nn.SiLU`` in
+    every conv block) is charged to the block that called it (``model.3.act``), not to the first
+    name ``named_modules()`` gives it. Each running module's descendants are named once, lazily.
     """
-    names = {id(module): name for name, module in model.named_modules()}
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.names = {id(module): name for name, module in model.named_modules()}
+        self.below: dict[int, dict[int, str]] = {}  # running module -> its descendants' relative names
+        self.types: dict[str, str] = {}  # every call-site path -> class name
+        self.calls: dict[str, int] = {}  # call-site path -> times a module ran there
+
+    def _relative(self, parent: nn.Module) -> dict[int, str]:
+        """The names of ``parent``'s descendants relative to it (first name of a shared one)."""
+        found = self.below.get(id(parent))
+        if found is None:
+            found = self.below[id(parent)] = {id(m): n for n, m in parent.named_modules() if n}
+        return found
+
+    def path(self, module: nn.Module, running: list[tuple[nn.Module | None, str]]) -> str:
+        """The call-site path of ``module`` called inside the ``running`` (module, path) stack."""
+        if module is self.model:
+            return ""
+        for parent, parent_path in reversed(running):
+            # A module made during forward (not in the tree, None here) names nothing below it.
+            rel = None if parent is None else self._relative(parent).get(id(module))
+            if rel is not None:
+                return f"{parent_path}.{rel}" if parent_path else rel
+        return self.names.get(id(module), running[-1][1])
+
+    def enter(self, module: nn.Module, running: list[tuple[nn.Module | None, str]]) -> str:
+        """Name a call, count it and remember its type."""
+        path = self.path(module, running)
+        in_tree = id(module) in self.names
+        if in_tree:
+            self.types.setdefault(path, type(module).__name__)
+            self.calls[path] = self.calls.get(path, 0) + 1
+        running.append((module if in_tree else None, path))
+        return path
+
+
+@contextmanager
+def module_stack(model: nn.Module, stack: list[str], sites: _CallSites | None = None) -> Iterator[None]:
+    """Keep ``stack`` equal to the call-site paths of the modules currently running.
+
+    Two global module hooks, rather than two hooks per module: registering hooks on every module
+    of a large model costs more than the whole forward on meta. A module outside the model's tree
+    (made during forward) is charged to the module that called it.
+    """
+    sites = sites or _CallSites(model)
+    running: list[tuple[nn.Module | None, str]] = [(None, stack[-1])]
 
     def push(module: nn.Module, args: Any) -> None:
-        stack.append(names.get(id(module), stack[-1]))
+        stack.append(sites.enter(module, running))
 
     def pop(module: nn.Module, args: Any, out: Any) -> None:
         stack.pop()
+        running.pop()
 
     handles = [register_module_forward_pre_hook(push), register_module_forward_hook(pop)]
     try:
@@ -202,30 +250,75 @@ def make_inputs(
     return [make((batch, *size), device=device, dtype=dtype) for size in input_sizes]
 
 
-@contextmanager
-def _stand_ins(model: nn.Module, device: torch.device) -> Iterator[None]:
-    """Swap every parameter and buffer not on ``device`` for a stand-in there, then restore them.
+def _stand_in(made: dict[int, torch.Tensor], t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """One stand-in per distinct tensor (tied tensors share it): empty on meta, zeros elsewhere."""
+    if id(t) not in made:
+        make = torch.empty if device.type == "meta" else torch.zeros
+        made[id(t)] = make(t.shape, dtype=t.dtype, device=device)
+    return made[id(t)]
 
-    Tied tensors get one shared stand-in. On meta the stand-ins cost nothing; elsewhere they are
-    zeros (deterministic for data-dependent code). The user's tensors are never copied or moved.
-    """
-    make = torch.empty if device.type == "meta" else torch.zeros
-    made: dict[int, torch.Tensor] = {}
+
+def _swap_tensors(model: nn.Module, device: torch.device, made: dict[int, torch.Tensor]) -> list[Any]:
+    """Put stand-ins in every parameter and buffer slot not on ``device``; the (store, key, tensor) swapped."""
     saved: list[tuple[dict[str, Any], str, torch.Tensor]] = []
     for module in model.modules():
         for store in (module._parameters, module._buffers):
             for key, t in store.items():
-                if t is None or t.device == device:
-                    continue
-                if id(t) not in made:
-                    made[id(t)] = make(t.shape, dtype=t.dtype, device=device)
-                saved.append((store, key, t))
-                store[key] = made[id(t)]
+                if t is not None and t.device != device:
+                    saved.append((store, key, t))
+                    store[key] = _stand_in(made, t, device)
+    return saved
+
+
+def _swap_attributes(model: nn.Module, device: torch.device, made: dict[int, torch.Tensor]) -> list[Any]:
+    """Snapshot every module's plain attributes, then give its plain tensor attributes stand-ins.
+
+    Modules cache tensors outside parameters and buffers (Ultralytics ``Detect`` keeps ``anchors``
+    and ``strides`` after a CPU forward): those would meet meta activations. Small ones are
+    constants read by value and stay. The snapshot also
+    undoes what the forward caches (``Detect.shape``), so the run leaves no trace on the model.
+    """
+    snapshots = []
+    for module in model.modules():
+        own = module.__dict__
+        snapshots.append((own, dict(own)))
+        for key, value in own.items():
+            if _is_cached_tensor(value, device):
+                own[key] = _stand_in(made, value, device)
+    return snapshots
+
+
+# A plain tensor attribute this small is a constant whose values the forward may read (Detect's
+# ``stride`` feeds ``torch.full``): it stays as it is. Larger ones (cached anchors) get stand-ins.
+_CONSTANT_NUMEL = 16
+
+
+def _is_cached_tensor(value: Any, device: torch.device) -> bool:
+    """A plain tensor attribute off ``device`` that would meet its activations (not a constant)."""
+    return (isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter)
+            and value.device != device and value.numel() > _CONSTANT_NUMEL)
+
+
+@contextmanager
+def _stand_ins(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """Swap every tensor the model holds (parameters, buffers, plain tensor attributes) that is not
+    on ``device`` for a stand-in there, then restore each one.
+
+    Tied tensors get one shared stand-in. On meta the stand-ins cost nothing; elsewhere they are
+    zeros (deterministic for data-dependent code). The user's tensors are never copied or moved.
+    """
+    made: dict[int, torch.Tensor] = {}
+    saved = _swap_tensors(model, device, made)
+    snapshots = _swap_attributes(model, device, made)
     try:
         yield
     finally:
         for store, key, t in saved:
             store[key] = t
+        for own, before in snapshots:
+            for key in [k for k in own if k not in before]:
+                del own[key]
+            own.update(before)
 
 
 @contextmanager
@@ -242,15 +335,17 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
 def capture(
     model: nn.Module,
-    inputs: Sequence[torch.Tensor],
+    inputs: Sequence[Any],
     device: str = "meta",
+    kwargs: dict[str, Any] | None = None,
 ) -> Capture:
     """Run ``model`` once on ``inputs`` (already made, on ``device``) and record every aten op.
 
     Args:
         model: any module; its weights stay where they are.
-        inputs: the forward's positional arguments.
+        inputs: the forward's positional arguments (tensors, or lists/tuples/dicts of them).
         device: "meta" (no allocation, no kernels), "cpu" or "cuda".
+        kwargs: the forward's keyword arguments, if any.
     Returns:
         The recorded events and the module tree's types.
     Raises:
@@ -260,17 +355,26 @@ def capture(
     dev = check_device(device)
     stack: list[str] = [""]
     recorder = _Recorder(stack, dev.type == "meta")
-    recorder.lifetimes.born(_tensors(inputs), -1)
-    with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack):
+    leaves = tensor_leaves((inputs, kwargs))
+    recorder.lifetimes.born(iter(leaves), -1)
+    sites = _CallSites(model)
+    with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack, sites):
         try:
             with torch.inference_mode(), recorder:
-                out = model(*inputs)
+                out = model(*inputs, **(kwargs or {}))
         except Exception as exc:  # noqa: BLE001 - re-raised as a one-line user error
-            raise _forward_error(model, stack[-1], exc, dev) from exc
-    recorder.lifetimes.used(_tensors(out if isinstance(out, (list, tuple)) else [out]), recorder.lifetimes.step)
+            raise _forward_error(model, stack[-1], exc, dev, sites, leaves) from exc
+    recorder.lifetimes.used(iter(tensor_leaves(out)), recorder.lifetimes.step)
     types, labels, params = describe(model)
-    shapes = [tuple(t.shape) for t in inputs]
-    return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels)
+    types.update((path, name) for path, name in sites.types.items() if path not in types)
+    shapes = [tuple(t.shape) for t in leaves]
+    return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
+                   sites.calls)
+
+
+def tensor_leaves(tree: Any) -> list[torch.Tensor]:
+    """Every tensor in a nested structure of lists, tuples and dicts, in order."""
+    return [leaf for leaf in tree_leaves(tree) if isinstance(leaf, torch.Tensor)]
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
@@ -300,12 +404,45 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
     return types, labels, params
 
 
-def _forward_error(model: nn.Module, where: str, exc: Exception, dev: torch.device) -> ForwardError:
+def _forward_error(model: nn.Module, where: str, exc: Exception, dev: torch.device, sites: _CallSites,
+                   inputs: list[torch.Tensor]) -> ForwardError:
     """A one-line error naming the module that was running when the forward failed."""
-    modules = dict(model.named_modules())
-    label = f"'{where}' ({type(modules[where]).__name__})" if where else f"the root module ({type(model).__name__})"
+    kind = sites.types.get(where, type(model).__name__)
+    label = f"'{where}' ({kind})" if where else f"the root module ({kind})"
+    wrong_rank = _rank_error(model, where, inputs)
+    if wrong_rank:
+        return ForwardError(wrong_rank)
     first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    message = f"forward failed in {label}: {type(exc).__name__}: {first_line}"
     if dev.type == "meta" and "meta" in str(exc).lower():
-        return MetaDeviceError(f"{message}; the model cannot run on the meta device, try --device cpu")
-    return ForwardError(message)
+        return MetaDeviceError(f"forward failed in {label}: {_short(first_line)}; "
+                               "the model cannot run on the meta device, try --device cpu")
+    return ForwardError(f"forward failed in {label}: {type(exc).__name__}: {first_line}")
+
+
+def _short(reason: str, limit: int = 90) -> str:
+    """A torch message cut to one short clause (meta-kernel messages run to 400 characters)."""
+    if "nonzero" in reason or "data-dependent" in reason or "Scalar" in reason or "item()" in reason:
+        return "an op needs tensor values (data-dependent output)"
+    return reason if len(reason) <= limit else reason[:limit].rstrip() + "..."
+
+
+def _rank_error(model: nn.Module, where: str, inputs: list[torch.Tensor]) -> str:
+    """The wrong-rank message when a single input fails in the model's first conv, else ''."""
+    first = next((m for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd)), None)
+    if first is None or len(inputs) != 1 or _module_at(model, where) is not first:
+        return ""
+    expected = len(first.kernel_size) + 1  # channels + spatial dims, without the batch
+    got = inputs[0].dim() - 1
+    if got == expected:
+        return ""
+    dims = "C, " + ", ".join("DHW"[3 - len(first.kernel_size):])
+    return (f"input size {tuple(inputs[0].shape[1:])} has rank {got} but the model's first layer "
+            f"'{where}' ({type(first).__name__}) expects rank {expected} ({dims}), without the batch")
+
+
+def _module_at(model: nn.Module, where: str) -> nn.Module | None:
+    """The module at a dotted path (None when the path is a call site only)."""
+    try:
+        return model.get_submodule(where) if where else model
+    except AttributeError:
+        return None

@@ -1,8 +1,11 @@
 """From captured events to numbers: price each op, group ops into layers, sum the totals.
 
 A *layer* is the innermost module that ran an op (a leaf such as ``stem.conv``, or a block whose
-own ``forward`` adds or concatenates: its row holds only its own ops). Modules that hold
-parameters but never ran still get a row, so per-layer ``params`` add up to the model's.
+own ``forward`` adds or concatenates: its row holds only its own ops), named by its call site:
+one module instance shared by several parents gets one row under each parent's path. A module
+run several times at one call site keeps one row: ``calls`` says how many times, ``out_shape``
+is its last call's. Modules that hold parameters but never ran still get a row, so per-layer
+``params`` add up to the model's (a shared module's counted once, under its first name).
 """
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ ROOT = "(root)"  # the row of ops run by the model's own forward
 SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
           "cio_out_elems", "out_elems", "bytes_read", "bytes_written"]
 SHARED = ["macs", "flops", "params", "cio_elems"]  # columns that get a *_share column
-COLUMNS = ["name", "type", "label", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED)]
+COLUMNS = ["name", "type", "label", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED),
+           "calls"]
 TOTAL_KEYS = ["macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
               "bytes_read", "bytes_written"]
 
@@ -103,7 +107,8 @@ def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
     """A zeroed layer row for a module path."""
     path = "" if name == ROOT else name
     row: dict[str, Any] = {"name": name, "type": capture.module_types.get(path, "?"),
-                           "label": capture.module_labels.get(path, "")}
+                           "label": capture.module_labels.get(path, ""),
+                           "calls": capture.module_calls.get(path, 0)}
     row.update({key: 0 for key in SUMMED})
     row["out_shape"], row["_adds"] = (), 0
     return row
@@ -114,8 +119,10 @@ def ancestor(name: str, depth: int) -> str:
     return name if name == ROOT else ".".join(name.split(".")[:depth])
 
 
-def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, str]) -> list[dict[str, Any]]:
-    """Merge layer rows into their ancestor at module depth ``depth`` (None keeps them as they are)."""
+def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, str],
+              calls: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Merge layer rows into their ancestor at module depth ``depth`` (None keeps them as they are);
+    a merged row's ``calls`` are its ancestor's own."""
     if depth is None:
         return rows
     merged: dict[str, dict[str, Any]] = {}
@@ -124,6 +131,8 @@ def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, st
         target = merged.get(name)
         if target is None:
             merged[name] = {**row, "name": name, "type": types.get(name, row["type"])}
+            if calls is not None and name != row["name"]:
+                merged[name]["calls"] = calls.get("" if name == ROOT else name, 0)
             continue
         for key in SUMMED:
             target[key] += row[key]

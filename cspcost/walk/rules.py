@@ -68,10 +68,15 @@ def rule(*ops: str, kind: str) -> Callable[[Pricer], Pricer]:
     """Decorator: register a pricing function (its docstring is the convention) for ``ops``."""
 
     def decorator(fn: Pricer) -> Pricer:
-        _add(ops, kind, fn, ((fn.__doc__ or "").strip().splitlines() or [""])[0])
+        _add(ops, kind, fn, _first_paragraph(fn.__doc__ or ""))
         return fn
 
     return decorator
+
+
+def _first_paragraph(doc: str) -> str:
+    """A docstring's first paragraph on one line (a convention may take two or three lines)."""
+    return " ".join(line.strip() for line in doc.strip().split("\n\n")[0].splitlines())
 
 
 def free(*ops: str, kind: str, reason: str) -> None:
@@ -99,7 +104,8 @@ def _traffic(ev: OpEvent, kind: str) -> tuple[int, int, int]:
 _UNINITIALISED = {"aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
                   "aten.new_empty_strided"}
 # Ops that copy only when they must: a no-op on a contiguous input (or an unchanged dtype).
-_COPY_IF_NEEDED = {"aten.contiguous", "aten.reshape", "aten.to"}
+_COPY_IF_NEEDED = {"aten.contiguous", "aten.reshape", "aten.reshape_as", "aten.to", "aten.type_as"}
+_DTYPE_CASTS = {"aten.to", "aten.type_as"}  # copy only when the dtype changes
 
 
 def _moves(ev: OpEvent) -> bool:
@@ -107,7 +113,7 @@ def _moves(ev: OpEvent) -> bool:
     if ev.op not in _COPY_IF_NEEDED:
         return True
     src, out = ev.args[0], ev.outputs[0]
-    if ev.op == "aten.to":
+    if ev.op in _DTYPE_CASTS:
         return src.dtype != out.dtype
     return not src.contiguous
 
@@ -267,22 +273,36 @@ _ACTIVATIONS: dict[int, tuple[str, ...]] = {
 _ELEMENTWISE: dict[int, tuple[str, ...]] = {
     1: _with_inplace("add", "sub", "mul", "div", "neg", "abs", "exp", "log", "sqrt", "rsqrt",
                      "reciprocal", "pow", "square", "clamp_min", "clamp_max", "masked_fill",
-                     "floor", "ceil", "round", "sign")
-       + ("aten.rsub", "aten.maximum", "aten.minimum", "aten.where", "aten.fmax", "aten.fmin"),
+                     "floor", "ceil", "round", "sign", "sin", "cos", "tan", "asin", "acos", "atan",
+                     "sinh", "cosh", "atan2", "erf", "erfinv", "log2", "log10", "log1p", "expm1",
+                     "exp2", "remainder", "fmod", "floor_divide", "trunc", "frac", "sgn",
+                     "nan_to_num", "cumsum", "cumprod")
+       + ("aten.rsub", "aten.maximum", "aten.minimum", "aten.where", "aten.fmax", "aten.fmin",
+          "aten.hypot"),
     2: _with_inplace("clamp", "addcmul", "addcdiv", "lerp"),
 }
+# Comparisons and logic: one operation per output element (broadcast included); bool results.
+_COMPARISONS = _with_inplace("eq", "ne", "gt", "lt", "ge", "le", "logical_and", "logical_or",
+                             "logical_xor", "logical_not", "bitwise_and", "bitwise_or",
+                             "bitwise_xor", "bitwise_not") + (
+    "aten.__and__", "aten.__or__", "aten.__xor__", "aten.__iand__", "aten.__ior__", "aten.__ixor__",
+    "aten.isnan", "aten.isinf", "aten.isfinite", "aten.isneginf", "aten.isposinf", "aten.nonzero",
+    "aten.masked_select")
 _SOFTMAX = ("aten.softmax", "aten._softmax", "aten.log_softmax", "aten._log_softmax")
 
 for _n, _ops in _ACTIVATIONS.items():
     _add(_ops, "act", per_element(_n), f"{_n} flop(s) per element")
 for _n, _ops in _ELEMENTWISE.items():
     _add(_ops, "eltwise", per_element(_n), f"{_n} flop(s) per output element (broadcast included)")
+_add(_COMPARISONS, "eltwise", per_element(1),
+     "1 operation per element (a comparison or logic op; nonzero/masked_select test each input)")
 _add(_SOFTMAX, "act", per_element(5), "5 flops per element: max, subtract, exp, sum, divide")
 _add(("aten.max", "aten.min"), "reduce", per_element(1),
      "1 flop per input element (reduction) or per output element (binary form)")
 
 # -------------------------------------------------------------------------------- reductions
-_REDUCTIONS = ("aten.sum", "aten.amax", "aten.amin", "aten.argmax", "aten.argmin", "aten.prod")
+_REDUCTIONS = ("aten.sum", "aten.amax", "aten.amin", "aten.argmax", "aten.argmin", "aten.prod",
+               "aten.all", "aten.any", "aten.count_nonzero", "aten.nansum")
 _add(_REDUCTIONS, "reduce", per_element(1), "1 flop per input element")
 _add(("aten.var", "aten.std", "aten.var_mean", "aten.std_mean"), "reduce", per_element(3),
      "3 flops per input element: subtract, square, add")
@@ -355,6 +375,159 @@ _add(("aten.upsample_trilinear3d",), "resize", _resize(15), "15 flops per output
 _add(("aten.upsample_bicubic2d", "aten._upsample_bicubic2d_aa"), "resize", _resize(31),
      "31 flops per output: 16 mul + 15 add")
 
+# -------------------------------------------------------------------------------- attention
+_SDPA_SOFTMAX_SCALE = 6  # per score element: 1 scale + softmax's 5 (max, subtract, exp, sum, divide)
+
+
+@rule("aten.scaled_dot_product_attention", "aten._scaled_dot_product_attention_math",
+      "aten._scaled_dot_product_flash_attention", "aten._scaled_dot_product_flash_attention_for_cpu",
+      "aten._scaled_dot_product_efficient_attention", "aten._scaled_dot_product_cudnn_attention",
+      "aten._scaled_dot_product_fused_attention_overrideable", kind="matmul")
+def sdpa(ev: OpEvent) -> Work:
+    """batch x heads x L x S x (E + Ev) MACs (Q K^T, then scores x V), as FlopCounterMode counts;
+    causal counted in full (as FlopCounterMode); flops 2 x MACs + 6 per score (scale, softmax),
+    +1 per score with a mask or bias."""
+    q, k, v = ev.args[:3]
+    batch_heads, length = prod(q.shape[:-2]), q.shape[-2]
+    scores = batch_heads * length * k.shape[-2]
+    macs = scores * (q.shape[-1] + v.shape[-1])
+    masked = any(isinstance(a, TensorMeta) for a in ev.args[3:]) or any(
+        isinstance(a, TensorMeta) for a in ev.kwargs.values())
+    flops = 2 * macs + scores * (_SDPA_SOFTMAX_SCALE + masked)
+    return Work(macs, flops, q.numel + k.numel + v.numel + _out(ev).numel)
+
+
+# ------------------------------------------------------------------------ recurrent layers
+# Per hidden unit and step, beyond the gate matmuls: LSTM 4 gate sums (input + hidden part), 3
+# sigmoids (3 each), 2 tanh, cell update f*c + i*g (3), h = o*tanh(c) (1); GRU 2 sums + 2 sigmoids,
+# n = tanh(x_n + r*h_n) (3), h = (1-z)*n + z*h (4); RNN 1 sum + tanh or relu. Biases: 1 add per gate
+# row each for b_ih and b_hh.
+_RNN_GATES = {"lstm": (4, 19), "gru": (3, 15), "rnn_tanh": (1, 2), "rnn_relu": (1, 2)}
+
+
+def _rnn_work(family: str, rows: int, weights: list[TensorMeta], has_biases: bool, x_elems: int,
+              out_elems: int) -> Work:
+    """``rows`` (steps x batch) passes through every gate matrix, plus the gate arithmetic."""
+    gates, per_unit = _RNN_GATES[family]
+    mats = [w for w in weights if len(w.shape) == 2]
+    macs = rows * sum(w.numel for w in mats)
+    # Each layer-direction's matrices are W_ih [gates*H, I], W_hh [gates*H, H or P] (and W_hr).
+    hidden = sum(w.shape[0] for w in mats[::3 if _has_proj(mats) else 2]) // gates
+    flops = 2 * macs + rows * hidden * (per_unit + (2 * gates if has_biases else 0))
+    return Work(macs, flops, x_elems + out_elems)
+
+
+def _has_proj(mats: list[TensorMeta]) -> bool:
+    """An LSTM with proj_size: a third [P, H] matrix per layer-direction (fewer rows than gates*H)."""
+    return len(mats) >= 3 and mats[2].shape[0] != mats[0].shape[0]
+
+
+@rule("aten.lstm", "aten.gru", "aten.rnn_tanh", "aten.rnn_relu", kind="matmul")
+def rnn(ev: OpEvent) -> Work:
+    """Per layer, direction and step, every gate matmul (W_ih x, W_hh h, LSTM W_hr): steps x batch x
+    weight elements MACs, as FlopCounterMode's decomposition counts; gate arithmetic per hidden unit
+    and step: LSTM 19, GRU 15, RNN 2 flops, +2 per gate with biases."""
+    x = ev.args[0]
+    if len(ev.args) > 1 and isinstance(ev.args[1], TensorMeta) and len(ev.args[1].shape) == 1:
+        # The packed overload (data, batch_sizes, hx, params, has_biases, ...): rows = total steps.
+        params, has_biases, rows = ev.args[3], ev.args[4], x.shape[0]
+    else:
+        params, has_biases, rows = ev.args[2], ev.args[3], x.numel // x.shape[-1]
+    return _rnn_work(ev.op.split(".")[-1], rows, list(params), bool(has_biases), x.numel, _out(ev).numel)
+
+
+@rule("aten.lstm_cell", "aten.gru_cell", "aten.rnn_tanh_cell", "aten.rnn_relu_cell", kind="matmul")
+def rnn_cell(ev: OpEvent) -> Work:
+    """One step of one layer: batch x (W_ih + W_hh elements) MACs; gate arithmetic as aten.lstm's."""
+    x = ev.args[0]
+    family = ev.op.split(".")[-1].removesuffix("_cell")
+    weights, biases = [ev.args[2], ev.args[3]], _arg(ev, 4, "b_ih") is not None
+    rows = x.numel // x.shape[-1]
+    return _rnn_work(family, rows, weights, biases, x.numel, _out(ev).numel)
+
+
+# ------------------------------------------------------------------------- sampling and boxes
+_SAMPLE_FLOPS = {0: 7, 1: 0, 2: 31}  # per output element, 2-D: bilinear 4 mul + 3 add; nearest; bicubic
+
+
+@rule("aten.grid_sampler", "aten.grid_sampler_2d", "aten.grid_sampler_3d", kind="resize")
+def grid_sampler(ev: OpEvent) -> Work:
+    """Per output element bilinear 7 (trilinear 15), nearest 0, bicubic 31 flops, as the resize
+    rules count; plus 2 flops (scale, shift) per grid coordinate to unnormalise it."""
+    grid, mode = ev.args[1], _arg(ev, 2, "interpolation_mode", 0)
+    per_output = 15 if len(grid.shape) == 5 and mode == 0 else _SAMPLE_FLOPS.get(mode, 7)
+    return Work(0, per_output * _out(ev).numel + 2 * grid.numel)
+
+
+_ROI_SAMPLES = 2  # sampling_ratio <= 0 is adaptive (ceil(roi size / bins), data-dependent): assume 2
+
+
+@rule("torchvision.roi_align", kind="resize")
+def roi_align(ev: OpEvent) -> Work:
+    """Per output bin, sampling_ratio^2 bilinear samples (7 flops each) summed and averaged:
+    (8 x sampling_ratio^2 + 1) flops; an adaptive ratio (<= 0) is taken as 2."""
+    ratio = _arg(ev, 5, "sampling_ratio", -1)
+    samples = (ratio if ratio > 0 else _ROI_SAMPLES) ** 2
+    return Work(0, (8 * samples + 1) * _out(ev).numel)
+
+
+_IOU_FLOPS = 12  # intersection: 4 min/max, 2 sub, 2 clamp, 1 mul; union: 2 add/sub; 1 divide
+_AREA_FLOPS = 3  # per box: 2 sub, 1 mul
+
+
+@rule("torchvision.nms", kind="reduce")
+def nms(ev: OpEvent) -> Work:
+    """Worst case (nothing suppressed): the sort (N x ceil(log2 N) comparisons), 3 flops per box
+    area and 12 per IoU of each of the N(N-1)/2 pairs."""
+    n = ev.args[0].shape[0]
+    return Work(0, n * _log2(n) + _AREA_FLOPS * n + _IOU_FLOPS * n * (n - 1) // 2)
+
+
+# --------------------------------------------------------------------------- norms and scans
+@rule("aten.linalg_vector_norm", "aten.norm", kind="reduce")
+def vector_norm(ev: OpEvent) -> Work:
+    """2 flops per input element (|x|^p and add; 3 for a general p: abs, pow, add) plus 1 per
+    output element for the root (none for ord 1, inf, 0)."""
+    x, order = ev.args[0], _arg(ev, 1, "ord", _arg(ev, 1, "p", 2))
+    order = 2 if order is None else order
+    per_input = 2 if order in (1, 2, float("inf"), float("-inf"), 0) else 3
+    root = 0 if order in (1, float("inf"), float("-inf"), 0) else _out(ev).numel
+    return Work(0, per_input * x.numel + root)
+
+
+def _log2(n: int) -> int:
+    """ceil(log2 n), at least 1: comparisons per element of a sort of n."""
+    return max(1, (n - 1).bit_length())
+
+
+def _sorted_length(ev: OpEvent) -> int:
+    """The length of the sorted dimension (``dim`` argument, default last)."""
+    x = ev.args[0]
+    dim = _arg(ev, 1 if ev.op != "aten.topk" else 2, "dim", -1)
+    dim = -1 if not isinstance(dim, int) else dim
+    return x.shape[dim] if x.shape else 1
+
+
+@rule("aten.sort", "aten.argsort", kind="reduce")
+def sort(ev: OpEvent) -> Work:
+    """A comparison sort: ceil(log2 n) comparisons per element, n the sorted length."""
+    return Work(0, _first(ev).numel * _log2(_sorted_length(ev)))
+
+
+@rule("aten.topk", kind="reduce")
+def topk(ev: OpEvent) -> Work:
+    """A heap of k: ceil(log2 k) comparisons (at least 1) per input element."""
+    k = _arg(ev, 1, "k", 1)
+    return Work(0, _first(ev).numel * _log2(k))
+
+
+@rule("aten._unique2", "aten.unique_dim", "aten.unique_consecutive", "aten._unique", kind="reduce")
+def unique(ev: OpEvent) -> Work:
+    """Sort-based: n x ceil(log2 n) comparisons, plus 1 per element to compare neighbours."""
+    n = _first(ev).numel
+    return Work(0, n * _log2(n) + n)
+
+
 # ---------------------------------------------------------------------- free ops, with reasons
 free("aten.cat", "aten.stack", "aten.constant_pad_nd", "aten.pad", "aten.reflection_pad1d",
      "aten.reflection_pad2d", "aten.reflection_pad3d", "aten.replication_pad1d",
@@ -362,16 +535,34 @@ free("aten.cat", "aten.stack", "aten.constant_pad_nd", "aten.pad", "aten.reflect
      "aten.repeat", "aten.tile", "aten._to_copy", "aten.flip", "aten.roll", "aten.index_select",
      "aten.pixel_shuffle", "aten.pixel_unshuffle", "aten.channel_shuffle",
      "aten.native_channel_shuffle", "aten.contiguous", "aten.reshape", "aten.to",
-     kind="move", reason="data movement only: no arithmetic, bytes read and written")
+     "aten.reshape_as", "aten.type_as", "aten.index", "aten.index_put", "aten.index_put_",
+     "aten._index_put_impl_", "aten.gather", "aten.scatter", "aten.scatter_", "aten.take",
+     "aten.take_along_dim", "aten.masked_scatter", "aten.masked_scatter_", "aten.repeat_interleave",
+     "aten.im2col", "aten.tril", "aten.triu", "aten.tril_", "aten.triu_", "aten.diag_embed",
+     "aten.index_copy", "aten.index_copy_", "aten.index_fill", "aten.index_fill_", "aten.diagonal_scatter",
+     "aten.slice_scatter", "aten.select_scatter",
+     kind="move", reason="data movement only: no arithmetic, bytes read and written "
+                         "(gathers, scatters, casts, im2col's patch copy)")
+_add(("aten.col2im", "aten.scatter_add", "aten.scatter_add_", "aten.index_add", "aten.index_add_",
+      "aten.scatter_reduce", "aten.scatter_reduce_", "aten.index_reduce", "aten.index_reduce_"),
+     "eltwise", per_element(1), "1 add per element (the larger of input and output): col2im sums "
+     "overlapping patches, scatter/index adds accumulate")
 free("aten.view", "aten._unsafe_view", "aten._reshape_alias", "aten.flatten", "aten.unflatten",
      "aten.squeeze", "aten.unsqueeze", "aten.squeeze_", "aten.unsqueeze_", "aten.permute",
      "aten.transpose", "aten.transpose_", "aten.t", "aten.t_", "aten.expand", "aten.expand_as",
      "aten.slice", "aten.select", "aten.split", "aten.split_with_sizes", "aten.unsafe_split",
      "aten.chunk", "aten.unbind", "aten.narrow", "aten.as_strided", "aten.alias", "aten.detach",
-     "aten.view_as", "aten.movedim", "aten.swapaxes", "aten.lift_fresh",
-     kind="view", reason="a view: no arithmetic and no copy")
+     "aten.view_as", "aten.movedim", "aten.swapaxes", "aten.lift_fresh", "aten.detach_",
+     "aten.meshgrid", "aten.unfold", "aten.diagonal", "aten.view_as_real", "aten.view_as_complex",
+     "aten.broadcast_tensors", "aten.tensor_split", "aten.hsplit", "aten.vsplit", "aten.atleast_1d", "aten.atleast_2d", "aten.atleast_3d",
+     kind="view", reason="a view: no arithmetic and no copy (meshgrid: expanded views; "
+                         "Tensor.unfold: a strided window view)")
 free("aten.dropout", "aten.feature_dropout", "aten.alpha_dropout", "aten.feature_alpha_dropout",
+     "aten.dropout_", "aten.feature_dropout_", "aten.alpha_dropout_", "aten.feature_alpha_dropout_",
      kind="view", reason="identity at inference (eval mode)")
+free("aten.item", "aten._local_scalar_dense", "aten.is_nonzero", "aten.is_same_size",
+     "torchvision._cuda_version",
+     kind="view", reason="reads one value (or metadata, a library version) back to Python: no tensor arithmetic")
 free("aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
      "aten.new_empty_strided", "aten.zeros", "aten.zeros_like", "aten.ones", "aten.ones_like",
      "aten.full", "aten.full_like", "aten.new_zeros", "aten.new_ones", "aten.new_full",
