@@ -56,3 +56,7 @@ class OutOfMemoryError(DeviceError):
 
 class InternalError(CspcostError):
     """A bug in cspcost itself (exit 3)."""
+
+
+class MissingExtraError(UsageError):
+    """A model spec needs an optional library that is not installed; the message names the extra."""

@@ -1,0 +1,42 @@
+"""``torchvision:NAME``: a torchvision model with random weights, at 224 (299 for inception_v3).
+
+``torchvision.models.get_model(NAME, weights=None)``, and ``weights_backbone=None`` for the
+detection, segmentation and video models that take a backbone, so nothing is ever downloaded.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from cspcost.sources.libraries import require, unknown
+from cspcost.sources.resolved import Resolved
+
+PREFIX = "torchvision:"
+_OWN_SIZE = {"inception_v3": (3, 299, 299)}  # its weights' transforms crop 299
+
+
+def resolve(spec: str) -> Resolved:
+    """A ``torchvision:NAME`` spec."""
+    models = require("torchvision.models", "torchvision", spec)
+    name = spec[len(PREFIX):]
+    if name not in models.list_models():
+        raise unknown("torchvision", name, models.list_models(), "torchvision.models.list_models() lists all")
+    return Resolved(spec, lambda: _build(models, name), _OWN_SIZE.get(name, (3, 224, 224)))
+
+
+def _build(models: Any, name: str) -> nn.Module:
+    """Build with no weights at all: neither the model's nor its backbone's."""
+    kwargs: dict[str, Any] = {"weights": None}
+    if _takes_backbone(models, name):
+        kwargs["weights_backbone"] = None
+    if name in ("inception_v3", "googlenet"):
+        kwargs["init_weights"] = True  # their default; said explicitly to silence the FutureWarning
+    return models.get_model(name, **kwargs)
+
+
+def _takes_backbone(models: Any, name: str) -> bool:
+    """Detection, segmentation and video builders accept ``weights_backbone``."""
+    builder = models.get_model_builder(name)
+    return "weights_backbone" in inspect.signature(builder).parameters
