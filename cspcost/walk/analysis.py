@@ -82,8 +82,11 @@ def analyze(
         batch: batch size prepended to every input.
         inputs: ready-made input tensors instead of ``input_size`` (re-made on ``device``).
         device: "meta" (default: no allocation, no kernels), "cpu" or "cuda".
-        convention: "pytorch" (every op and parameter) or "darknet" (as the CSPNet paper counted).
-        cio: "hardnet" (conv + linear) or "cspnet" (also pools); default by convention.
+        convention: "pytorch" (every op and parameter), "darknet" (as the CSPNet paper counted),
+            or "torchvision", "timm", "ultralytics" (the numbers those ecosystems publish; see
+            ``cspcost conventions``).
+        cio: "hardnet" (conv layers, HarDNet's definition), "hardnet-fc" (conv + FC as 1x1 conv)
+            or "cspnet" (also pools, the CSPNet paper's Fig. 8); default by convention.
         fuse_bn: treat BN right after a conv as folded into it.
         shortcut_flops: darknet 2020+ counting: each darknet ``Shortcut`` layer costs one add per
             output element per added layer (off by default, as the paper counted).
@@ -127,7 +130,7 @@ def measure_rows(
     name, model, default_size = _model(model_or_name)
     dev = check_device(device)
     tensors = _inputs(inputs, input_size or default_size or (3, 224, 224), batch, dev, dtype)
-    cap = capture(model, tensors, device)
+    cap = capture(conv.prepare(model), tensors, device)
     ops, unsupported = price_ops(cap, conv, strict)
     rows = layer_rows(ops, cap, conv)
     return Measured(name, cap, conv, ops, rows, totals(rows, cap), unsupported)
