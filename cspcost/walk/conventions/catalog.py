@@ -13,14 +13,15 @@ Every convention is applied to the one capture of the model: no second walk, no 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from cspcost.errors import UsageError
 from cspcost.walk.conventions.cio import CIO_KINDS
 from cspcost.walk.conventions.counting import FVCORE, THOP, TORCHVISION_OPS, RuleSet, Site
-from cspcost.walk.conventions.fusion import fused_copy
 from cspcost.walk.records import OpCost, OpEvent
+
+if TYPE_CHECKING:  # torch only where a model is prepared: budgets validate names without it
+    from torch import nn
 
 _DARKNET_FLOPS = frozenset({"conv", "linear", "matmul", "maxpool", "avgpool"})
 
@@ -105,6 +106,8 @@ class Convention:
     def prepare(self, model: nn.Module) -> nn.Module:
         """The module to capture: under ``ultralytics``, Ultralytics' fuse on a meta copy."""
         if self.name == "ultralytics":
+            from cspcost.walk.conventions.fusion import fused_copy
+
             return fused_copy(model) or model
         return model
 
