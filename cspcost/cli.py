@@ -451,9 +451,11 @@ def conventions(
     Example: `cspcost conventions --format md`
     """
     with _reporting():
+        from cspcost.render import tables
         from cspcost.walk.conventions.listing import conventions_frame
 
-        _emit_frame(conventions_frame(), fmt, "counting conventions (--convention) and CIO options (--cio)")
+        frame = conventions_frame()
+        _emit_frame(frame, fmt, "", table=tables.conventions_table(frame))
 
 
 @app.command()
