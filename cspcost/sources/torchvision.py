@@ -1,7 +1,10 @@
-"""``torchvision:NAME``: a torchvision model with random weights, at 224 (299 for inception_v3).
+"""``torchvision:NAME``: a torchvision model with random weights, at its weights' crop size.
 
 ``torchvision.models.get_model(NAME, weights=None)``, and ``weights_backbone=None`` for the
 detection, segmentation and video models that take a backbone, so nothing is ever downloaded.
+The default input is the crop size of the model's DEFAULT weights' transforms (224 for most,
+299 for inception_v3, 240-600 for the EfficientNets), the size torchvision's published ``_ops``
+and accuracies use; 224 when the weights name none (their metadata is read, nothing fetched).
 """
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from cspcost.sources.libraries import require, unknown
 from cspcost.sources.resolved import Resolved
 
 PREFIX = "torchvision:"
-_OWN_SIZE = {"inception_v3": (3, 299, 299)}  # its weights' transforms crop 299
 
 
 def resolve(spec: str) -> Resolved:
@@ -23,7 +25,18 @@ def resolve(spec: str) -> Resolved:
     name = spec[len(PREFIX):]
     if name not in models.list_models():
         raise unknown("torchvision", name, models.list_models(), "torchvision.models.list_models() lists all")
-    return Resolved(spec, lambda: _build(models, name), _OWN_SIZE.get(name, (3, 224, 224)))
+    return Resolved(spec, lambda: _build(models, name), _crop_size(models, name))
+
+
+def _crop_size(models: Any, name: str) -> tuple[int, int, int]:
+    """(3, S, S) with S the DEFAULT weights' transforms crop size, else 224."""
+    try:
+        transforms = models.get_model_weights(name).DEFAULT.transforms
+        crop = transforms.keywords.get("crop_size") if hasattr(transforms, "keywords") else None
+    except (ValueError, AttributeError, KeyError):  # a builder without registered weights
+        crop = None
+    side = crop[0] if isinstance(crop, (list, tuple)) else crop
+    return (3, side, side) if isinstance(side, int) else (3, 224, 224)
 
 
 def _build(models: Any, name: str) -> nn.Module:

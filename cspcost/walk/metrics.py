@@ -15,7 +15,7 @@ import pandas as pd
 from cspcost.errors import UnsupportedOpsError
 from cspcost.walk.capture import Capture
 from cspcost.walk.conventions import Convention
-from cspcost.walk.records import OpEvent
+from cspcost.walk.records import OpCost, OpEvent
 from cspcost.walk.rules import lookup
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
@@ -41,9 +41,10 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
     cio_kinds = conv.cio_kinds
     for i, ev in enumerate(capture.events):
         rule = lookup(ev.op)
-        if rule is None:
+        if rule is None:  # a peer convention may still count it from its shapes
             unsupported[ev.op] += 1
-            rows.append(_op_row(i, ev, "unsupported", 0, 0, 0, 0, 0, 0))
+            macs, flops = conv.count(ev, OpCost("unsupported"), capture.module_types.get(ev.module, "?"))
+            rows.append(_op_row(i, ev, "unsupported", macs, flops, 0, 0, 0, 0))
             continue
         c = rule.cost(ev)
         if c.kind == "bn" and conv.fuse_bn and _foldable(capture.events, i):

@@ -146,11 +146,22 @@ FVCORE = RuleSet("fvcore", (
 ), zero="every other op: activations, element-wise ops, pools other than adaptive average, mean, "
         "softmax, scaled_dot_product_attention")
 
+def attention_macs(site: Site) -> int:
+    """Scaled dot-product attention as its two products: q @ k^T (L x S x E) and attn @ v (L x S x Ev)."""
+    q, k, v = site.event.args[:3]
+    batch = prod(q.shape[:-2])
+    return batch * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+
+
 # ------------------------------------------------------------------------- torchvision _ops
+# PR 6936's counter was a __torch_dispatch__ mode over convolution, addmm, mm and bmm; in 2022
+# nn.MultiheadAttention ran its attention as two bmm, today one scaled_dot_product_attention.
 TORCHVISION_OPS = RuleSet("torchvision", (
     CountRule("torchvision: conv, linear and matrix-product MACs", CONV_OPS + PRODUCT_OPS + ("aten.baddbmm",),
               macs),
-), zero="everything else: BN, activations, pools, element-wise ops, bias")
+    CountRule("torchvision: attention's two matrix products (q @ k^T, attn @ v) MACs",
+              ("aten.scaled_dot_product_attention",), attention_macs),
+), zero="everything else: BN, activations, pools, element-wise ops, bias, softmax")
 
 
 # ------------------------------------------------------------------------------ thop hooks
