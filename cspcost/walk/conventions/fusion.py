@@ -41,4 +41,9 @@ def fused_copy(model: nn.Module) -> nn.Module | None:
         return None
     fused = meta_copy(inner)
     fused.fuse(verbose=False)
+    for module in fused.modules():
+        if hasattr(module, "anchors") and hasattr(module, "shape"):
+            # A head caches the anchors of its last real forward (on its old device) keyed by
+            # input shape; forgetting the key makes the captured forward remake them.
+            module.shape = None
     return fused
