@@ -246,7 +246,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 @app.command("profile")
 def profile_cmd(
-    model: str = typer.Argument(..., help="Zoo name, path/to/file.py:factory or package.module:factory."),
+    model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),

@@ -49,7 +49,7 @@ PUBLISHED: tuple[Published, ...] = (
     Published("timm", "timm:cspresnet50", "params", 1e6, "21.62", "timm", source=_TIMM),
     Published("timm", "timm:cspresnext50", "macs", 1e9, "4.05", "timm", source=_TIMM),
     Published("timm", "timm:cspresnext50", "params", 1e6, "20.57", "timm", source=_TIMM),
-    *_ultralytics("yolov8n", "8.7", "3.2"), *_ultralytics("yolov8s", "28.6", "11.2"),
+    *_ultralytics("yolov5nu", "7.7", "2.6"), *_ultralytics("yolov8n", "8.7", "3.2"), *_ultralytics("yolov8s", "28.6", "11.2"),
     *_ultralytics("yolov8m", "78.9", "25.9"), *_ultralytics("yolov8x", "257.8", "68.2"),
     *_ultralytics("yolo11n", "6.5", "2.6"), *_ultralytics("yolo11s", "21.5", "9.4"),
     *_ultralytics("yolo11m", "68.0", "20.1"), *_ultralytics("yolo11l", "86.9", "25.3"),
@@ -66,12 +66,16 @@ def _printed(value: float, figure: str) -> str:
     return f"{value:.{decimals}f}"
 
 
-def published_table(figures: tuple[Published, ...] = PUBLISHED,
+def published_table(figures: tuple[Published, ...] | None = None,
                     progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """One row per published figure: the figure, cspcost's value at the same precision, whether they agree.
 
     Each (spec, convention, cio) is analysed once, at the spec's own default input.
+    Args:
+        figures: the figures to reproduce (default: PUBLISHED, every one).
+        progress: called with (figures done, figures).
     """
+    figures = PUBLISHED if figures is None else figures
     done: dict[tuple[str, str, str | None], AnalysisResult] = {}
     rows = []
     for i, fig in enumerate(figures):

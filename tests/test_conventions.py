@@ -118,16 +118,19 @@ def test_timm_cli() -> None:
 # ----------------------------------------------------------------------------- ultralytics
 # Ultralytics docs tables at 640: FLOPs (B) of the fused model. YOLOv8l's 165.2 predates the
 # current yaml (thop's README gives 165.14; the yaml gives 165.149 today), so it is not asserted.
-ULTRALYTICS_DOCS = [("yolov8n", 8.7), ("yolov8s", 28.6), ("yolov8m", 78.9), ("yolov8x", 257.8),
-                    ("yolo11n", 6.5), ("yolo11s", 21.5), ("yolo11m", 68.0), ("yolo11l", 86.9), ("yolo11x", 194.9)]
+# (name, FLOPs (B), params (M)); YOLOv5nu is YOLOv5u's docs table.
+ULTRALYTICS_DOCS = [("yolov5nu", 7.7, 2.6), ("yolov8n", 8.7, 3.2), ("yolov8s", 28.6, 11.2), ("yolov8m", 78.9, 25.9),
+                    ("yolov8x", 257.8, 68.2), ("yolo11n", 6.5, 2.6), ("yolo11s", 21.5, 9.4), ("yolo11m", 68.0, 20.1),
+                    ("yolo11l", 86.9, 25.3), ("yolo11x", 194.9, 56.9)]
 
 
-@pytest.mark.parametrize(("name", "gflops"), ULTRALYTICS_DOCS)
-def test_ultralytics_docs_flops(name: str, gflops: float) -> None:
-    """totals.flops of the fused model equals the docs table to the printed digit."""
+@pytest.mark.parametrize(("name", "gflops", "mparams"), ULTRALYTICS_DOCS)
+def test_ultralytics_docs_table(name: str, gflops: float, mparams: float) -> None:
+    """totals.flops and totals.params of the fused model equal the docs table to the printed digit."""
     pytest.importorskip("ultralytics")
     result = cspcost.analyze(f"ultralytics:{name}.yaml", convention="ultralytics")
     assert round(result.totals["flops"] / 1e9, 1) == gflops
+    assert round(result.totals["params"] / 1e6, 1) == mparams
     assert result.totals["flops"] == 2 * result.totals["macs"]
 
 
@@ -246,3 +249,25 @@ def test_unknown_convention() -> None:
     """An unknown convention names the known ones."""
     with pytest.raises(cspcost.errors.UsageError, match="use pytorch, darknet, torchvision, timm, ultralytics"):
         make_convention("fvcore")
+
+
+# --------------------------------------------------------------------------------- report
+def test_report_modern_and_published(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """`cspcost report` writes today's CSP comparisons and the published-vs-cspcost table."""
+    pytest.importorskip("timm")
+    pytest.importorskip("ultralytics")
+    pytest.importorskip("torchvision")
+    import cspcost.published as published
+    import cspcost.report as report
+
+    monkeypatch.setattr(report, "zoo_pairs", lambda: [])
+    monkeypatch.setattr(report, "MODERN", (("timm", (3, 256, 256), ("timm:resnet18", "timm:cs3darknet_s")),))
+    monkeypatch.setattr(published, "PUBLISHED", tuple(f for f in published.PUBLISHED if f.spec in (
+        "torchvision:mobilenet_v2", "timm:cspresnext50", "ultralytics:yolo11n.yaml")))
+    result = runner.invoke(app, ["report", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "modern/timm_resnet18_vs_cs3darknet_s/fig7_layer_flops.svg").exists()
+    index = (tmp_path / "README.md").read_text()
+    assert "| ultralytics | yolo11n | 3x640x640 | flops | G | 6.5 | 6.5 | 6481062400 | yes |" in index
+    assert "| timm | cspresnext50 | 3x256x256 | macs | G | 4.05 | 4.05 | 4046798848 | yes |" in index
+    assert "| NO |" not in index
