@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import prod
-from typing import Callable
+from typing import Callable, Iterable
 
 from cspcost.walk.records import OpCost, OpEvent
 
@@ -79,6 +79,15 @@ class RuleSet:
         """The op's count in the tool's unit."""
         rule = self.rule_for(site)
         return rule.count(site) if rule is not None else 0
+
+    def amounts(self, sites: Iterable[Site]) -> dict[str, int]:
+        """The total each rule contributes over ``sites``, by rule name (a tool's total, explained)."""
+        totals: dict[str, int] = {}
+        for site in sites:
+            rule = self.rule_for(site)
+            if rule is not None:
+                totals[rule.name] = totals.get(rule.name, 0) + rule.count(site)
+        return totals
 
 
 # --------------------------------------------------------------------------- shared pieces
