@@ -1,6 +1,7 @@
 """Budgets: read a TOML file of per-model limits, compare measurements, rewrite limits (pure).
 
-One table per model (a zoo name or ``file.py:factory``)::
+One table per model (any model spec: a zoo name, ``timm:NAME``, ``ultralytics:yolo11n.yaml``,
+``file.py:factory``, ...)::
 
     [cspresnext50]
     cio_elems_max = 33_000_000
@@ -22,6 +23,7 @@ from typing import Any, Callable
 
 from cspcost.errors import UsageError
 from cspcost.shapes import parse_input
+from cspcost.walk.conventions import CATALOG, CIO_KINDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -129,12 +131,12 @@ def _options(file: Path, text: str, model: str, table: dict[str, Any]) -> dict[s
         except UsageError as exc:
             raise fail("input", f"is malformed: {exc}") from None
     if "convention" in table:
-        if table["convention"] not in ("pytorch", "darknet"):
-            raise fail("convention", f"must be \"pytorch\" or \"darknet\", got {table['convention']!r}")
+        if table["convention"] not in CATALOG:
+            raise fail("convention", f"must be one of {', '.join(CATALOG)}, got {table['convention']!r}")
         options["convention"] = table["convention"]
     if "cio" in table:
-        if table["cio"] not in ("hardnet", "cspnet"):
-            raise fail("cio", f"must be \"hardnet\" or \"cspnet\", got {table['cio']!r}")
+        if table["cio"] not in CIO_KINDS:
+            raise fail("cio", f"must be one of {', '.join(CIO_KINDS)}, got {table['cio']!r}")
         options["cio"] = table["cio"]
     if "tolerance" in table:
         tol = table["tolerance"]

@@ -49,17 +49,26 @@ class Format(str, Enum):
 
 
 class Cio(str, Enum):
-    """CIO conventions."""
+    """CIO conventions (cspcost conventions lists them)."""
 
     hardnet = "hardnet"
+    hardnet_fc = "hardnet-fc"
     cspnet = "cspnet"
 
 
 class ConventionName(str, Enum):
-    """Counting conventions."""
+    """Counting conventions (cspcost conventions lists them)."""
 
     pytorch = "pytorch"
     darknet = "darknet"
+    torchvision = "torchvision"
+    timm = "timm"
+    ultralytics = "ultralytics"
+
+
+_CONVENTION_HELP = "pytorch (every op and parameter), darknet (the CSPNet paper's counting), or the numbers torchvision, timm or ultralytics publish (cspcost conventions)."
+_CIO_HELP = "CIO: hardnet (conv layers, HarDNet's definition), hardnet-fc (conv + FC as 1x1 conv) or cspnet (also pools). Default: hardnet; cspnet under darknet."
+_MODEL_HELP = "Zoo name, timm:NAME, torchvision:NAME, ultralytics:NAME.yaml, a .yaml (Ultralytics) or .cfg (darknet) file, path/to/file.py:factory or package.module:factory."
 
 
 @contextmanager
@@ -137,7 +146,7 @@ def _emit(text: str, output: Optional[str]) -> None:
 
 @app.command()
 def analyze(
-    model: str = typer.Argument(..., help="Zoo name, path/to/net.cfg (darknet), path/to/file.py:factory or package.module:factory."),
+    model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
@@ -145,8 +154,8 @@ def analyze(
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate layers at this module depth (1 = top-level blocks)."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the N heaviest layers (by --sort, default flops)."),
     sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: flops, macs, params, cio_elems, bytes_read, ..."),
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch (every op and parameter) or darknet (as the CSPNet paper counted)."),
-    cio: Optional[Cio] = typer.Option(None, "--cio", help="CIO convention: hardnet (conv+linear) or cspnet (also pools). Default: hardnet; cspnet under darknet."),
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
@@ -161,6 +170,8 @@ def analyze(
     * `cspcost analyze resnext50 --convention darknet --top 10`
     * `cspcost analyze my_net.py:build --input 3x416x416 --depth 1 --format json`
     * `cspcost analyze csresnext50.cfg --convention darknet` (a darknet cfg, layers numbered as darknet prints them)
+    * `cspcost analyze timm:cspresnext50 --convention timm --format json` (timm's infer_gmacs)
+    * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
     """
     with _reporting():
         from cspcost.shapes import parse_input
@@ -176,11 +187,11 @@ def analyze(
 
 @app.command()
 def compare(
-    models: list[str] = typer.Argument(..., help="Two or more models (zoo names or file.py:factory); deltas are against the first."),
+    models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch or darknet (the paper's counting)."),
-    cio: Optional[Cio] = typer.Option(None, "--cio", help="CIO convention: hardnet or cspnet."),
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
@@ -258,7 +269,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 @app.command("profile")
 def profile_cmd(
-    model: str = typer.Argument(..., help="Zoo name, path/to/file.py:factory or package.module:factory."),
+    model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
@@ -445,6 +456,22 @@ def rules(
             [{"op": r.op, "kind": r.kind, "convention": r.doc} for r in RULES.values()]
         ).sort_values(["kind", "op"])
         _emit_frame(frame, fmt, "", table=tables.rules_table(frame))
+
+
+@app.command()
+def conventions(
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """List the counting conventions: what each counts, whose numbers it reproduces, its per-op rules.
+
+    Example: `cspcost conventions --format md`
+    """
+    with _reporting():
+        from cspcost.render import tables
+        from cspcost.walk.conventions.listing import conventions_frame
+
+        frame = conventions_frame()
+        _emit_frame(frame, fmt, "", table=tables.conventions_table(frame))
 
 
 @app.command()

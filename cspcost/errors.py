@@ -60,3 +60,7 @@ class InternalError(CspcostError):
 
 class UnsupportedOpsWarning(UserWarning):
     """The model ran ops that no rule prices; they count as 0 (``--strict`` makes this an error)."""
+
+
+class MissingExtraError(UsageError):
+    """A model spec needs an optional library that is not installed; the message names the extra."""

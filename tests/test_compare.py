@@ -92,6 +92,7 @@ def test_zoo_report_writes_pairs_table3_and_index(tmp_path, monkeypatch) -> None
     import cspcost.report as comparison
 
     monkeypatch.setattr(comparison, "zoo_pairs", lambda: [tuple(PAIR)])
+    monkeypatch.setattr(comparison, "libraries_missing", lambda: ["timm"])  # the modern part: test_report_modern
     result = runner.invoke(app, ["report", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "mobilenetv2_vs_cspmobilenetv2" / "fig8_layer_io.svg").exists()

@@ -98,9 +98,11 @@ def test_matmul_family(fn, shapes: list, name: str, macs: int) -> None:  # noqa:
 
 
 def test_linear_module_is_cio_counted() -> None:
-    """An FC layer is a 1x1 conv on a 1x1 map: CIO counts its input and output (16 + 10)."""
+    """--cio hardnet-fc: an FC layer as a 1x1 conv on a 1x1 map, its input and output (16 + 10);
+    --cio hardnet (HarDNet's definition) counts conv layers only."""
     fc = nn.Linear(16, 10)
-    assert op(run(fc, (1, 16), modules=(fc,)), "aten.linear")["cio_elems"] == 26
+    assert op(run(fc, (1, 16), modules=(fc,), cio="hardnet-fc"), "aten.linear")["cio_elems"] == 26
+    assert op(run(fc, (1, 16), modules=(fc,)), "aten.linear")["cio_elems"] == 0
 
 
 # ------------------------------------------------------------------------------ normalisation

@@ -157,3 +157,17 @@ def render_text(renderable: Any, width: int = TABLE_WIDTH) -> str:
     return console.file.getvalue()
 
 
+
+
+def conventions_table(frame: pd.DataFrame) -> Table:
+    """The conventions and CIO options: name, what it counts and its source, wrapped (the per-op
+    rules are in the JSON, CSV and Markdown forms)."""
+    table = Table(title="counting conventions (--convention) and CIO options (--cio)", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, collapse_padding=True, title_justify="left", show_lines=True)
+    table.add_column("option", no_wrap=True)
+    table.add_column("counts", ratio=5)
+    table.add_column("params", ratio=2)
+    table.add_column("source", ratio=3)
+    for row in frame.itertuples(index=False):
+        table.add_row(f"{row.option.lstrip('-')} {row.name}", row.counts, row.params, row.source)
+    return table

@@ -1,11 +1,16 @@
-"""The bridge to models: zoo names, ``file.py:factory`` and ``package.module:factory`` specs."""
+"""The bridge to models: one ``resolve`` for every spec, dispatching by its form.
+
+``timm:NAME``, ``torchvision:NAME`` and ``ultralytics:NAME.yaml`` (or a local Ultralytics
+``*.yaml``) go to their library's module (imported lazily, an optional extra each); then zoo
+names, darknet ``*.cfg`` files, ``path/to/file.py:factory`` and ``package.module:factory``.
+A library prefix wins over ``module:factory`` (``timm:x`` is never the attribute ``x`` of timm).
+"""
 from __future__ import annotations
 
 import difflib
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -14,15 +19,12 @@ import torch
 from torch import nn
 
 from cspcost.errors import CfgFileError, ModelLoadError, UnknownModelError
+from cspcost.sources import timm as timm_source
+from cspcost.sources import torchvision as torchvision_source
+from cspcost.sources import ultralytics as ultralytics_source
+from cspcost.sources.resolved import Resolved
 
-
-@dataclass(frozen=True)
-class Resolved:
-    """A model ready to build: its display name, factory and default input size (C, H, W)."""
-
-    name: str
-    factory: Callable[[], nn.Module]
-    input_size: tuple[int, ...] | None
+_LIBRARIES = ((timm_source.PREFIX, timm_source.resolve), (torchvision_source.PREFIX, torchvision_source.resolve))
 
 
 def _zoo() -> ModuleType:
@@ -38,7 +40,12 @@ def list_models() -> list[str]:
 
 
 def resolve(spec: str) -> Resolved:
-    """A zoo name, ``path/to/file.py:factory`` or ``package.module:factory``."""
+    """A library spec, a zoo name, a cfg or yaml file, ``path/to/file.py:factory`` or ``package.module:factory``."""
+    for prefix, resolve_library in _LIBRARIES:
+        if spec.startswith(prefix):
+            return resolve_library(spec)
+    if ultralytics_source.is_spec(spec):
+        return ultralytics_source.resolve(spec)
     zoo = _zoo()
     if spec in zoo.list_models():
         entry = zoo.get(spec)
@@ -49,8 +56,8 @@ def resolve(spec: str) -> Resolved:
         return Resolved(spec, _load_factory(spec), None)
     close = difflib.get_close_matches(spec, zoo.list_models(), n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownModelError(f"unknown model {spec!r}{hint} (cspcost models lists all; "
-                            "or give path/to/file.py:factory)")
+    raise UnknownModelError(f"unknown model {spec!r}{hint} (cspcost models lists all; or give "
+                            "timm:NAME, torchvision:NAME, ultralytics:NAME.yaml or path/to/file.py:factory)")
 
 
 def _resolve_cfg(spec: str) -> Resolved:

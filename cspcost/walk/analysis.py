@@ -86,8 +86,11 @@ def analyze(
             tuples and dicts of them (a list of images for torchvision detection:
             ``inputs=[[(3, 320, 320)]]``); a dict at the top gives keyword arguments.
         device: "meta" (default: no allocation, no kernels), "cpu" or "cuda".
-        convention: "pytorch" (every op and parameter) or "darknet" (as the CSPNet paper counted).
-        cio: "hardnet" (conv + linear) or "cspnet" (also pools); default by convention.
+        convention: "pytorch" (every op and parameter), "darknet" (as the CSPNet paper counted),
+            or "torchvision", "timm", "ultralytics" (the numbers those ecosystems publish; see
+            ``cspcost conventions``).
+        cio: "hardnet" (conv layers, HarDNet's definition), "hardnet-fc" (conv + FC as 1x1 conv)
+            or "cspnet" (also pools, the CSPNet paper's Fig. 8); default by convention.
         fuse_bn: treat BN right after a conv as folded into it.
         shortcut_flops: darknet 2020+ counting: each darknet ``Shortcut`` layer costs one add per
             output element per added layer (off by default, as the paper counted).
@@ -135,7 +138,7 @@ def measure_rows(
     name, model, default_size = _model(model_or_name)
     dev = check_device(device)
     args, kwargs = _inputs(inputs, input_size or default_size or (3, 224, 224), batch, dev, dtype)
-    cap = capture(model, args, device, kwargs)
+    cap = capture(conv.prepare(model), args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
     _warn_unsupported(name, unsupported)
     rows = layer_rows(ops, cap, conv)

@@ -18,7 +18,7 @@ import pandas as pd
 from cspcost.errors import UnsupportedOpsError
 from cspcost.walk.capture import Capture
 from cspcost.walk.conventions import Convention
-from cspcost.walk.records import OpEvent
+from cspcost.walk.records import OpCost, OpEvent
 from cspcost.walk.rules import lookup
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
@@ -42,20 +42,21 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
     """One row per op with its cost under ``conv``; unsupported ops counted (or raised if strict)."""
     rows: list[dict[str, Any]] = []
     unsupported: Counter[str] = Counter()
-    flops_kinds, cio_kinds = conv.flops_kinds, conv.cio_kinds
+    cio_kinds = conv.cio_kinds
     for i, ev in enumerate(capture.events):
         rule = lookup(ev.op)
-        if rule is None:
+        if rule is None:  # a peer convention may still count it from its shapes
             unsupported[ev.op] += 1
-            rows.append(_op_row(i, ev, "unsupported", 0, 0, 0, 0, 0, 0))
+            macs, flops = conv.count(ev, OpCost("unsupported"), capture.module_types.get(ev.module, "?"))
+            rows.append(_op_row(i, ev, "unsupported", macs, flops, 0, 0, 0, 0))
             continue
         c = rule.cost(ev)
         if c.kind == "bn" and conv.fuse_bn and _foldable(capture.events, i):
-            rows.append(_op_row(i, ev, "bn", 0, 0, 0, 0, 0, 0))
+            rows.append({**_op_row(i, ev, "bn", 0, 0, 0, 0, 0, 0), "folded_into": _fold_target(capture.events[i - 1])})
             continue
-        flops = c.flops if flops_kinds is None or c.kind in flops_kinds else 0
+        macs, flops = conv.count(ev, c, capture.module_types.get(ev.module, "?"))
         cio = c.io_elems if c.kind in cio_kinds else 0
-        row = _op_row(i, ev, c.kind, c.macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written)
+        row = _op_row(i, ev, c.kind, macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written)
         row["cio_out_elems"] = ev.outputs[0].numel if cio else 0
         row["cio_in_elems"] = cio - row["cio_out_elems"]
         rows.append(row)
@@ -63,6 +64,12 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
         raise UnsupportedOpsError(f"--strict: no cost rule for {listed}")
     return rows, dict(unsupported)
+
+
+def _fold_target(conv_event: OpEvent) -> tuple[str, int]:
+    """The conv a BN folds into, and the bias elements folding adds to it (0 if it has a bias)."""
+    has_bias = len(conv_event.args) > 2 and conv_event.args[2] is not None
+    return conv_event.module, 0 if has_bias else conv_event.outputs[0].shape[1]
 
 
 def _op_row(i: int, ev: OpEvent, kind: str, macs: int, flops: int, cio: int, out_elems: int,
@@ -100,7 +107,21 @@ def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) ->
         if conv.shortcut_flops and row["type"] == "Shortcut":
             # darknet 2020+ (make_shortcut_layer): out_w*out_h*out_c per added layer
             row["flops"] = adds * prod(row["out_shape"])
+    if conv.fold_bn_params:
+        _fold_params(ops, layers)
     return list(layers.values())
+
+
+def _fold_params(ops: list[dict[str, Any]], layers: dict[str, dict[str, Any]]) -> None:
+    """Folded BN, as a deployment fuse leaves it: its scale and shift leave, its conv gains a bias."""
+    done: set[str] = set()
+    for op in ops:
+        if "folded_into" not in op or op["module"] in done:
+            continue
+        done.add(op["module"])
+        target, bias = op["folded_into"]
+        layers[op["module"]]["params"] = 0
+        layers[target or ROOT]["params"] += bias
 
 
 def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
