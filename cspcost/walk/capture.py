@@ -20,6 +20,7 @@ from torch.nn.modules.module import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
+from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.records import OpEvent, TensorMeta
 
 
@@ -34,6 +35,7 @@ class Capture:
     device: str
     peak_activation_bytes: int  # the most activation memory alive at once, in execution order
     module_labels: dict[str, str] = field(default_factory=dict)  # path -> own label (darknet: "12 conv 3x3/2")
+    flow: list[tuple[Ref, ...]] = field(default_factory=list)  # per event: the producers of its inputs
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -161,6 +163,7 @@ class _Recorder(TorchDispatchMode):
         self.events: list[OpEvent] = []
         self.shortcuts = _META_SHORTCUTS if meta else {}
         self.lifetimes = _Lifetimes()
+        self.flow = Dataflow()
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         """Run the op (or its meta shortcut), then record it."""
@@ -172,6 +175,7 @@ class _Recorder(TorchDispatchMode):
             name, self.stack[-1], _meta(args), {k: _meta(v) for k, v in kwargs.items()},
             _outputs(out)))
         self.lifetimes.record(args, out)
+        self.flow.record(name, args, out)
         return out
 
 
@@ -277,6 +281,7 @@ def capture(
     stack: list[str] = [""]
     recorder = _Recorder(stack, dev.type == "meta")
     recorder.lifetimes.born(_tensors(inputs), -1)
+    recorder.flow.sources(inputs)
     with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack):
         try:
             with torch.inference_mode(), recorder:
@@ -286,7 +291,8 @@ def capture(
     recorder.lifetimes.used(_tensors(out if isinstance(out, (list, tuple)) else [out]), recorder.lifetimes.step)
     types, labels, params = describe(model)
     shapes = [tuple(t.shape) for t in inputs]
-    return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels)
+    return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
+                   recorder.flow.inputs)
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
