@@ -104,46 +104,51 @@ def _block_at(graph: Graph, users: list[list[int]], cat: Node, found: list[Found
 def _try(graph: Graph, users: list[list[int]], cat: Node, base: Ref, part1: list[int],
          others: list[Ref], found: list[Found]) -> Found | None:
     """The block with this base and part 1, or None if the structure does not fit."""
-    split = not g.whole(graph, base)
-    if not split and not (part1 and graph.nodes[part1[-1]].kind == "conv"):
-        return None  # the whole base taken as it is: a DenseNet layer or a pyramid level
     full = Ref(base.op, base.out, 0, g.channels(graph, base))
     part2 = g.region(graph, others, full, frozenset(part1))
     if part2 is None or not part2.ops or not _keeps_resolution(graph, part2.ops | set(part1), cat):
         return None
-    widths = _widths(graph, base, part1, part2, split)
-    if widths is None:
+    pattern = _pattern(graph, base, part1, part2)
+    if pattern is None:
         return None
+    widths = _widths(graph, base, part1, part2, pattern)
     nested = [b for b in found if b.concat in part2.ops]
-    units = _units(graph, part2.ops, nested)
+    units = _units(graph, part2.ops, nested) or _plain_units(graph, cat, part2, others, pattern)
     depth = max(len(units), _aggregation(graph, others))
     if depth == 0:
         return None
-    return _assemble(graph, users, cat, base, part1, part2, split, widths, units, depth)
+    return _assemble(graph, users, cat, base, part1, part2, pattern, widths, units, depth)
+
+
+def _pattern(graph: Graph, base: Ref, part1: list[int], part2: g.Region) -> str | None:
+    """"split" (part 2 reads channels of the base part 1 does not), "projection" (both open with a
+    conv reading the same channels), or None (a whole tensor taken as it is, overlapping reads)."""
+    reads = [ref for _, ref in part2.reads]
+    if all(ref.hi <= base.lo or ref.lo >= base.hi for ref in reads):
+        return "split"
+    readers = [graph.nodes[i] for i, _ in part2.reads if i >= 0]
+    if part1 and graph.nodes[part1[-1]].kind == "conv" and len(readers) == len(reads) \
+            and all(n.kind == "conv" for n in readers) and all((r.lo, r.hi) == (base.lo, base.hi) for r in reads):
+        return "projection"
+    return None
 
 
 def _keeps_resolution(graph: Graph, ops: set[int], cat: Node) -> bool:
-    """No conv, pool or resize on the paths writes a smaller map than the concat's."""
+    """No conv, pool or resize on the paths writes a smaller map than the concat's (a pyramid path
+    goes down and comes back up); a 1x1 map is global context (squeeze-excite), not a level."""
     floor = g.area(cat.out_shapes[0])
-    return all(g.area(graph.nodes[i].out_shapes[0]) >= floor for i in ops
-               if graph.nodes[i].kind in ("conv", "maxpool", "avgpool", "resize") and graph.nodes[i].out_shapes)
+    sizes = [g.area(graph.nodes[i].out_shapes[0]) for i in ops
+             if graph.nodes[i].kind in ("conv", "maxpool", "avgpool", "resize") and graph.nodes[i].out_shapes]
+    return all(size == 1 or size >= floor for size in sizes)
 
 
-def _widths(graph: Graph, base: Ref, part1: list[int], part2: g.Region, split: bool) -> tuple[int, int] | None:
-    """(part 1, part 2) channels, or None if part 2 does not read the base as the pattern says."""
-    if split:
-        taken: set[int] = set()
-        for _, ref in part2.reads:
-            if ref.lo < base.hi and base.lo < ref.hi:
-                return None  # overlapping ranges: not a split
-            taken.update(range(ref.lo, ref.hi))
+def _widths(graph: Graph, base: Ref, part1: list[int], part2: g.Region, pattern: str) -> tuple[int, int]:
+    """(part 1, part 2) channels: their shares of a split base, or the two projections' widths."""
+    if pattern == "split":
+        taken = set().union(*(range(ref.lo, ref.hi) for _, ref in part2.reads))
         return base.hi - base.lo, len(taken)
-    readers = [graph.nodes[i] for i, _ in part2.reads if i >= 0]
-    if len(readers) != len(part2.reads) or any(n.kind != "conv" for n in readers) \
-            or not all(g.whole(graph, ref) for _, ref in part2.reads):
-        return None  # projections only: no direct read of the base, no partial read
-    c1 = graph.nodes[part1[-1]].out_shapes[0][1]
-    return c1, sum(n.out_shapes[0][1] for n in {n.index: n for n in readers}.values())
+    readers = {i: graph.nodes[i] for i, _ in part2.reads}
+    return graph.nodes[part1[-1]].out_shapes[0][1], sum(n.out_shapes[0][1] for n in readers.values())
 
 
 def _units(graph: Graph, ops: frozenset[int], nested: list["Found"]) -> list[tuple[str, str, list[int]]]:
@@ -161,6 +166,28 @@ def _units(graph: Graph, ops: frozenset[int], nested: list["Found"]) -> list[tup
     return sorted(units, key=lambda unit: max(unit[2]))
 
 
+def _plain_units(graph: Graph, cat: Node, part2: g.Region, others: list[Ref],
+                 pattern: str) -> list[tuple[str, str, list[int]]]:
+    """A part 2 with no residual or dense unit that is one chain of two or more convs, at least one
+    beyond its projection and partial transition (C3 with shortcut=False, an inverted bottleneck
+    without its skip): its convs grouped by the module one level inside the block. An Inception
+    branch set is no chain (several readers of the base)."""
+    if len(part2.reads) != 1 or len(others) != 1:
+        return []
+    readers = {i for i, _ in part2.reads} if pattern == "projection" else set()
+    every = [i for i in sorted(part2.ops) if graph.nodes[i].kind == "conv"]
+    convs = [i for i in every if i not in readers]
+    if convs and g.is_pointwise_conv(graph.nodes[convs[-1]]):
+        convs = convs[:-1]  # a 1x1 conv closing the chain is the partial transition, not a unit
+    if not convs or len(every) < 2 or any(len(graph.nodes[i].inputs) != 1 for i in part2.ops):
+        return []
+    depth = 0 if cat.module == "(root)" else cat.module.count(".") + 1
+    groups: dict[str, list[int]] = {}
+    for i in convs:
+        groups.setdefault(".".join(graph.nodes[i].module.split(".")[:depth + 2]), []).append(i)
+    return [("plain", module, ops) for module, ops in groups.items()]
+
+
 def _joins_an_ancestor(graph: Graph, node: Node) -> bool:
     """``x + f(x)`` or ``cat(x, f(x))``: one operand is an ancestor of another."""
     refs = [r for r in node.inputs if r.op >= 0]
@@ -175,10 +202,10 @@ def _aggregation(graph: Graph, others: list[Ref]) -> int:
 
 
 def _assemble(graph: Graph, users: list[list[int]], cat: Node, base: Ref, part1: list[int],
-              part2: g.Region, split: bool, widths: tuple[int, int],
+              part2: g.Region, pattern: str, widths: tuple[int, int],
               units: list[tuple[str, str, list[int]]], depth: int) -> Found:
     """The block's roles: split, part 1, part 2, partial transition, concat, fusion transition."""
-    split_ops = _split_ops(graph, users, base, cat, part2, split)
+    split_ops = _split_ops(graph, users, base, cat, part2, pattern == "split")
     last_unit = max((max(ops) for _, _, ops in units), default=-1)
     partial = _partial_transition(graph, part2, last_unit, cat)
     fusion_ops = _fusion_transition(graph, users, cat)
@@ -187,7 +214,7 @@ def _assemble(graph: Graph, users: list[list[int]], cat: Node, base: Ref, part1:
              "concat": [cat.index], "fusion_transition": fusion_ops}
     fusion = {(True, True): "csp", (False, True): "first", (True, False): "last"}.get(
         (bool(partial), bool(fusion_ops)), "none")
-    return Found(cat.module, cat.index, "split" if split else "projection", widths[0], widths[1], depth,
+    return Found(cat.module, cat.index, pattern, widths[0], widths[1], depth,
                  fusion, roles, units, base=base)
 
 
