@@ -190,8 +190,7 @@ def _plain_units(graph: Graph, cat: Node, part2: g.Region, others: list[Ref],
 
 def _joins_an_ancestor(graph: Graph, node: Node) -> bool:
     """``x + f(x)`` or ``cat(x, f(x))``: one operand is an ancestor of another."""
-    refs = [r for r in node.inputs if r.op >= 0]
-    return any(a.op != b.op and g.reaches(graph, b.op, a.op) for a in refs for b in refs)
+    return any(a.op != b.op and b.op >= 0 and g.reaches(graph, b.op, a.op) for a in node.inputs for b in node.inputs)
 
 
 def _aggregation(graph: Graph, others: list[Ref]) -> int:
