@@ -128,6 +128,7 @@ def analyze(
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
+    csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
@@ -139,15 +140,18 @@ def analyze(
     * `cspcost analyze resnext50 --convention darknet --top 10`
     * `cspcost analyze my_net.py:build --input 3x416x416 --depth 1 --format json`
     * `cspcost analyze csresnext50.cfg --convention darknet` (a darknet cfg, layers numbered as darknet prints them)
+    * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     """
     with _reporting():
         from cspcost.shapes import parse_input
+        from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
         shape = parse_input(input) if input else ((3, size, size) if size else None)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                               strict=strict, depth=depth)
+        result = find_csp(result) if csp else result
         _warn_unsupported(result.unsupported_ops)
         _emit(_format_analysis(result, fmt, top, sort), output)
 
@@ -347,7 +351,8 @@ def check(
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
-    Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max;
+    Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max,
+    csp_block_flops_max, csp_block_params_max, csp_block_cio_elems_max (the heaviest CSP block);
     options per model: input, convention, cio, tolerance (relative), batch.
 
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
@@ -408,7 +413,13 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
         return export.to_markdown(layers)
     shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
-    return tables.render_text(tables.layer_table(layers, result.totals, title))
+    text = tables.render_text(tables.layer_table(layers, result.totals, title))
+    if result.csp_blocks is not None:
+        from cspcost.render import views
+
+        frame = views.csp_blocks({result.model: result.csp_blocks})
+        text += tables.render_text(tables.frame_table(frame, f"{len(result.csp_blocks)} CSP blocks", max(1, len(frame))))
+    return text
 
 
 @app.command()

@@ -70,3 +70,25 @@ def explanations(items: Sequence[tuple[str, str, str, str]]) -> str:
     for name, equation, source, assumptions in items:
         lines += [f"{name}: {equation}", f"    source: {source}", f"    assumes: {assumptions}", ""]
     return "\n".join(lines)
+
+
+def csp_blocks(models: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    """CSP blocks, one row each (models side by side when several): structure, totals, part 2's share."""
+    rows = []
+    for model, blocks in models.items():
+        for k, b in enumerate(blocks):
+            part2 = b["roles"]["part2"]
+            rows.append({
+                **({"model": _short(model, 14)} if len(models) > 1 else {}), "#": str(k + 1),
+                "block": _short(b["name"], 20), "in": _short(b["parent"] or "", 12),
+                "split": "chan" if b["pattern"] == "split" else "proj", "gamma": b["gamma_fraction"],
+                "m": str(b["part2_depth"]), "fusion": b["fusion"], "GFLOPs": f"{b['flops'] / 1e9:.3f}",
+                "params": f"{b['params'] / 1e6:.3f}M", "CIO": f"{b['cio_elems'] / 1e6:.2f}M",
+                "p2 FLOPs": _pct(part2["flops"], b["flops"]), "p2 CIO": _pct(part2["cio_elems"], b["cio_elems"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def _pct(part: float, whole: float) -> str:
+    """A share in percent, one decimal."""
+    return f"{100 * part / whole:.1f}%" if whole else "-"
