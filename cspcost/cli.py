@@ -168,6 +168,7 @@ def compare(
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
     depth: int = typer.Option(2, "--block-depth", help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency on CPU (per layer with --plot)."),
+    csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -177,6 +178,7 @@ def compare(
     * `cspcost compare resnext50 cspresnext50`
     * `cspcost compare resnext50 cspresnext50 --convention darknet --plot`
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
+    * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
@@ -188,7 +190,7 @@ def compare(
             raise UsageError("compare needs at least two models")
         latency = _latency_measurer(plot) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
-                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency)
+                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         if plot:
             target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
             for path in write_report(result, target, depth):
@@ -235,6 +237,15 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
         _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
+        if fmt is Format.table and result.stages is not None:
+            from cspcost.render import views
+
+            stages = views.stage_deltas(result.stages, result.labels)
+            key = views.legend(result.labels)
+            _emit_frame(stages, fmt, f"per stage (output stride, order): {key}", max_rows=len(stages))
+            if all(r.csp_blocks is not None for r in result.results):
+                side = views.csp_side_by_side(*result.csp_views())
+                _emit_frame(side, fmt, f"CSP blocks by stage: {key}", max_rows=max(1, len(side)))
 
 
 @app.command("profile")

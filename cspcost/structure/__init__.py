@@ -15,7 +15,7 @@ from cspcost.structure.roles import role_costs, summary
 from cspcost.walk.analysis import AnalysisResult
 from cspcost.walk.dataflow import Graph
 
-__all__ = ["ROLES", "Found", "blocks", "find", "find_csp", "role_costs"]
+__all__ = ["ROLES", "Found", "blocks", "find", "find_csp", "layer_roles", "role_costs"]
 
 
 def blocks(graph: Graph) -> list[dict[str, Any]]:
@@ -39,3 +39,13 @@ def find_csp(result: AnalysisResult) -> AnalysisResult:
     if result.graph is None:
         raise UsageError("this result has no dataflow graph; analyse the model with cspcost.analyze")
     return dataclasses.replace(result, csp_blocks=blocks(result.graph))
+
+
+def layer_roles(graph: Graph) -> dict[str, str]:
+    """Layer (module) name -> the CSP role of its ops; a nested block's roles win over its parent's."""
+    roles: dict[str, str] = {}
+    for block in sorted(find(graph), key=lambda b: -len(b.ops)):
+        for role, ops in block.roles.items():
+            for i in ops:
+                roles[graph.nodes[i].module] = role
+    return roles
