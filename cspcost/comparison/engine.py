@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 
 from cspcost.comparison.deltas import label, summarize, table
-from cspcost.comparison.stages import stage_labels, stage_table
+from cspcost.comparison.stages import first_shapes, stage_labels, stage_table
 from cspcost.walk.analysis import AnalysisResult, analyze
 
 Latency = Callable[[str, tuple[int, ...] | None], tuple[float, pd.DataFrame | None]]
@@ -88,14 +88,28 @@ def tabulate(results: Sequence[AnalysisResult], latencies: Sequence[float | None
              timed: dict[str, pd.DataFrame] | None = None) -> Comparison:
     """A Comparison of analyses already made (the first is the reference)."""
     latencies = latencies or [None] * len(results)
+    results = _distinct(results)
     rows = [summarize(result, ms) for result, ms in zip(results, latencies)]
     stages = stage_table({label(r): staged(r) for r in results})
     return Comparison(list(results), table(rows), timed or {}, stages)
 
 
+def _distinct(results: Sequence[AnalysisResult]) -> list[AnalysisResult]:
+    """Results whose labels collide (two modules of one class) renamed ``Name #2``, ``Name #3``."""
+    from dataclasses import replace
+
+    seen: dict[str, int] = {}
+    out = []
+    for result in results:
+        seen[label(result)] = seen.get(label(result), 0) + 1
+        count = seen[label(result)]
+        out.append(result if count == 1 else replace(result, model=f"{result.model} #{count}"))
+    return out
+
+
 def staged(result: AnalysisResult) -> pd.DataFrame:
     """A result's layers with a ``stage`` column (output stride and order)."""
-    return result.layers.assign(stage=stage_labels(result.layers, result.input_shape[0]))
+    return result.layers.assign(stage=stage_labels(result.layers, result.input_shape[0], first_shapes(result.ops)))
 
 
 def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] | None,

@@ -17,17 +17,26 @@ HEAD = "head"
 METRICS = ("flops", "params", "cio_elems")
 
 
-def _stride(shape: Sequence[int], height: int) -> int | None:
-    """Input height over a 4-d output's height; None for a map of one pixel or no map."""
-    if len(shape) < 4 or shape[2] * shape[3] <= 1 or shape[2] == 0:
+def _stride(shape: Sequence[int], input_shape: Sequence[int]) -> int | None:
+    """Input side over a 4-d output's side, the same both ways; None for a one-pixel map or no map
+    (a (N, C, 4, 8400) box tensor is no map)."""
+    if len(shape) < 4 or len(input_shape) < 4 or shape[2] * shape[3] <= 1 or 0 in shape[2:4]:
         return None
-    return max(1, round(height / shape[2]))
+    sy, sx = input_shape[2] / shape[2], input_shape[3] / shape[3]
+    return max(1, round(sy)) if abs(sy - sx) <= 0.5 * max(sy, sx) * 0.5 else None
 
 
-def stage_labels(layers: pd.DataFrame, input_shape: Sequence[int]) -> list[str]:
-    """The stage of each layer row, in row (execution) order."""
-    height = input_shape[2] if len(input_shape) > 2 else 1
-    strides = [_stride(tuple(s), height) for s in layers["out_shape"]]
+def stage_labels(layers: pd.DataFrame, input_shape: Sequence[int],
+                 first_shapes: dict[str, tuple[int, ...]] | None = None) -> list[str]:
+    """The stage of each layer row, in row (execution) order.
+
+    Args:
+        first_shapes: layer name -> the output of its first op; a layer is staged where it first
+            runs (a module reused all over the network, such as a shared activation, would
+            otherwise be staged where it last ran).
+    """
+    shapes = [(first_shapes or {}).get(name, shape) for name, shape in zip(layers["name"], layers["out_shape"])]
+    strides = [_stride(tuple(s), input_shape) for s in shapes]
     last_spatial = max((i for i, s in enumerate(strides) if s is not None), default=-1)
     labels, seen, current, previous = [], Counter(), "/1", None
     for i, stride in enumerate(strides):
@@ -73,3 +82,12 @@ def stage_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 row[f"{m} {key}_delta_pct"] = 100.0 * (row[f"{m} {key}"] / base - 1) if base else None
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def first_shapes(ops: Sequence[dict]) -> dict[str, tuple[int, ...]]:
+    """Layer name -> the output shape of its first op that is not a view."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for op in ops:
+        if op["kind"] != "view" and op["module"] not in shapes:
+            shapes[op["module"]] = tuple(op["out_shape"])
+    return shapes
