@@ -232,3 +232,12 @@ def test_ultralytics_blocks(yaml: str, monkeypatch: pytest.MonkeyPatch) -> None:
         expected_parent = block["name"].rsplit(".m.", 1)[0] if types[block["name"]] == "C3k" else None
         assert block["parent"] == expected_parent and block["gamma"] == 0.5
         assert block["pattern"] == ("projection" if types[block["name"]] in ("C3", "C3k") else "split")
+
+
+def test_darknet_cfg_routes() -> None:
+    """A darknet cfg: ``[route] layers=-6`` then a 1x1 (two projections), ``groups=2 group_id=1`` (a split)."""
+    from pathlib import Path
+
+    records = _blocks(str(Path(__file__).parent / "cfg_csp" / "tinycsp.cfg"))
+    assert [(r["name"], r["pattern"], r["gamma"], r["part2_depth"], r["fusion"]) for r in records] == [
+        ("layers.8", "projection", 0.5, 1, "csp"), ("layers.15", "split", 0.5, 1, "first")]

@@ -58,6 +58,7 @@ class Found:
 
 def find(graph: Graph) -> list[Found]:
     """Every cross-stage partial block, in execution order of their concats, parents named."""
+    graph = g.without_copies(graph)
     users = g.consumers(graph)
     blocks: list[Found] = []
     for node in graph.nodes:

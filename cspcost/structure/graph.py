@@ -119,3 +119,26 @@ def tail(graph: Graph, users: list[list[int]], start: int) -> list[int]:
         i = users[i][0]
         chain.append(i)
     return chain
+
+
+def _is_copy(node: Node) -> bool:
+    """An op that only copies one tensor: a one-input concat (darknet's single-layer route), a clone."""
+    return len(node.inputs) == 1 and (node.op in SHORT_COPIES or node.op == "aten.cat")
+
+
+def without_copies(graph: Graph) -> Graph:
+    """The graph with every read of a copy redirected to what it copied (channel ranges composed),
+    so darknet's ``[route] layers=-2`` and ``groups=2`` read the base as PyTorch's split does."""
+    from dataclasses import replace
+
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        refs = []
+        for ref in node.inputs:
+            source = nodes[ref.op] if ref.op >= 0 else None
+            if source is not None and _is_copy(source):
+                inner = source.inputs[0]
+                ref = Ref(inner.op, inner.out, inner.lo + ref.lo, inner.lo + ref.hi)
+            refs.append(ref)
+        nodes.append(replace(node, inputs=tuple(refs)))
+    return replace(graph, nodes=nodes)
