@@ -79,7 +79,7 @@ def _mark_stages(ax: Any, spans: list[Span]) -> None:
         ax.set_xlim(spans[0][0], spans[-1][1])
 
 
-def _short_name(name: str, width: int = 22) -> str:
+def _short_name(name: str, width: int = 28) -> str:
     """A layer name for a label: without a leading ``model.`` or trailing ``.conv``, its end if long."""
     text = str(name).removesuffix(".conv")
     text = text.removeprefix("model.") if not text.removeprefix("model.").isdigit() else text
@@ -103,24 +103,23 @@ def _draw(ax: Any, priced: dict[str, pd.DataFrame], xs: dict[str, list[float]], 
                     ax.scatter([v for v, m in zip(x, mask) if m], y[mask], s=9 if large else 18, color=rgb,
                                marker=MARKERS[i % len(MARKERS)], edgecolors=color(i), linewidths=0.5, zorder=3)
         for rank, k in enumerate(y.nlargest(heaviest).index if heaviest else []):
-            ax.annotate(_short_name(frame["name"][k]), xy=(x[k], y[k]), xytext=(4, -10 - 9 * rank + 22 * (i == 0)),
+            ax.annotate(_short_name(frame["name"][k]), xy=(x[k], y[k]), xytext=(6, -12 - 10 * rank + 26 * (i == 0)),
                         textcoords="offset points", fontsize=6.5, color=color(i),
+                        bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
                         arrowprops={"arrowstyle": "-", "color": color(i), "linewidth": 0.5})
     return roles
 
 
-def _role_legend(ax: Any, roles: set[str]) -> None:
-    """A second legend naming the CSP role colours that appear."""
+def _role_legend(fig: Figure, roles: set[str]) -> None:
+    """A legend under the plot naming the CSP role colours that appear."""
     from matplotlib.lines import Line2D
 
     if not roles:
         return
-    from matplotlib.legend import Legend
-
     handles = [Line2D([], [], linestyle="", marker="o", color=ROLE_COLORS[r]) for r in ROLE_COLORS if r in roles]
     names = [ROLE_NAMES[r] for r in ROLE_COLORS if r in roles]
-    ax.add_artist(Legend(ax, handles, names, loc="upper center", fontsize=7, ncol=len(handles),
-                         title="CSP role (markers)", title_fontsize=7, framealpha=0.8))
+    fig.legend(handles, names, loc="outside lower center", fontsize=8, ncol=len(handles),
+               title="CSP role of the marked layers (cspcost.structure)", title_fontsize=8, frameon=False)
 
 
 def fig7_layer_flops(series: dict[str, pd.DataFrame], unit: str = "FLOPs",
@@ -152,8 +151,8 @@ def fig7_layer_flops(series: dict[str, pd.DataFrame], unit: str = "FLOPs",
     ax.set(xlabel=xlabel, ylabel=f"G{unit} per layer",
            title="Computational bottleneck: per-layer FLOPs (CSPNet Fig. 7 style)")
     _mark_stages(ax, spans)
-    ax.legend(loc="upper left", fontsize=8)
-    _role_legend(ax, roles)
+    ax.legend(loc="upper left" if not spans else "best", fontsize=8)
+    _role_legend(fig, roles)
     ax.grid(alpha=0.3)
     return fig
 
@@ -183,7 +182,7 @@ def fig8_layer_io(series: dict[str, pd.DataFrame], totals: dict[str, int],
         ax.grid(alpha=0.3)
         _mark_stages(ax, spans if k == 0 else [(a, b, "") for a, b, _ in spans])
         ax.legend(loc="upper right", fontsize=8)
-    _role_legend(axes[0], roles)
+    _role_legend(fig, roles)
     return fig
 
 
@@ -250,9 +249,11 @@ def stage_totals(frame: pd.DataFrame, labels: Sequence[str]) -> Figure:
         frame: ``comparison.stages.stage_table``'s frame.
         labels: the models, as its columns name them.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6), layout="constrained")
-    width = 0.8 / max(1, len(labels))
     stages = list(frame["stage"])
+    many = len(stages) > 8  # a detector's neck and head: one row per metric, labels turned
+    fig, axes = plt.subplots(3 if many else 1, 1 if many else 3, layout="constrained",
+                             figsize=(max(10, 0.55 * len(stages) + 3), 10) if many else (14, 4.6))
+    width = 0.8 / max(1, len(labels))
     for ax, key, scale, unit in zip(axes, ("flops", "params", "cio_elems"), (1e9, 1e6, 1e6),
                                     ("GFLOPs", "params (M)", "CIO (M elements)")):
         for i, model in enumerate(labels):
@@ -263,9 +264,10 @@ def stage_totals(frame: pd.DataFrame, labels: Sequence[str]) -> Figure:
                 for x, v, d in zip(xs, values, frame[f"{model} {key}_delta_pct"]):
                     if d is not None and not pd.isna(d):
                         ax.annotate(f"{d:+.0f}%", (x, v), xytext=(0, 2), textcoords="offset points",
-                                    ha="center", fontsize=6.5, color=color(i))
-        ax.set_xticks(range(len(stages)), stages, fontsize=8)
+                                    ha="center", fontsize=6.5, color=color(i), rotation=90 if many else 0)
+        ax.set_xticks(range(len(stages)), stages, fontsize=8, rotation=45 if many else 0)
         ax.set(ylabel=unit, xlabel="stage (output stride, order)")
+        ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_title("Per stage, aligned by output stride")
     axes[0].legend(fontsize=7)
