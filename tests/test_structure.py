@@ -241,3 +241,35 @@ def test_darknet_cfg_routes() -> None:
     records = _blocks(str(Path(__file__).parent / "cfg_csp" / "tinycsp.cfg"))
     assert [(r["name"], r["pattern"], r["gamma"], r["part2_depth"], r["fusion"]) for r in records] == [
         ("layers.8", "projection", 0.5, 1, "csp"), ("layers.15", "split", 0.5, 1, "first")]
+
+
+def test_cli_analyze_csp_table_and_json() -> None:
+    """analyze --csp: the block table after the layers; JSON carries csp_blocks; without it, no key."""
+    from typer.testing import CliRunner
+
+    from cspcost.cli import app
+
+    runner = CliRunner()
+    text = runner.invoke(app, ["analyze", "cspresnet10", "--csp", "--top", "2"]).stdout
+    assert "2 CSP blocks" in text and "stages.3" in text and "csp" in text
+    data = json.loads(runner.invoke(app, ["analyze", "cspresnet10", "--csp", "--format", "json"]).stdout)
+    assert [b["name"] for b in data["csp_blocks"]] == ["stages.2", "stages.3"]
+    assert "csp_blocks" not in json.loads(runner.invoke(app, ["analyze", "cspresnet10", "--format", "json"]).stdout)
+
+
+def test_budget_limits_the_heaviest_block(tmp_path) -> None:  # noqa: ANN001
+    """csp_block_flops_max: the heaviest block's FLOPs against the limit (equal holds, one less fails)."""
+    from cspcost.api import check_budgets, measure
+
+    heaviest = max(b["flops"] for b in _blocks("cspresnet10"))
+    assert measure("cspresnet10")["csp_block_flops"] == heaviest and measure("resnet10")["csp_block_flops"] == 0
+    path = tmp_path / "b.toml"
+    path.write_text(f"[cspresnet10]\ncsp_block_flops_max = {heaviest}\n\n[tinycsp]\ncsp_block_params_max = 1\n")
+    outcomes = check_budgets(str(path))
+    assert [(o.metric, o.ok) for o in outcomes] == [("csp_block_flops", True), ("csp_block_params", False)]
+
+
+def test_modules_of_one_class_get_distinct_labels() -> None:
+    """Two modules of one class compared: the second is 'Name #2', so tables and charts keep both."""
+    comparison = cspcost.compare([PartialDenseBlock(16, 4, 2, 8), PartialDenseBlock(16, 4, 3, 8)], (16, 8, 8))
+    assert comparison.labels == ["PartialDenseBlock @8x8", "PartialDenseBlock #2 @8x8"]
