@@ -1,9 +1,8 @@
 """Dataflow: which earlier op produced each tensor an op reads, so a run is a graph of ops.
 
-A tensor is known by its storage (views share one): the op that last *wrote* a storage is its
-producer. A view (split, chunk, slice, narrow) writes nothing; reading it reads a range of the
-producer's output, which this module reads off the view's offset and strides as a range of
-channels (dim 1). The recorder calls :meth:`Dataflow.record` once per op with its arguments and
+A tensor's producer is the op that wrote it. A view (split, chunk, slice, narrow) writes nothing;
+reading it reads a range of its base's producer's output, which this module reads off the view's
+offset and strides as a range of channels (dim 1). The recorder calls :meth:`Dataflow.record` once per op with its arguments and
 outputs; nothing here prices anything.
 """
 from __future__ import annotations
@@ -35,61 +34,65 @@ def _tensors(items: Any) -> Iterator[torch.Tensor]:
             yield from (t for t in item if isinstance(t, torch.Tensor))
 
 
-@dataclass
-class _Written:
-    """Where a storage's current content came from, and the layout it was written with."""
-
-    op: int
-    out: int
-    offset: int
-    shape: tuple[int, ...]
-    stride: tuple[int, ...]
-
-
 class Dataflow:
-    """Per op, the Refs of its tensor inputs, in argument order (parameters and constants omitted)."""
+    """Per op, the Refs of its tensor inputs, in argument order (parameters and constants omitted).
+
+    Tensors are known by identity: every output is kept alive (so no id is reused), and its Ref
+    made when it is written. A view op's outputs (found once per op name: they share the input's
+    storage) point into what their input points into, with the channel range read off their offset.
+    """
 
     def __init__(self) -> None:
         self.inputs: list[tuple[Ref, ...]] = []
-        self._writer: dict[int, _Written] = {}
-        self._keep: list[Any] = []  # holding storages keeps their keys from being reused
-
-    def _write(self, t: torch.Tensor, op: int, out: int, overwrite: bool) -> None:
-        """Make ``op`` the producer of ``t``'s storage (a view of a known storage is no write)."""
-        storage = t.untyped_storage()
-        key = storage._cdata
-        if key in self._writer and not overwrite:
-            return
-        if key not in self._writer:
-            self._keep.append(storage)
-        self._writer[key] = _Written(op, out, t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+        self._refs: dict[int, Ref] = {}
+        self._keep: list[torch.Tensor] = []
+        self._views: dict[str, bool] = {}  # op name -> whether its outputs alias its first input
 
     def sources(self, tensors: Any) -> None:
         """The model's inputs, produced by INPUT."""
         for k, t in enumerate(_tensors(tensors)):
-            self._write(t, INPUT, k, True)
+            self._refs[id(t)] = Ref(INPUT, k, 0, t.shape[1] if t.dim() > 1 else 1)
+            self._keep.append(t)
 
-    def ref(self, t: torch.Tensor) -> Ref | None:
-        """The producer and channel range of a tensor, None for one no op wrote (a parameter)."""
-        w = self._writer.get(t.untyped_storage()._cdata)
-        if w is None:
-            return None
-        channels = w.shape[1] if len(w.shape) > 1 else 1
-        shape, stride = tuple(t.shape), tuple(t.stride())
-        if len(shape) > 1 and stride == w.stride and shape[0] == w.shape[0] and shape[2:] == w.shape[2:] \
-                and w.stride[1] > 0 and (t.storage_offset() - w.offset) % w.stride[1] == 0:
-            lo = (t.storage_offset() - w.offset) // w.stride[1]
-            if 0 <= lo and lo + shape[1] <= channels:
-                return Ref(w.op, w.out, lo, lo + shape[1])
-        return Ref(w.op, w.out, 0, channels)
+    def _is_view(self, name: str, args: Any, outs: list[torch.Tensor]) -> bool:
+        """Whether an op's outputs alias its first tensor input (checked once per op name)."""
+        known = self._views.get(name)
+        if known is None:
+            first = next(_tensors(args), None)
+            known = self._views[name] = bool(outs) and first is not None and not name.endswith("_") and \
+                outs[0].untyped_storage()._cdata == first.untyped_storage()._cdata
+        return known
 
     def record(self, name: str, args: Any, out: Any) -> None:
-        """One op: the producers of what it reads, then it becomes the producer of what it writes."""
-        step = len(self.inputs)
-        self.inputs.append(tuple(r for r in map(self.ref, _tensors(args)) if r is not None))
-        in_place = name.endswith("_")  # aten.relu_, aten.add_: a new content in an old storage
-        for k, t in enumerate(_tensors(out)):
-            self._write(t, step, k, in_place)
+        """One op: the producers of what it reads, then the Refs of what it writes."""
+        step, refs_of = len(self.inputs), self._refs
+        refs = tuple(r for r in (refs_of.get(id(t)) for t in _tensors(args)) if r is not None)
+        self.inputs.append(refs)
+        outs = list(_tensors(out))
+        if self._is_view(name, args, outs):
+            base = next(_tensors(args))
+            if id(base) in refs_of:  # a view of a parameter is no activation
+                for t in outs:
+                    refs_of[id(t)] = _range(t, base, refs_of[id(base)])
+                    self._keep.append(t)
+            return
+        for k, t in enumerate(outs):
+            refs_of[id(t)] = Ref(step, k, 0, t.shape[1] if t.dim() > 1 else 1)
+            self._keep.append(t)
+
+
+def _range(view: torch.Tensor, base: torch.Tensor, ref: Ref) -> Ref:
+    """The channels of ``ref``'s tensor that ``view`` (a view of ``base``) reads: a channel slice
+    keeps the base's strides and other dims; anything else (a reshape, a strided sample) reads all."""
+    stride, bstride = view.stride(), base.stride()
+    if view.dim() == base.dim() > 1 and stride == bstride and bstride[1] > 0 and view.shape[0] == base.shape[0] \
+            and view.shape[2:] == base.shape[2:]:
+        delta = view.storage_offset() - base.storage_offset()
+        if delta % bstride[1] == 0:
+            lo = ref.lo + delta // bstride[1]
+            if ref.lo <= lo and lo + view.shape[1] <= ref.hi:
+                return Ref(ref.op, ref.out, lo, lo + view.shape[1])
+    return ref
 
 
 @dataclass(frozen=True)
