@@ -129,6 +129,7 @@ def analyze(
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
@@ -152,6 +153,12 @@ def analyze(
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                               strict=strict, depth=depth)
         result = find_csp(result) if csp else result
+        if graph:
+            from cspcost.render.files import write_atomic
+            from cspcost.structure import graph_text
+
+            write_atomic(graph, graph_text(result, graph))
+            err.print(f"wrote {graph}")
         _warn_unsupported(result.unsupported_ops)
         _emit(_format_analysis(result, fmt, top, sort), output)
 

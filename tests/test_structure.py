@@ -273,3 +273,16 @@ def test_modules_of_one_class_get_distinct_labels() -> None:
     """Two modules of one class compared: the second is 'Name #2', so tables and charts keep both."""
     comparison = cspcost.compare([PartialDenseBlock(16, 4, 2, 8), PartialDenseBlock(16, 4, 3, 8)], (16, 8, 8))
     assert comparison.labels == ["PartialDenseBlock @8x8", "PartialDenseBlock #2 @8x8"]
+
+
+def test_cli_graph_export(tmp_path) -> None:  # noqa: ANN001
+    """analyze --graph FILE.dot writes Graphviz with CSP roles filled; FILE.json the nodes and edges."""
+    from typer.testing import CliRunner
+
+    from cspcost.cli import app
+
+    dot, data = tmp_path / "g.dot", tmp_path / "g.json"
+    for path in (dot, data):
+        assert CliRunner().invoke(app, ["analyze", "tinycsp", "--graph", str(path)]).exit_code == 0
+    assert dot.read_text().startswith("digraph dataflow {") and "#c7e9c0" in dot.read_text()  # partial transition
+    assert json.loads(data.read_text())["nodes"][0]["op"] == "aten.conv2d"

@@ -12,7 +12,8 @@ from cspcost import __version__
 from cspcost.comparison.deltas import bottleneck_reduction, label
 from cspcost.comparison.engine import Comparison
 from cspcost.render import charts
-from cspcost.render.export import comparison_markdown
+from cspcost.render import views
+from cspcost.render.export import comparison_markdown, to_markdown
 from cspcost.render.files import write_atomic
 from cspcost.render.tables import human
 from cspcost.walk.analysis import AnalysisResult
@@ -66,7 +67,11 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
     for path in chart_files:
         if path.suffix == ".png":
             lines += [f"![{path.stem}]({path.name})", ""]
-    lines += ["## Summary", "", comparison_markdown(comparison.table), "## Computational bottleneck", ""]
+    lines += ["## Summary", "", comparison_markdown(comparison.table)]
+    if comparison.stages is not None:
+        lines += ["## Per stage", "", f"Aligned by output stride and order ({views.legend(comparison.labels)}; "
+                  "d: change against A).", "", to_markdown(views.stage_deltas(comparison.stages, comparison.labels))]
+    lines += ["## Computational bottleneck", ""]
     models = list(comparison.table["model"])
     for i, row in comparison.table.iterrows():
         note = "" if i == 0 else f" ({-100 * bottleneck_reduction(comparison.table, i):+.1f}% vs {models[0]}"

@@ -15,7 +15,7 @@ from cspcost.structure.roles import role_costs, summary
 from cspcost.walk.analysis import AnalysisResult
 from cspcost.walk.dataflow import Graph
 
-__all__ = ["ROLES", "Found", "blocks", "find", "find_csp", "layer_roles", "role_costs"]
+__all__ = ["ROLES", "Found", "blocks", "find", "find_csp", "graph_text", "layer_roles", "op_roles", "role_costs"]
 
 
 def blocks(graph: Graph) -> list[dict[str, Any]]:
@@ -41,11 +41,26 @@ def find_csp(result: AnalysisResult) -> AnalysisResult:
     return dataclasses.replace(result, csp_blocks=blocks(result.graph))
 
 
-def layer_roles(graph: Graph) -> dict[str, str]:
-    """Layer (module) name -> the CSP role of its ops; a nested block's roles win over its parent's."""
-    roles: dict[str, str] = {}
+def op_roles(graph: Graph) -> dict[int, str]:
+    """Op index -> its CSP role; a nested block's roles win over its parent's."""
+    roles: dict[int, str] = {}
     for block in sorted(find(graph), key=lambda b: -len(b.ops)):
         for role, ops in block.roles.items():
-            for i in ops:
-                roles[graph.nodes[i].module] = role
+            roles.update(dict.fromkeys(ops, role))
     return roles
+
+
+def layer_roles(graph: Graph) -> dict[str, str]:
+    """Layer (module) name -> the CSP role of its ops (the last op's, in execution order)."""
+    return {graph.nodes[i].module: role for i, role in sorted(op_roles(graph).items())}
+
+
+def graph_text(result: AnalysisResult, path: str) -> str:
+    """The result's dataflow graph as Graphviz DOT (``.dot``/``.gv``, nodes filled by CSP role) or JSON."""
+    from cspcost.render.graph import to_dot, to_json
+
+    if result.graph is None:
+        raise UsageError("this result has no dataflow graph")
+    if path.endswith((".dot", ".gv")):
+        return to_dot(result.graph, op_roles(result.graph))
+    return to_json(result.graph)
