@@ -85,9 +85,8 @@ def stage_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def first_shapes(ops: Sequence[dict]) -> dict[str, tuple[int, ...]]:
-    """Layer name -> the output shape of its first op that is not a view."""
+    """Layer name -> the output shape of its first op (the op that places its row in the table)."""
     shapes: dict[str, tuple[int, ...]] = {}
     for op in ops:
-        if op["kind"] != "view" and op["module"] not in shapes:
-            shapes[op["module"]] = tuple(op["out_shape"])
+        shapes.setdefault(op["module"], tuple(op["out_shape"]))
     return shapes

@@ -73,7 +73,10 @@ def _mark_stages(ax: Any, spans: list[Span]) -> None:
             ax.axvspan(a, b, color="#000000", alpha=0.04, linewidth=0)
     if spans:
         top = ax.secondary_xaxis("top")
-        top.set_xticks([(a + b) / 2 for a, b, _ in spans], [label for _, _, label in spans],
+        total = spans[-1][1] - spans[0][0]
+        # a stage narrower than 2.5% of the axis keeps its boundary but not its name (no overprint)
+        top.set_xticks([(a + b) / 2 for a, b, _ in spans],
+                       [label if (b - a) / total >= 0.025 else "" for a, b, label in spans],
                        fontsize=7 if len(spans) > 8 else 8)
         top.tick_params(length=0)
         ax.set_xlim(spans[0][0], spans[-1][1])
