@@ -40,11 +40,16 @@ def measure(
     model: str | nn.Module, input_size: Sequence[int] | None = None, batch: int = 1, *,
     convention: str = "pytorch", cio: str | None = None, latency: bool = False,
 ) -> dict[str, float]:
-    """The budgetable numbers of one model: cio_elems, flops, macs, params, bottleneck_flops
-    (and latency_ms, measured on CPU, when ``latency``)."""
-    result = analyze(model, input_size, batch, convention=convention, cio=cio)
+    """The budgetable numbers of one model: cio_elems, flops, macs, params, bottleneck_flops, the
+    heaviest CSP block's csp_block_flops / _params / _cio_elems (and latency_ms, measured on CPU,
+    when ``latency``)."""
+    from cspcost.structure import find_csp
+
+    result = find_csp(analyze(model, input_size, batch, convention=convention, cio=cio))
     values: dict[str, float] = {key: result.totals[key] for key in ("cio_elems", "flops", "macs", "params")}
     values["bottleneck_flops"] = result.bottleneck[1]
+    for key in ("flops", "params", "cio_elems"):
+        values[f"csp_block_{key}"] = max((b[key] for b in result.csp_blocks or []), default=0)
     if latency:
         from cspcost.comparison.engine import latency_for_compare
 

@@ -9,6 +9,7 @@ One table per model (any model spec: a zoo name, ``timm:NAME``, ``ultralytics:yo
     input = "3x256x256"      # optional, default: the model's own
     convention = "darknet"   # optional
     tolerance = 0.01         # optional, relative
+    csp_block_flops_max = 2.0e9  # the heaviest cross-stage partial block (also _params, _cio_elems)
 
 Measuring is the caller's job (``measure`` callback): this module only parses, validates,
 compares and rewrites.
@@ -30,7 +31,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-LIMITS = ("cio_elems_max", "flops_max", "macs_max", "params_max", "bottleneck_flops_max", "latency_ms_max")
+LIMITS = ("cio_elems_max", "flops_max", "macs_max", "params_max", "bottleneck_flops_max", "latency_ms_max",
+          # the heaviest CSP block's cost (cspcost.structure; 0 when the model has none)
+          "csp_block_flops_max", "csp_block_params_max", "csp_block_cio_elems_max")
 OPTIONS = ("input", "convention", "cio", "tolerance", "batch")
 
 

@@ -159,6 +159,8 @@ def analyze(
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
+    csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
@@ -172,9 +174,11 @@ def analyze(
     * `cspcost analyze csresnext50.cfg --convention darknet` (a darknet cfg, layers numbered as darknet prints them)
     * `cspcost analyze timm:cspresnext50 --convention timm --format json` (timm's infer_gmacs)
     * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
+    * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     """
     with _reporting():
         from cspcost.shapes import parse_input
+        from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
         _settle_heap()
@@ -182,6 +186,13 @@ def analyze(
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                               strict=strict, depth=depth)
+        result = find_csp(result) if csp else result
+        if graph:
+            from cspcost.render.files import write_atomic
+            from cspcost.structure import graph_text
+
+            write_atomic(graph, graph_text(result, graph))
+            err.print(f"wrote {graph}")
         _emit(_format_analysis(result, fmt, top, sort), output)
 
 
@@ -197,6 +208,7 @@ def compare(
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
     depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency on CPU (per layer with --plot)."),
+    csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -206,6 +218,7 @@ def compare(
     * `cspcost compare resnext50 cspresnext50`
     * `cspcost compare resnext50 cspresnext50 --convention darknet --plot`
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
+    * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
@@ -218,7 +231,7 @@ def compare(
         _settle_heap()
         latency = _latency_measurer(plot) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
-                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency)
+                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         if plot:
             target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
             for path in write_report(result, target, depth):
@@ -265,6 +278,15 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
         _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
+        if fmt is Format.table and result.stages is not None:
+            from cspcost.render import views
+
+            stages = views.stage_deltas(result.stages, result.labels)
+            key = views.legend(result.labels)
+            _emit_frame(stages, fmt, f"per stage (output stride, order): {key}", max_rows=len(stages))
+            if all(r.csp_blocks is not None for r in result.results):
+                side = views.csp_side_by_side(*result.csp_views())
+                _emit_frame(side, fmt, f"CSP blocks by stage: {key}", max_rows=max(1, len(side)))
 
 
 @app.command("profile")
@@ -381,7 +403,8 @@ def check(
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
-    Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max;
+    Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max,
+    csp_block_flops_max, csp_block_params_max, csp_block_cio_elems_max (the heaviest CSP block);
     options per model: input, convention, cio, tolerance (relative), batch.
 
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
@@ -435,7 +458,13 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
         return export.to_markdown(layers)
     shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
-    return tables.render_text(tables.layer_table(layers, result.totals, title))
+    text = tables.render_text(tables.layer_table(layers, result.totals, title))
+    if result.csp_blocks is not None:
+        from cspcost.render import views
+
+        frame = views.csp_blocks({result.model: result.csp_blocks})
+        text += tables.render_text(tables.frame_table(frame, f"{len(result.csp_blocks)} CSP blocks", max(1, len(frame))))
+    return text
 
 
 @app.command()

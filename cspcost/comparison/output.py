@@ -12,7 +12,8 @@ from cspcost import __version__
 from cspcost.comparison.deltas import bottleneck_reduction, label
 from cspcost.comparison.engine import Comparison
 from cspcost.render import charts
-from cspcost.render.export import comparison_markdown
+from cspcost.render import views
+from cspcost.render.export import comparison_markdown, to_markdown
 from cspcost.render.files import write_atomic
 from cspcost.render.tables import human
 from cspcost.walk.analysis import AnalysisResult
@@ -20,24 +21,40 @@ from cspcost.walk.metrics import ancestor
 
 
 def write_charts(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:
-    """Write the Fig. 7 and Fig. 8 charts, the per-block breakdown (and time vs FLOPs) as PNG and SVG."""
+    """Write the Fig. 7 and Fig. 8 charts (aligned by stage, CSP roles marked), the per-stage and
+    per-block breakdowns (and time vs FLOPs) as PNG and SVG."""
     out = Path(out)
-    series = dict(zip(comparison.labels, (r.layers for r in comparison.results)))
+    series = {m: _with_roles(layers, r) for (m, layers), r in zip(comparison.staged_layers().items(), comparison.results)}
+    order = list(comparison.stages["stage"]) if comparison.stages is not None else None
     cio = {label(r): r.totals["cio_elems"] for r in comparison.results}
-    written = charts.save(charts.fig7_layer_flops(series), out / "fig7_layer_flops")
-    written += charts.save(charts.fig8_layer_io(series, cio), out / "fig8_layer_io")
-    blocks = {label(r): _blocks(r, depth) for r in comparison.results}
-    written += charts.save(charts.stage_breakdown(blocks), out / "blocks")
+    written = charts.save(charts.fig7_layer_flops(series, stages=order), out / "fig7_layer_flops")
+    written += charts.save(charts.fig8_layer_io(series, cio, stages=order), out / "fig8_layer_io")
+    if comparison.stages is not None:
+        written += charts.save(charts.stage_totals(comparison.stages, comparison.labels), out / "stages")
+    blocks = {m: _blocks(layers, depth) for m, layers in series.items()}
+    written += charts.save(charts.stage_breakdown(blocks, stages=order), out / "blocks")
     if comparison.timed_layers:
         written += charts.save(charts.time_vs_flops(comparison.timed_layers), out / "time_vs_flops")
     return written
 
 
 
-def _blocks(result: AnalysisResult, depth: int) -> pd.DataFrame:
-    """A result's layers summed into their blocks at ``depth``."""
-    blocks = result.layers["name"].map(lambda n: ancestor(n, depth)).rename("name")
-    return result.layers.groupby(blocks, sort=False)[["flops", "params", "cio_elems"]].sum().reset_index()
+def _with_roles(layers: pd.DataFrame, result: AnalysisResult) -> pd.DataFrame:
+    """Layers with the CSP ``role`` of each (empty outside the blocks)."""
+    from cspcost.structure import layer_roles
+
+    roles = layer_roles(result.graph) if result.graph is not None else {}
+    return layers.assign(role=layers["name"].map(lambda n: roles.get(n, "")))
+
+
+def _blocks(layers: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """Layers summed into their blocks at ``depth``, each block in the stage its last layer with ops ends."""
+    blocks = layers["name"].map(lambda n: ancestor(n, depth)).rename("name")
+    summed = layers.groupby(blocks, sort=False)[["flops", "params", "cio_elems"]].sum()
+    ran = layers[layers["ops"] > 0]
+    stage = ran.groupby(blocks[ran.index], sort=False)["stage"].last()
+    summed["stage"] = stage.reindex(summed.index).ffill().bfill()
+    return summed.reset_index()
 
 
 
@@ -50,7 +67,11 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
     for path in chart_files:
         if path.suffix == ".png":
             lines += [f"![{path.stem}]({path.name})", ""]
-    lines += ["## Summary", "", comparison_markdown(comparison.table), "## Computational bottleneck", ""]
+    lines += ["## Summary", "", comparison_markdown(comparison.table)]
+    if comparison.stages is not None:
+        lines += ["## Per stage", "", f"Aligned by output stride and order ({views.legend(comparison.labels)}; "
+                  "d: change against A).", "", to_markdown(views.stage_deltas(comparison.stages, comparison.labels))]
+    lines += ["## Computational bottleneck", ""]
     models = list(comparison.table["model"])
     for i, row in comparison.table.iterrows():
         note = "" if i == 0 else f" ({-100 * bottleneck_reduction(comparison.table, i):+.1f}% vs {models[0]}"

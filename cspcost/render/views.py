@@ -70,3 +70,69 @@ def explanations(items: Sequence[tuple[str, str, str, str]]) -> str:
     for name, equation, source, assumptions in items:
         lines += [f"{name}: {equation}", f"    source: {source}", f"    assumes: {assumptions}", ""]
     return "\n".join(lines)
+
+
+def csp_blocks(models: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
+    """CSP blocks, one row each (models side by side when several): structure, totals, part 2's share."""
+    rows = []
+    for model, blocks in models.items():
+        for k, b in enumerate(blocks):
+            part2 = b["roles"]["part2"]
+            rows.append({
+                **({"model": _short(model, 14)} if len(models) > 1 else {}), "#": str(k + 1),
+                "block": _short(b["name"], 20), "in": _short(b["parent"] or "", 12),
+                "split": "chan" if b["pattern"] == "split" else "proj", "gamma": b["gamma_fraction"],
+                "m": str(b["part2_depth"]), "fusion": b["fusion"], "GFLOPs": f"{b['flops'] / 1e9:.3f}",
+                "params": f"{b['params'] / 1e6:.3f}M", "CIO": f"{b['cio_elems'] / 1e6:.2f}M",
+                "p2 FLOPs": _pct(part2["flops"], b["flops"]), "p2 CIO": _pct(part2["cio_elems"], b["cio_elems"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def _pct(part: float, whole: float) -> str:
+    """A share in percent, one decimal."""
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def stage_deltas(frame: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """The per-stage table: each model's GFLOPs and CIO per stage, the others' changes vs the first."""
+    out = pd.DataFrame({"stage": frame["stage"]})
+    for k, model in enumerate(labels):
+        name = letter(k)
+        out[f"{name} layers"] = frame[f"{model} layers"].astype(str)
+        out[f"{name} GFLOPs"] = frame[f"{model} flops"].map(lambda v: f"{v / 1e9:.3f}")
+        out[f"{name} CIO"] = frame[f"{model} cio_elems"].map(lambda v: f"{v / 1e6:.2f}M")
+        if k:
+            for key, short in (("flops", "FLOPs"), ("cio_elems", "CIO")):
+                out[f"{name} d{short}"] = frame[f"{model} {key}_delta_pct"].map(
+                    lambda v: "-" if v is None or pd.isna(v) else f"{v:+.1f}%")
+    return out
+
+
+def letter(k: int) -> str:
+    """The column letter of the k-th model of a comparison (A, B, ...)."""
+    return chr(ord("A") + k) if k < 26 else str(k)
+
+
+def legend(labels: Sequence[str]) -> str:
+    """'A = resnext50 @256x256, B = ...': what the letters of a comparison table stand for."""
+    return ", ".join(f"{letter(k)} = {m}" for k, m in enumerate(labels))
+
+
+def csp_side_by_side(models: dict[str, list[dict[str, Any]]], stages: dict[str, dict[str, str]],
+                     order: Sequence[str]) -> pd.DataFrame:
+    """Two or more models' CSP blocks side by side, paired stage by stage in execution order."""
+    rows = []
+    for stage in order:
+        per_model = {m: [b for b in blocks if stages[m].get(b["name"]) == stage] for m, blocks in models.items()}
+        for k in range(max((len(v) for v in per_model.values()), default=0)):
+            row: dict[str, str] = {"stage": stage}
+            for j, blocks in enumerate(per_model.values()):
+                name = letter(j)
+                b = blocks[k] if k < len(blocks) else None
+                row[f"{name} block"] = _short(b["name"], 14) if b else ""
+                row[f"{name} g m fusion"] = f"{b['gamma_fraction']} {b['part2_depth']} {b['fusion']}" if b else ""
+                row[f"{name} GFLOPs"] = f"{b['flops'] / 1e9:.3f}" if b else ""
+                row[f"{name} p2 FLOPs"] = _pct(b["roles"]["part2"]["flops"], b["flops"]) if b else ""
+            rows.append(row)
+    return pd.DataFrame(rows)

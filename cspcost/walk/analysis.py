@@ -16,6 +16,7 @@ from cspcost.errors import UnsupportedOpsWarning, UsageError
 from cspcost.sources.resolve import build, list_models, resolve
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
+from cspcost.walk.dataflow import Graph, make_graph
 from cspcost.walk.metrics import aggregate, layer_rows, price_ops, to_frame, totals
 
 __all__ = ["AnalysisResult", "Measured", "analyze", "measure_rows"]
@@ -34,6 +35,8 @@ class AnalysisResult:
     ops: list[dict[str, Any]] = field(repr=False)  # every priced op, in execution order
     versions: dict[str, str] = field(default_factory=dict)
     bottleneck: tuple[str, int] = ("", 0)  # the heaviest single layer (before any --depth) and its FLOPs
+    graph: Graph | None = field(default=None, repr=False)  # the dataflow: every op and its producers
+    csp_blocks: list[dict[str, Any]] | None = field(default=None, repr=False)  # cspcost.structure.find_csp fills it
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: model, input_shape, convention, totals, layers, unsupported_ops, versions."""
@@ -46,6 +49,7 @@ class AnalysisResult:
             "layers": layers.to_dict(orient="records"),
             "unsupported_ops": self.unsupported_ops,
             "versions": self.versions,
+            **({"csp_blocks": self.csp_blocks} if self.csp_blocks is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -109,7 +113,8 @@ def analyze(
     cap = measured.capture
     frame = to_frame(aggregate(measured.rows, depth, cap.module_types, cap.module_calls), measured.totals)
     return AnalysisResult(measured.name, measured.capture.input_shapes, measured.convention, measured.totals,
-                          frame, measured.unsupported, measured.ops, _versions(), _bottleneck(measured.rows))
+                          frame, measured.unsupported, measured.ops, _versions(), _bottleneck(measured.rows),
+                          _graph(measured))
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,13 @@ def measure_rows(
     _warn_unsupported(name, unsupported)
     rows = layer_rows(ops, cap, conv)
     return Measured(name, cap, conv, ops, rows, totals(rows, cap), unsupported)
+
+
+def _graph(measured: Measured) -> Graph:
+    """The dataflow graph of a measurement, each module's params as its convention counts them."""
+    cap = measured.capture
+    params = {row["name"]: int(row["params"]) for row in measured.rows}
+    return make_graph(cap.events, cap.flow, measured.ops, params, cap.module_types, cap.input_shapes)
 
 
 def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:

@@ -22,6 +22,7 @@ from torch.utils._pytree import tree_leaves
 
 from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
 from cspcost.walk.meta_shapes import SHORTCUTS
+from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.records import OpEvent, TensorMeta
 
 
@@ -37,6 +38,7 @@ class Capture:
     peak_activation_bytes: int  # the most activation memory alive at once, in execution order
     module_labels: dict[str, str] = field(default_factory=dict)  # path -> own label (darknet: "12 conv 3x3/2")
     module_calls: dict[str, int] = field(default_factory=dict)  # call-site path -> times a module ran there
+    flow: list[tuple[Ref, ...]] = field(default_factory=list)  # per event: the producers of its inputs
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -140,6 +142,7 @@ class _Recorder(TorchDispatchMode):
         self.events: list[OpEvent] = []
         self.shortcuts = SHORTCUTS if meta else {}
         self.lifetimes = _Lifetimes()
+        self.flow = Dataflow()
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
@@ -158,6 +161,7 @@ class _Recorder(TorchDispatchMode):
             name, self.stack[-1], _meta(args), {k: _meta(v) for k, v in kwargs.items()},
             _outputs(out)))
         self.lifetimes.record(args, out)
+        self.flow.record(name, args, out)
         return out
 
 
@@ -357,6 +361,7 @@ def capture(
     recorder = _Recorder(stack, dev.type == "meta")
     leaves = tensor_leaves((inputs, kwargs))
     recorder.lifetimes.born(iter(leaves), -1)
+    recorder.flow.sources(leaves)
     sites = _CallSites(model)
     with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack, sites):
         try:
@@ -369,7 +374,7 @@ def capture(
     types.update((path, name) for path, name in sites.types.items() if path not in types)
     shapes = [tuple(t.shape) for t in leaves]
     return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
-                   sites.calls)
+                   sites.calls, recorder.flow.inputs)
 
 
 def tensor_leaves(tree: Any) -> list[torch.Tensor]:
