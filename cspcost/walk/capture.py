@@ -2,8 +2,9 @@
 
 By default the run happens on PyTorch's ``meta`` device: shapes propagate, no weight or activation
 is allocated and no real kernel runs. A module that already holds real weights is run with meta
-stand-ins for its parameters and buffers (``torch.func.functional_call``), so its tensors are
-neither copied nor moved.
+stand-ins for its parameters, buffers and plain tensor attributes, swapped in place and restored
+afterwards, so its tensors are neither copied nor moved. Ops are charged to the call site of the
+module running them (a shared instance to each caller).
 """
 from __future__ import annotations
 
