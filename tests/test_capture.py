@@ -235,6 +235,8 @@ def test_wrong_rank_input_names_the_expected_rank() -> None:
         cspcost.analyze(model, (3, 32, 32))
     message = str(info.value)
     assert "expects rank 4 (C, D, H, W)" in message and "rank 3" in message and "\n" not in message
+    with pytest.raises(ForwardError, match=r"has 1 channels but the model's first layer '0' \(Conv3d\) expects 3"):
+        cspcost.analyze(model, (1, 8, 8, 8))
 
 
 def test_meta_hostile_message_is_one_short_line() -> None:

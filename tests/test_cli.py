@@ -277,3 +277,12 @@ def test_bad_option_is_one_line_from_the_console_script() -> None:
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().splitlines() == [out.stderr.strip()]
     assert "fvcore" in out.stderr and "cspcost models --help" in out.stderr
+
+
+def test_check_warns_about_unsupported_ops(tmp_path: Path) -> None:
+    """check reports unsupported ops as analyze does, one line, and still gates."""
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text(f'["{NETS}:unpriced_net"]\ninput = "4"\nflops_max = 10\n')
+    result = invoke("check", str(budgets))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 1

@@ -446,3 +446,15 @@ def test_free_ops(fn, name: str) -> None:  # noqa: ANN001
     result = cspcost.analyze(Single(fn), inputs=[torch.ones(2, 3)], device="cpu", strict=True)
     row = op(result, name)
     assert (row["flops"], row["bytes_read"], row["bytes_written"]) == (0, 0, 0)
+
+
+def test_packed_sequence_rows_are_the_real_steps() -> None:
+    """A packed batch of lengths 3 and 2 runs 5 rows: GRU 5 x (15x4 + 15x5) = 675 MACs."""
+    gru = nn.GRU(4, 5)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        packed = nn.utils.rnn.pack_padded_sequence(x, torch.tensor([3, 2]))
+        return gru(packed)[1]
+
+    result = cspcost.analyze(Single(fn, gru), inputs=[torch.zeros(3, 2, 4)], device="cpu", strict=True)
+    assert op(result, "aten.gru")["macs"] == 5 * 135

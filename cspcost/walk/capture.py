@@ -2,8 +2,9 @@
 
 By default the run happens on PyTorch's ``meta`` device: shapes propagate, no weight or activation
 is allocated and no real kernel runs. A module that already holds real weights is run with meta
-stand-ins for its parameters and buffers (``torch.func.functional_call``), so its tensors are
-neither copied nor moved.
+stand-ins for its parameters, buffers and plain tensor attributes, swapped in place and restored
+afterwards, so its tensors are neither copied nor moved. Ops are charged to the call site of the
+module running them (a shared instance to each caller).
 """
 from __future__ import annotations
 
@@ -437,12 +438,14 @@ def _rank_error(model: nn.Module, where: str, inputs: list[torch.Tensor]) -> str
     if first is None or len(inputs) != 1 or _module_at(model, where) is not first:
         return ""
     expected = len(first.kernel_size) + 1  # channels + spatial dims, without the batch
-    got = inputs[0].dim() - 1
+    got, size, layer = inputs[0].dim() - 1, tuple(inputs[0].shape[1:]), f"'{where}' ({type(first).__name__})"
     if got == expected:
-        return ""
+        if size[0] == first.in_channels:
+            return ""
+        return f"input size {size} has {size[0]} channels but the model's first layer {layer} expects {first.in_channels}"
     dims = "C, " + ", ".join("DHW"[3 - len(first.kernel_size):])
-    return (f"input size {tuple(inputs[0].shape[1:])} has rank {got} but the model's first layer "
-            f"'{where}' ({type(first).__name__}) expects rank {expected} ({dims}), without the batch")
+    return (f"input size {size} has rank {got} but the model's first layer {layer} expects rank "
+            f"{expected} ({dims}), without the batch")
 
 
 def _module_at(model: nn.Module, where: str) -> nn.Module | None:

@@ -540,7 +540,8 @@ free("aten.cat", "aten.stack", "aten.constant_pad_nd", "aten.pad", "aten.reflect
      "aten.take_along_dim", "aten.masked_scatter", "aten.masked_scatter_", "aten.repeat_interleave",
      "aten.im2col", "aten.tril", "aten.triu", "aten.tril_", "aten.triu_", "aten.diag_embed",
      "aten.index_copy", "aten.index_copy_", "aten.index_fill", "aten.index_fill_", "aten.diagonal_scatter",
-     "aten.slice_scatter", "aten.select_scatter",
+     "aten.slice_scatter", "aten.select_scatter", "aten._pack_padded_sequence",
+     "aten._pad_packed_sequence",
      kind="move", reason="data movement only: no arithmetic, bytes read and written "
                          "(gathers, scatters, casts, im2col's patch copy)")
 _add(("aten.col2im", "aten.scatter_add", "aten.scatter_add_", "aten.index_add", "aten.index_add_",
