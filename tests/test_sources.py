@@ -165,3 +165,20 @@ def test_compare_and_budgets_take_library_specs(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output  # the first holds at its limit; the second is 1 over
     outcomes = cspcost.check_budgets(str(budgets))
     assert [o.ok for o in outcomes] == [True, False]
+
+
+def test_ultralytics_fuse_merges_repconv_on_meta(tmp_path: Path) -> None:
+    """Ultralytics' fuse runs on a meta copy even where it makes new convs (RepConv's merged
+    kernel): the params equal those of a real model fused by Ultralytics itself."""
+    import copy
+
+    path = tmp_path / "rep.yaml"
+    path.write_text("nc: 10\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, RepC3, [16]]\n"
+                    "head:\n  - [-1, 1, Classify, [nc]]\n")
+    model = build(resolve(str(path)))
+    real = copy.deepcopy(model).fuse(verbose=False)
+    result = cspcost.analyze(model, (3, 64, 64), convention="ultralytics")
+    assert type(model).__name__ == "ClassificationModel"
+    assert result.totals["params"] == sum(p.numel() for p in real.parameters())
+    assert result.totals["params"] < sum(p.numel() for p in model.parameters())
+    assert not any(op["kind"] == "bn" for op in result.ops)  # every BN folded or merged away

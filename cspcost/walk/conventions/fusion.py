@@ -40,7 +40,8 @@ def fused_copy(model: nn.Module) -> nn.Module | None:
     if inner is None:
         return None
     fused = meta_copy(inner)
-    fused.fuse(verbose=False)
+    with torch.device("meta"):  # the convs fuse makes (RepConv's merged kernel) are made on meta too
+        fused.fuse(verbose=False)
     for module in fused.modules():
         if hasattr(module, "anchors") and hasattr(module, "shape"):
             # A head caches the anchors of its last real forward (on its old device) keyed by
