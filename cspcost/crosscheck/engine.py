@@ -180,6 +180,17 @@ def _layers(found: list, runs: list[PeerRun], preds: dict[str, Prediction], dept
 def _own(by_module: dict[str, int], name: str, names: list[str]) -> int:
     """A layer's own count from a peer's cumulative per-module counts: its count less its sub-layers'."""
     path = "" if name == ROOT else name
-    inner = [n for n in names if n != name and (path == "" or n.startswith(path + "."))]
-    direct = [n for n in inner if not any(m != n and n.startswith(m + ".") for m in inner)]
-    return by_module.get(path, 0) - sum(by_module.get(n, 0) for n in direct)
+    return _cumulative(by_module, path) - sum(_cumulative(by_module, n) for n in _direct(path, names))
+
+
+def _direct(path: str, paths: list[str] | set[str]) -> list[str]:
+    """The outermost of ``paths`` strictly inside ``path``."""
+    inner = [n for n in paths if n and n != path and (path == "" or n.startswith(path + "."))]
+    return [n for n in inner if not any(m != n and n.startswith(m + ".") for m in inner)]
+
+
+def _cumulative(by_module: dict[str, int], path: str) -> int:
+    """A module's cumulative count; a container the peer never saw run (a ModuleList) sums its children."""
+    if path in by_module:
+        return by_module[path]
+    return sum(by_module[n] for n in _direct(path, set(by_module)))
