@@ -60,7 +60,7 @@ def peers(model_or_name: nn.Module | str, input_size: Sequence[int] | None = Non
     chosen = _tools(tools)
     if depth < 1:
         raise UsageError(f"--depth must be at least 1, got {depth}")
-    name, meta_model, real, size = _models(model_or_name, input_size)
+    name, meta_model, real, size = _models(model_or_name, input_size, seed)
     meta_model.eval()
     cap = capture(meta_model, [torch.empty((1, *size), device="meta")], "meta")
     model = real(cap.peak_activation_bytes)
@@ -90,7 +90,8 @@ def _dtype(model: nn.Module) -> torch.dtype:
     return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 
-def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None) -> tuple[str, nn.Module, Any, tuple[int, ...]]:
+def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
+            seed: int) -> tuple[str, nn.Module, Any, tuple[int, ...]]:
     """Display name, a meta model to capture, a maker of the real CPU model (checked against memory), input size."""
     if isinstance(model_or_name, nn.Module):
         if any(p.is_meta for p in model_or_name.parameters()):
@@ -103,7 +104,7 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None) ->
 
     def real(peak: int) -> nn.Module:
         _check_memory(resolved.name, meta_model, peak)
-        torch.manual_seed(0)
+        torch.manual_seed(seed)
         with torch.device("cpu"):
             return resolved.factory()
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pandas as pd
+from rich import box
+from rich.table import Table
 
 from cspcost.crosscheck.engine import PeersResult
 from cspcost.render import export, tables
@@ -46,6 +48,41 @@ def layers_frame(result: PeersResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _layer_cell(q: dict) -> str:
+    """A peer's count in a layer; ``*`` marks cspcost's prediction where the peer has no per-layer count."""
+    if q["total"] is None:
+        return tables.human(q["predicted"]) + "*"
+    return tables.human(q["total"]) + (f" ({q['residual']:+,})" if q["residual"] else "")
+
+
+def _totals_table(result: PeersResult) -> Table:
+    """The totals as a terminal table: exact integers, the note wrapped."""
+    table = Table(title=f"{result.model} at {'x'.join(map(str, result.input))}", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False, collapse_padding=True, title_justify="left")
+    for column, right in (("tool", False), ("version", False), ("unit", False), ("total", True),
+                          ("predicted", True), ("residual", True), ("note", False)):
+        table.add_column(column, justify="right" if right else "left", no_wrap=column != "note",
+                         max_width=12 if column == "version" else None, overflow="fold")
+    for row in _exact(totals_frame(result)).itertuples(index=False):
+        table.add_row(*map(str, row))
+    return table
+
+
+def _layers_table(result: PeersResult) -> Table:
+    """Per layer: cspcost's MACs and each peer's count, with any residual beside it."""
+    table = Table(title=f"per layer (depth {result.depth}): peer count (residual if not 0); * = predicted, the "
+                  "peer has no per-layer count", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  collapse_padding=True, title_justify="left")
+    tools = [q["tool"] for q in result.layers[0]["peers"]] if result.layers else []
+    table.add_column("layer", no_wrap=True, max_width=24)
+    for column in ("cspcost MACs", *tools):
+        table.add_column(column, justify="right", no_wrap=True)
+    for layer in result.layers[:60]:
+        table.add_row(tables.left_truncate(layer["name"], 24), tables.human(layer["cspcost_macs"]),
+                      *(_layer_cell(q) for q in layer["peers"]))
+    return table
+
+
 def _why_text(result: PeersResult) -> str:
     """'why they differ' as one line per peer: signed amounts by rule, in the peer's unit."""
     lines = []
@@ -78,7 +115,5 @@ def format_peers(result: PeersResult, fmt: str) -> str:
         return (f"### {title}\n\n" + export.to_markdown(_exact(totals_frame(result)))
                 + "\n**Why they differ**\n\n" + _why_text(result)
                 + f"\n**Per layer (depth {result.depth})**\n\n" + export.to_markdown(layers))
-    head = tables.render_text(tables.frame_table(_exact(totals_frame(result)), title))
-    body = tables.render_text(tables.frame_table(layers, f"per layer (depth {result.depth}); *_res = "
-                                                 "peer - predicted", max_rows=40))
-    return head + "why they differ:\n" + _why_text(result) + "\n" + body
+    return (tables.render_text(_totals_table(result)) + "why they differ:\n" + _why_text(result) + "\n"
+            + tables.render_text(_layers_table(result)))
