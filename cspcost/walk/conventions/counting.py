@@ -82,6 +82,10 @@ class RuleSet:
         """Every rule that counts this op under the tool (empty: it counts 0)."""
         return [rule for rule in self._index.get(site.event.op, ()) if rule.applies(site)]
 
+    def claims(self, op: str) -> bool:
+        """True when some rule of the set counts ``op`` (under its conditions)."""
+        return op in self._index
+
     def rule_for(self, site: Site) -> CountRule | None:
         """The (first) rule that counts this op under the tool, or None (it counts 0)."""
         found = self.rules_for(site)
