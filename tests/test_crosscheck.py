@@ -89,6 +89,32 @@ def test_every_rule_on_one_small_module() -> None:
     assert rows["deepspeed"]["status"] in ("missing", "ok")
 
 
+class SelfAttention(nn.Module):
+    """nn.MultiheadAttention as torchvision's ViT calls it."""
+
+    def __init__(self, batch_first: bool) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(16, 2, batch_first=batch_first)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Self-attention without the weights."""
+        return self.attention(x, x, x, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_multihead_attention_fast_and_slow_path(batch_first: bool) -> None:
+    """ptflops' and thop's MultiheadAttention hooks; batch_first in eval runs PyTorch's fused fast path on
+    real tensors, one op that fvcore, ptflops-aten and FlopCounterMode cannot count (0)."""
+    result = cspcost.peers(SelfAttention(batch_first).eval(), (5, 16))
+    _assert_exact(result)
+    rows = {p["tool"]: p for p in result.peers}
+    # thop, 1 x 5 tokens of 16, 2 heads: 16 x (2 x 5 x 16 + 5 x 32) projections + 2 x 5 x 5 x 16 products
+    # + softmax 2 heads x 5 rows x (3 x 5 - 1) = 5,120 + 800 + 140
+    if batch_first:
+        assert rows["thop"]["total"] == 5120 + 800 + 140
+        assert rows["flopcountermode"]["total"] == 0 and rows["fvcore"]["total"] == 0
+
+
 @pytest.mark.parametrize(("spec", "size"), [
     ("timm:test_efficientnet", (3, 64, 64)),  # SE, SiLU, BatchNormAct2d (a BN subclass)
     ("timm:test_vit", (3, 160, 160)),  # attention, LayerNorm, GELU

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from cspcost.walk.capture import Capture
-from cspcost.walk.conventions.counting import RuleSet, Site
+from cspcost.walk.conventions.counting import MHA_FAST_PATH, RuleSet, Site, not_fused
 from cspcost.walk.records import OpCost
 from cspcost.walk.rules import lookup
 
@@ -27,9 +28,18 @@ def class_name(cls: type) -> str:
 
 
 def module_bases(model: nn.Module) -> dict[str, tuple[str, ...]]:
-    """Every module path -> its class and bases, most derived first (without nn.Module, object)."""
+    """Every module path -> its class and bases, most derived first (without nn.Module, object); an
+    nn.MultiheadAttention that will run PyTorch's fused fast path is marked (counting.MHA_FAST_PATH)."""
     return {path: tuple(class_name(c) for c in type(m).__mro__ if c not in (nn.Module, object))
-            for path, m in model.named_modules()}
+            + ((MHA_FAST_PATH,) if _fast_path(m) else ()) for path, m in model.named_modules()}
+
+
+def _fast_path(m: nn.Module) -> bool:
+    """True for an eval nn.MultiheadAttention that PyTorch runs as one fused op on real CPU/CUDA tensors
+    (torch's own conditions that do not depend on the call: batch_first, packed projections with bias)."""
+    return (isinstance(m, nn.MultiheadAttention) and m.batch_first and not m.training
+            and m._qkv_same_embed_dim and m.in_proj_bias is not None and m.bias_k is None and not m.add_zero_attn
+            and torch.backends.mha.get_fastpath_enabled())
 
 
 def sites(capture: Capture, model: nn.Module) -> list[Site]:
@@ -73,7 +83,9 @@ def predict(rules: RuleSet, unit: str, found: list[Site], depth: int, layerless:
         matched = rules.rules_for(site)
         if not matched:
             # an op the tool has rules for but not here (a class it does not hook, a hooked module's child)
-            seen = "not reached by its rules here" if rules.claims(site.event.op) else "not counted"
+            seen = ("inside nn.MultiheadAttention's fused fast path (one aten._native_multi_head_attention)"
+                    if not not_fused(site) else "not reached by its rules here" if rules.claims(site.event.op)
+                    else "not counted")
             missed[f"{site.event.op} {seen}"] -= site.cost.macs
             continue
         unit_amount += (per_mac - 1) * site.cost.macs

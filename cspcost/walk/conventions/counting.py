@@ -140,13 +140,25 @@ def affine_per_input(affine_index: int, with_affine: int, without: int) -> Calla
     return lambda site: (with_affine if _has(site, affine_index) else without) * _in_elems(site)
 
 
+# cspcost peers marks an nn.MultiheadAttention that runs PyTorch's fused fast path on real tensors
+# (eval, batch_first, packed in-projection with bias): there the whole attention is one op,
+# aten._native_multi_head_attention, that no dispatch- or trace-based tool has a formula for. On
+# meta it takes the slow path, so the capture still shows its linears and attention.
+MHA_FAST_PATH = "nn.MultiheadAttention:fast path"
+
+
+def not_fused(site: Site) -> bool:
+    """False for an op inside an nn.MultiheadAttention that runs its fused fast path."""
+    return not any(MHA_FAST_PATH in bases for bases in (site.bases, *site.outer))
+
+
 # --------------------------------------------------------------------------------- fvcore
 # fvcore's FlopCountAnalysis defaults: what timm publishes as infer_gmacs. fvcore traces with
 # TorchScript, so its op names are the ones cspcost records (aten::conv2d is traced as
 # aten::_convolution, counted the same way).
 FVCORE = RuleSet("fvcore", (
     CountRule("fvcore: conv MACs, bias free", CONV_OPS, macs),
-    CountRule("fvcore: linear, addmm, mm, bmm, matmul, einsum MACs", PRODUCT_OPS, macs),
+    CountRule("fvcore: linear, addmm, mm, bmm, matmul, einsum MACs", PRODUCT_OPS, macs, where=not_fused),
     CountRule("fvcore: eval batch_norm 1 or 2 per element", ("aten.batch_norm",), affine_per_input(1, 2, 1)),
     CountRule("fvcore: group_norm and layer_norm 5 per element (4 without affine)",
               ("aten.group_norm", "aten.layer_norm"), affine_per_input(2, 5, 4)),
@@ -297,6 +309,27 @@ def _thop_outside(site: Site) -> bool:
     return all(_mro_first(b, _THOP_KNOWN) not in _THOP_COUNTED for b in (site.bases, *site.outer))
 
 
+def _attention_dims(site: Site) -> tuple[int, int, int, int, int]:
+    """(batch, heads, query length, key length, head dim) of an attention op's q (B, H, L, E/H) and k."""
+    q, k = site.event.args[:2]
+    return q.shape[0], q.shape[1], q.shape[2], k.shape[2], q.shape[3]
+
+
+def _ptf_mha(site: Site) -> int:
+    """ptflops' nn.MultiheadAttention hook, self-attention with in-projection bias: q scaling, the three
+    projections and their bias, per head q @ k^T + softmax + attn @ v, the output projection with bias."""
+    b, h, n, s, d = _attention_dims(site)
+    e = h * d
+    return b * (n * e + (n + 2 * s) * e * e + (n + 2 * s) * e + h * (2 * n * s * d + n * s) + n * e * (e + 1))
+
+
+def _thop_mha(site: Site) -> int:
+    """thop's nn.MultiheadAttention rule: q and out projections, k and v projections, both products, softmax."""
+    b, h, n, s, d = _attention_dims(site)
+    e = h * d
+    return b * (e * (2 * n * e + s * 2 * e) + 2 * n * s * e) + b * h * n * (3 * s - 1)
+
+
 THOP_PROFILE = RuleSet("thop", (
     CountRule("thop: conv MACs, bias free (nn.ConvNd and subclasses)", CONV_OPS, macs, where=_thop_hook(_THOP_CONV)),
     CountRule("thop: nn.Linear MACs, bias free", ("aten.linear",), macs, where=_thop_hook(_nn("Linear"))),
@@ -313,12 +346,14 @@ THOP_PROFILE = RuleSet("thop", (
     CountRule("thop: nn.Softmax 3n - 1 per row of n", ("aten.softmax", "aten._softmax"), _softmax,
               where=_thop_hook(_THOP_SOFTMAX)),
     CountRule("thop: nn.PReLU 1 per element", ("aten.prelu",), per_input(1), where=_thop_hook(_nn("PReLU"))),
+    CountRule("thop: nn.MultiheadAttention rule (4 projections, q @ k^T, attn @ v, softmax 3n - 1 per row)",
+              ("aten.scaled_dot_product_attention",), _thop_mha, where=_thop_hook(_nn("MultiheadAttention"))),
     CountRule("thop: functional matmul, @, bmm, einsum, F.linear, attention MACs outside counted modules",
               ("aten.matmul", "aten.bmm", "aten.einsum", "aten.linear"), macs, where=_thop_outside),
     CountRule("thop: functional scaled_dot_product_attention's two products outside counted modules",
               ("aten.scaled_dot_product_attention",), attention_macs, where=_thop_outside),
 ), zero="activations, element-wise ops, concat, max pools, mean, torch.mm, Tensor.softmax, bias, "
-        "F.interpolate; nn.MultiheadAttention's own rule is not predicted", stacked=True)
+        "F.interpolate", stacked=True)
 
 
 # ptflops get_model_complexity_info, pytorch backend (its default): forward hooks on modules of
@@ -369,6 +404,8 @@ PTFLOPS = RuleSet("ptflops", (
               where=_ptf_hook(_nn("Upsample"))),
     CountRule("ptflops: timm Attention hook (q scale, q @ k^T, softmax, attn @ v); its qkv and proj not summed",
               ("aten.scaled_dot_product_attention",), _ptf_timm_attention, where=_ptf_hook(_PTF_TIMM_ATTENTION)),
+    CountRule("ptflops: nn.MultiheadAttention hook (projections + bias, q scale, q @ k^T, softmax, attn @ v)",
+              ("aten.scaled_dot_product_attention",), _ptf_mha, where=_ptf_hook(_nn("MultiheadAttention"))),
     CountRule("ptflops: patched F.relu, F.elu, F.gelu, F.silu, F.prelu 1 per element (nn modules call them too)",
               ("aten.relu", "aten.relu_", "aten.elu", "aten.elu_", "aten.gelu", "aten.silu", "aten.silu_",
                "aten.prelu"), per_input(1)),
@@ -385,9 +422,10 @@ PTFLOPS = RuleSet("ptflops", (
 # ptflops with backend="aten": a __torch_dispatch__ mode over mm, matmul, addmm, bmm, convolution.
 PTFLOPS_ATEN = RuleSet("ptflops-aten", (
     CountRule("ptflops-aten: aten.convolution MACs + bias", CONV_OPS, _macs_and_bias),
-    CountRule("ptflops-aten: linear as addmm: MACs + bias", ("aten.linear", "aten.addmm"), _macs_and_bias),
+    CountRule("ptflops-aten: linear as addmm: MACs + bias", ("aten.linear", "aten.addmm"), _macs_and_bias,
+              where=not_fused),
     CountRule("ptflops-aten: mm, matmul, bmm, einsum MACs", ("aten.mm", "aten.matmul", "aten.bmm", "aten.einsum"),
-              macs),
+              macs, where=not_fused),
 ), zero="everything else: BN, activations, pools, element-wise ops, baddbmm, scaled_dot_product_attention")
 
 
@@ -401,7 +439,7 @@ def _two_per_mac(site: Site) -> int:
 FLOP_COUNTER = RuleSet("flopcountermode", (
     CountRule("flopcountermode: 2 x conv MACs", CONV_OPS, _two_per_mac),
     CountRule("flopcountermode: 2 x linear, mm, addmm, bmm, baddbmm, matmul, einsum MACs",
-              PRODUCT_OPS + ("aten.baddbmm",), _two_per_mac),
+              PRODUCT_OPS + ("aten.baddbmm",), _two_per_mac, where=not_fused),
 ), zero="everything else: BN, activations, pools, element-wise ops, bias; scaled_dot_product_attention on "
         "CPU (its CPU flash kernel has no formula; on CUDA it counts 2 x both products)")
 
