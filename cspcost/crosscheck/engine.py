@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -13,7 +13,7 @@ from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
 from cspcost.errors import UsageError
 from cspcost.sources.resolve import build, resolve
 from cspcost.walk.capture import capture
-from cspcost.walk.conventions.counting import PEER_RULE_SETS
+from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
 
 __all__ = ["PeersResult", "peers"]
 # thop counts functional products for the whole model only (its per-module tree has none of them)
@@ -91,7 +91,7 @@ def _dtype(model: nn.Module) -> torch.dtype:
 
 
 def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
-            seed: int) -> tuple[str, nn.Module, Any, tuple[int, ...]]:
+            seed: int) -> tuple[str, nn.Module, Callable[[int], nn.Module], tuple[int, ...]]:
     """Display name, a meta model to capture, a maker of the real CPU model (checked against memory), input size."""
     if isinstance(model_or_name, nn.Module):
         if any(p.is_meta for p in model_or_name.parameters()):
@@ -142,7 +142,7 @@ def _check_memory(name: str, meta_model: nn.Module, peak_activation_bytes: int) 
                          f"{' and '.join(META_CAPABLE)} could still run: cspcost analyze predicts them)")
 
 
-def _peer_row(run: PeerRun, pred: Prediction | None, found: list) -> dict[str, Any]:
+def _peer_row(run: PeerRun, pred: Prediction | None, found: list[Site]) -> dict[str, Any]:
     """One peer's JSON row."""
     status = "missing" if run.missing else "failed" if run.error else "ok"
     row: dict[str, Any] = {"tool": run.tool, "version": run.version, "unit": run.unit, "status": status,
@@ -156,7 +156,8 @@ def _peer_row(run: PeerRun, pred: Prediction | None, found: list) -> dict[str, A
     return row
 
 
-def _layers(found: list, runs: list[PeerRun], preds: dict[str, Prediction], depth: int) -> list[dict[str, Any]]:
+def _layers(found: list[Site], runs: list[PeerRun], preds: dict[str, Prediction],
+            depth: int) -> list[dict[str, Any]]:
     """Per layer at ``depth``: cspcost's MACs and, per peer, its own count, the prediction, the residual."""
     macs: dict[str, int] = {}
     for site in found:
