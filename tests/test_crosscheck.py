@@ -81,6 +81,12 @@ def test_every_rule_on_one_small_module() -> None:
     # plus the functional F.relu of the forward: 3 x 2048 in all.
     assert why[("ptflops", "ptflops: nn.ReLU, ReLU6, LeakyReLU, ELU, PReLU, GELU hooks 1 per element")] \
         == 2048 + 2048 + 64 * 8  # nn.ReLU, nn.ReLU6, nn.GELU on 64 x 8 tokens
+    # conv bias: 8 x 16 x 16 = 2,048 adds in ptflops and ptflops-aten, none in fvcore or thop
+    assert why[("ptflops", "ptflops: conv MACs + bias (nn.ConvNd hooks)")] == 2048
+    assert why[("ptflops-aten", "ptflops-aten: aten.convolution MACs + bias")] == 2048
+    # eval BN with affine on 2,048 elements: fvcore 2 each; thop 4 each, + LayerNorm 4 x 64 x 8
+    assert why[("fvcore", "fvcore: eval batch_norm 1 or 2 per element")] == 2 * 2048
+    assert why[("thop", "thop: norm modules 2 per element, 4 with affine (BN subclasses too)")] == 4 * 2048 + 4 * 512
     # thop counts the functional attention's two products: 2 heads x 64 x 64 x (4 + 4) = 65,536 MACs
     assert why[("thop", "thop: functional scaled_dot_product_attention's two products outside counted modules")] \
         == 2 * 64 * 64 * 8
