@@ -13,6 +13,7 @@ _LAZY = {
     "compare": "comparison.engine", "Comparison": "comparison.engine",
     "profile": "profiling.run", "ProfileResult": "profiling.result",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
+    "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
 }
 
 

@@ -487,6 +487,36 @@ def rules(
         _emit_frame(frame, fmt, "", table=tables.rules_table(frame))
 
 
+@app.command("peers")
+def peers_cmd(
+    model: str = typer.Argument(..., help=_MODEL_HELP),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
+    size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
+    depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
+    tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+) -> None:
+    """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.
+
+    The peers run on the CPU with real (seeded random) weights; cspcost predicts each from its one meta capture.
+
+    Examples:
+
+    * `cspcost peers torchvision:resnet50`
+    * `cspcost peers timm:vit_tiny_patch16_224 --format json`
+    * `cspcost peers ultralytics:yolo11n.yaml --size 320 --depth 2 --format md`
+    """
+    with _reporting():
+        from cspcost.crosscheck.engine import peers
+        from cspcost.crosscheck.output import format_peers
+        from cspcost.shapes import parse_input
+
+        shape = parse_input(input) if input else ((3, size, size) if size else None)
+        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)
+
+
 @app.command()
 def conventions(
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
