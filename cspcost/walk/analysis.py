@@ -13,7 +13,7 @@ from torch import nn
 
 from cspcost import __version__
 from cspcost.errors import UnsupportedOpsWarning, UsageError
-from cspcost.sources.resolve import build, list_models, resolve
+from cspcost.sources.resolve import build, resolve
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph

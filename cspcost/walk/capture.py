@@ -19,12 +19,12 @@ from torch.nn.modules.module import (
     register_module_forward_pre_hook,
 )
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
-from cspcost.walk.meta_shapes import SHORTCUTS
 from cspcost.walk.dataflow import Dataflow, Ref
+from cspcost.walk.meta_shapes import SHORTCUTS
 from cspcost.walk.records import OpEvent, TensorMeta
+from cspcost.walk.tensors import op_tensors, tensor_leaves
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,6 @@ def _outputs(out: Any) -> tuple[TensorMeta, ...]:
     return ()
 
 
-def _tensors(items: Any) -> Iterator[torch.Tensor]:
-    """Tensors among an op's arguments or outputs (one level of lists, as aten schemas nest)."""
-    for item in items if isinstance(items, (list, tuple)) else (items,):
-        if isinstance(item, torch.Tensor):
-            yield item
-        elif isinstance(item, (list, tuple)):
-            yield from (t for t in item if isinstance(t, torch.Tensor))
-
 
 class _Lifetimes:
     """When each activation storage is first written and last read, in op order.
@@ -117,8 +109,8 @@ class _Lifetimes:
 
     def record(self, args: Any, out: Any) -> None:
         """One op: its inputs are read, its outputs written."""
-        self.used(_tensors(args), self.step)
-        self.born(_tensors(out), self.step)
+        self.used(op_tensors(args), self.step)
+        self.born(op_tensors(out), self.step)
         self.step += 1
 
     def peak(self) -> int:
@@ -377,10 +369,6 @@ def capture(
     return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
                    sites.calls, recorder.flow.inputs)
 
-
-def tensor_leaves(tree: Any) -> list[torch.Tensor]:
-    """Every tensor in a nested structure of lists, tuples and dicts, in order."""
-    return [leaf for leaf in tree_leaves(tree) if isinstance(leaf, torch.Tensor)]
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)

@@ -8,9 +8,11 @@ outputs; nothing here prices anything.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import torch
+
+from cspcost.walk.tensors import op_tensors
 
 INPUT = -1  # the producer of the model's inputs
 
@@ -24,14 +26,6 @@ class Ref:
     lo: int
     hi: int  # a view that is not a channel range (a reshape, a strided sample) spans every channel
 
-
-def _tensors(items: Any) -> Iterator[torch.Tensor]:
-    """Tensors among an op's arguments or outputs (one level of lists, as aten schemas nest)."""
-    for item in items if isinstance(items, (list, tuple)) else (items,):
-        if isinstance(item, torch.Tensor):
-            yield item
-        elif isinstance(item, (list, tuple)):
-            yield from (t for t in item if isinstance(t, torch.Tensor))
 
 
 class Dataflow:
@@ -50,7 +44,7 @@ class Dataflow:
 
     def sources(self, tensors: Any) -> None:
         """The model's inputs, produced by INPUT."""
-        for k, t in enumerate(_tensors(tensors)):
+        for k, t in enumerate(op_tensors(tensors)):
             self._refs[id(t)] = Ref(INPUT, k, 0, t.shape[1] if t.dim() > 1 else 1)
             self._keep.append(t)
 
@@ -58,7 +52,7 @@ class Dataflow:
         """Whether an op's outputs alias its first tensor input (checked once per op name)."""
         known = self._views.get(name)
         if known is None:
-            first = next(_tensors(args), None)
+            first = next(op_tensors(args), None)
             known = self._views[name] = bool(outs) and first is not None and not name.endswith("_") and \
                 outs[0].untyped_storage()._cdata == first.untyped_storage()._cdata
         return known
@@ -66,11 +60,11 @@ class Dataflow:
     def record(self, name: str, args: Any, out: Any) -> None:
         """One op: the producers of what it reads, then the Refs of what it writes."""
         step, refs_of = len(self.inputs), self._refs
-        refs = tuple(r for r in (refs_of.get(id(t)) for t in _tensors(args)) if r is not None)
+        refs = tuple(r for r in (refs_of.get(id(t)) for t in op_tensors(args)) if r is not None)
         self.inputs.append(refs)
-        outs = list(_tensors(out))
+        outs = list(op_tensors(out))
         if self._is_view(name, args, outs):
-            base = next(_tensors(args))
+            base = next(op_tensors(args))
             if id(base) in refs_of:  # a view of a parameter is no activation
                 for t in outs:
                     refs_of[id(t)] = _range(t, base, refs_of[id(base)])

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from cspcost.errors import UsageError
 from cspcost.walk.conventions.cio import CIO_KINDS
-from cspcost.walk.conventions.counting import FVCORE, THOP, TORCHVISION_OPS, RuleSet, Site
+from cspcost.walk.conventions.counting import (
+    FVCORE,
+    THOP,
+    TORCHVISION_OPS,
+    RuleSet,
+    Site,
+)
 from cspcost.walk.records import OpCost, OpEvent
 
 if TYPE_CHECKING:  # torch only where a model is prepared: budgets validate names without it
