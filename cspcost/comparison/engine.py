@@ -10,7 +10,19 @@ import torch
 from cspcost.comparison.deltas import label, summarize, table
 from cspcost.walk.analysis import AnalysisResult, analyze
 
-Latency = Callable[[str, tuple[int, ...] | None], tuple[float, pd.DataFrame | None]]
+LATENCY_KEYS = ["latency_ratio", "latency_ratio_ci95", "latency_significant", "latency_p_value", "latency_cv"]
+
+
+@dataclass
+class LatencyReport:
+    """Measured latency of the compared models: one row of fields per model, optional layers."""
+
+    rows: list[dict[str, Any]]  # latency_ms, latency_ratio, latency_ratio_ci95, ... per model
+    details: dict[str, Any]  # how it was measured: method, rounds, environment, warnings
+    layers: list[pd.DataFrame | None] = field(default_factory=list)  # per-layer times, if asked
+
+
+Latency = Callable[[Sequence[Any], Sequence[int] | None], LatencyReport]
 
 
 @dataclass
@@ -20,6 +32,7 @@ class Comparison:
     results: list[AnalysisResult]
     table: pd.DataFrame
     timed_layers: dict[str, pd.DataFrame] = field(default_factory=dict)  # label -> layers with latency_ms
+    latency: dict[str, Any] | None = None  # how latency was measured (LatencyReport.details)
 
     @property
     def labels(self) -> list[str]:
@@ -32,6 +45,7 @@ class Comparison:
             "models": self.table.to_dict(orient="records"),
             "convention": self.results[0].convention.label(),
             "totals": {label(r): r.totals for r in self.results},
+            "latency": self.latency,
         }
 
 
@@ -44,33 +58,61 @@ def compare(
 
     Args:
         models: zoo names, ``file.py:factory`` specs or modules; the first is the reference.
-        latency: optional measurer ``(model, input_size) -> (median ms, per-layer frame)``.
+        latency: optional measurer ``(models, input_size) -> LatencyReport`` (e.g.
+            ``paired_latency``: all models interleaved in one process).
     Returns:
         A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns.
     """
     results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
                for m in models]
-    latencies: list[float | None] = [None] * len(results)
-    timed = {}
-    if latency is not None:
-        for i, (model, result) in enumerate(zip(models, results)):
-            latencies[i], per_layer = latency(model, input_size)
-            if per_layer is not None:
-                timed[label(result)] = per_layer
-    return tabulate(results, latencies, timed)
+    return tabulate(results, latency(models, input_size) if latency is not None else None)
 
 
-def tabulate(results: Sequence[AnalysisResult], latencies: Sequence[float | None] | None = None,
-             timed: dict[str, pd.DataFrame] | None = None) -> Comparison:
-    """A Comparison of analyses already made (the first is the reference)."""
-    latencies = latencies or [None] * len(results)
-    rows = [summarize(result, ms) for result, ms in zip(results, latencies)]
-    return Comparison(list(results), table(rows), timed or {})
+def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = None) -> Comparison:
+    """A Comparison of analyses already made (the first is the reference), with measured latency."""
+    if latency is None:
+        return Comparison(list(results), table([summarize(r) for r in results]))
+    rows = [{**summarize(r, extra["latency_ms"]), **{k: extra.get(k) for k in LATENCY_KEYS}}
+            for r, extra in zip(results, latency.rows)]
+    timed = {label(r): frame for r, frame in zip(results, latency.layers) if frame is not None}
+    return Comparison(list(results), table(rows), timed, latency.details)
+
+
+def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, batch: int = 1,
+                   rounds: int = 30, warmup: int = 3, processes: int = 1, per_layer: bool = False,
+                   progress: Any = None) -> LatencyReport:
+    """CPU latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
+
+    Args:
+        models: as given to ``compare`` (the first is the reference).
+        rounds: timed rounds (each model once per round, order shuffled with a fixed seed).
+        processes: repeat in this many fresh processes and merge (model names only).
+        per_layer: also time each model's layers (its own instrumented runs, after the pairing).
+    Returns:
+        Per model latency_ms, latency_ratio, latency_ratio_ci95 [low, high], latency_significant,
+        latency_p_value, latency_cv; the measurement's method, environment and warnings.
+    """
+    from cspcost.profiling.paired import paired
+
+    result = paired(models, input_size, batch, rounds=rounds, warmup=warmup, processes=processes,
+                    progress=progress)
+    details = {k: v for k, v in result.to_dict().items() if k != "models"}
+    details["model_warnings"] = {m.name: m.warnings for m in result.models if m.warnings}
+    layers = [_layers(m, input_size, batch) for m in models] if per_layer else []
+    return LatencyReport([m.row() for m in result.models], details, layers)
+
+
+def _layers(model: Any, input_size: Sequence[int] | None, batch: int) -> pd.DataFrame | None:
+    """One model's per-layer times (``latency_ms``, ``flops`` columns) for the time-vs-FLOPs chart."""
+    from cspcost.profiling.run import profile
+
+    result = profile(model, input_size, batch, warmup=3, repeat=15, per_layer=True, peaks=False)
+    return None if result.layers is None else result.layers.rename(columns={"measured_ms": "latency_ms"})
 
 
 def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] | None,
                         per_layer: bool) -> tuple[float, pd.DataFrame | None]:
-    """Median CPU latency (ms) and, if asked, per-layer times (``latency_ms``, ``flops`` columns)."""
+    """One model's median CPU latency (ms) and, if asked, per-layer times (used by budgets)."""
     from cspcost.profiling.run import profile
 
     result = profile(model, input_size, device="cpu", warmup=3, repeat=15, per_layer=per_layer, peaks=False)

@@ -115,6 +115,7 @@ def paired(
     clock: Clock = time.perf_counter,
     timer: Timer | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> PairedResult:
     """Time several models interleaved in rounds and compare each with the first.
 
@@ -130,11 +131,20 @@ def paired(
         shuffle: shuffle the order within each round (else always the given order).
         clock: seconds; injectable for tests. timer: times one forward (default as ``profile``).
         progress: called with ("warmup" | "rounds", done, total).
+        processes: run the whole measurement in this many fresh processes and merge them (the
+            interval then also spans the differences between processes).
     Returns:
         A PairedResult: per model the median latency, and against the first model the median
         per-round ratio with its 95% interval and sign-test p-value.
     """
-    _check(models, warmup, rounds, batch)
+    _check(models, warmup, rounds, batch, processes)
+    if processes > 1:
+        from cspcost.profiling.processes import paired_processes
+
+        return paired_processes(dict(
+            models=list(models), input_size=input_size, batch=batch, device=device, threads=threads,
+            dtype=str(dtype).removeprefix("torch."), channels_last=channels_last, warmup=warmup,
+            rounds=rounds, seed=seed, shuffle=shuffle), processes)
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     loaded = [load_model(m, input_size, dev, torch_dtype, channels_last) for m in models]
@@ -153,11 +163,12 @@ def paired(
     return build_result([n for n, _, _ in loaded], shapes, [seconds], orders, warmup, env)
 
 
-def _check(models: Sequence[Any], warmup: int, rounds: int, batch: int) -> None:
+def _check(models: Sequence[Any], warmup: int, rounds: int, batch: int, processes: int) -> None:
     """Reject a measurement that cannot give an interval."""
     if len(models) < 2:
         raise UsageError("a paired comparison needs at least two models")
-    for label, value, least in (("warmup", warmup, 1), ("rounds", rounds, MIN_SAMPLES), ("batch", batch, 1)):
+    for label, value, least in (("warmup", warmup, 1), ("rounds", rounds, MIN_SAMPLES), ("batch", batch, 1),
+                                ("processes", processes, 1)):
         if not isinstance(value, int) or value < least:
             raise UsageError(f"{label} must be an integer of at least {least}, got {value!r}")
 

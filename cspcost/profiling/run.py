@@ -77,6 +77,7 @@ def profile(
     clock: Clock = time.perf_counter,
     timer: Timer | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> ProfileResult:
     """Measure a model's real latency, and optionally each layer's, joined with the walker's costs.
 
@@ -104,6 +105,8 @@ def profile(
         timer: times one forward (default: CUDA events on CUDA, ``clock`` on CPU); injectable.
         progress: called with (phase, done, total or None); phases "warmup", "timing", "layers",
             "peaks".
+        processes: repeat the measurement in this many fresh processes and merge them (a model
+            name or spec only; not with ``per_layer``).
     Returns:
         A ProfileResult (``.latency``, ``.fps``, ``.layers``, ``.to_json()``).
     Raises:
@@ -112,6 +115,11 @@ def profile(
         batch that fitted).
     """
     _check_counts(batch, warmup, repeat, min_time, depth)
+    if processes != 1:
+        return _in_processes(processes, dict(
+            model_or_name=model_or_name, input_size=input_size, batch=batch, device=device, threads=threads,
+            dtype=str(dtype).removeprefix("torch."), channels_last=channels_last, warmup=warmup,
+            repeat=repeat, min_time=min_time, per_layer=per_layer))
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     name, model, sizes = load_model(model_or_name, input_size, dev, torch_dtype, channels_last)
@@ -128,6 +136,15 @@ def profile(
         if per_layer:
             _add_layers(result, model, inputs, dev, sizes, torch_dtype, peaks, n_threads, clock, progress)
     return result
+
+
+def _in_processes(processes: int, kwargs: dict[str, Any]) -> ProfileResult:
+    """The measurement in fresh processes, merged."""
+    from cspcost.profiling.processes import profile_processes
+
+    if not isinstance(processes, int) or processes < 1:
+        raise UsageError(f"processes must be a positive integer, got {processes!r}")
+    return profile_processes(kwargs, processes)
 
 
 def default_timer(dev: torch.device, clock: Clock = time.perf_counter) -> Timer:
