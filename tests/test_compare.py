@@ -80,10 +80,15 @@ def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
     nets = f"{__import__('pathlib').Path(__file__).parent / 'nets.py'}:mixnet"
     out = tmp_path / "timed"
     result = runner.invoke(app, ["compare", "tinycsp", nets, "--input", "3x32x32", "--profile", "--plot",
-                                 "--out", str(out), "--format", "json"])
+                                 "--rounds", "6", "--out", str(out), "--format", "json"])
     assert result.exit_code == 0, result.stderr
-    rows = json.loads(result.stdout)["models"]
+    data = json.loads(result.stdout)
+    rows = data["models"]
     assert all(row["latency_ms"] > 0 for row in rows)
+    assert rows[0]["latency_ratio"] == 1.0 and rows[0]["latency_ratio_ci95"] == [1.0, 1.0]
+    low, high = rows[1]["latency_ratio_ci95"]
+    assert low <= rows[1]["latency_ratio"] <= high
+    assert data["latency"]["rounds"] == 6 and "order statistics" in data["latency"]["method"]
     assert (out / "time_vs_flops.png").exists() and (out / "time_vs_flops.svg").exists()
 
 
