@@ -25,14 +25,16 @@ def human(value: float, unit: str = "") -> str:
 
 def rounded(value: float) -> str:
     """A measured number for people: 121.2, 38.5, 8.25, 0.412, 0.0031 (three significant digits
-    below 10, one decimal above); exact values stay in JSON and CSV."""
+    below 10 down to four decimals, one decimal above); exact values stay in JSON and CSV."""
     if value is None or value != value:
         return "-"
     if abs(value) >= 10:
         return f"{value:.1f}"
     if value == 0:
         return "0"
-    decimals = max(2, 2 - math.floor(math.log10(abs(value))))
+    if abs(value) < 0.00005:
+        return "<0.0001" if value > 0 else "-<0.0001"
+    decimals = min(4, max(2, 2 - math.floor(math.log10(abs(value)))))
     return f"{value:.{decimals}f}"
 
 

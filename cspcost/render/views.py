@@ -22,27 +22,31 @@ def profile_layers(layers: pd.DataFrame, width: int = 100) -> pd.DataFrame:
         "FLOPs %": layers["flops_share"].map(percent), "GFLOP/s": layers["achieved_gflops"].map(rounded),
         "GB/s": layers["achieved_gbs"].map(rounded), "bound": bound.replace("", "-"),
     }
-    used = sum(max(len(h), int(c.str.len().max() or 0)) + 1 for h, c in cells.items())
-    names = short_names(list(layers["name"]), max(12, width - used - 1))
+    # A rendered row is one space, the columns two spaces apart, one space: fit the names in the rest.
+    used = sum(max(len(h), int(c.str.len().max() or 0)) + 2 for h, c in cells.items()) + 2
+    names = short_names(list(layers["name"]), max(12, width - used))
     return pd.DataFrame({"layer": names, **cells}, index=layers.index)[LAYER_HEADERS]
 
 
 def short_names(names: list[str], width: int) -> list[str]:
-    """Layer paths shortened in the middle to ``width``; where two would read the same, both
-    ends of the characters are kept instead."""
+    """Layer paths shortened in the middle to ``width``; where two would read the same, the
+    middle parts are abbreviated instead ('stages.1.blocks.0.conv' -> 's.1.b.0.conv'), keeping
+    the indices that tell them apart."""
     short = [middle_truncate(n, width) for n in names]
-    seen: dict[str, int] = {}
-    for s in short:
-        seen[s] = seen.get(s, 0) + 1
-    return [s if seen[s] == 1 else _ends(n, width) for s, n in zip(short, names)]
+    counts = {s: short.count(s) for s in set(short)}
+    return [s if counts[s] == 1 else _abbreviated(n, width) for s, n in zip(short, names)]
 
 
-def _ends(text: str, width: int) -> str:
-    """The first and last characters of ``text`` around an ellipsis."""
-    if len(text) <= width:
-        return text
-    keep = width - 1
-    return text[: keep - keep // 2 - 4] + "…" + text[-(keep // 2 + 4):]
+def _abbreviated(text: str, width: int) -> str:
+    """Shorten the named (non-index) parts before the last one to their first letter, left to
+    right, until ``text`` fits; middle-truncated if it still does not."""
+    parts = text.split(".")
+    for i in range(len(parts) - 1):
+        if len(".".join(parts)) <= width:
+            break
+        if not parts[i].isdigit():
+            parts[i] = parts[i][:1]
+    return middle_truncate(".".join(parts), width)
 
 
 def profile_block(result: Any) -> str:
@@ -68,17 +72,18 @@ def _processes_note(result: Any) -> str:
     return f"; {len(medians)} processes (medians {rounded(min(medians))}-{rounded(max(medians))} ms)"
 
 
-def environment_line(env: dict[str, Any]) -> str:
-    """One line: CPU or GPU, CPUs, versions, and how busy the machine was while timing."""
-    name = env.get("device_name") or env.get("cpu_model", "?")
-    parts = [f"{name} ({env.get('cpu_count', '?')} CPUs)", f"torch {env.get('torch', '?')}",
-             f"cspcost {env.get('cspcost', '?')}"]
-    if env.get("cudnn_version") is not None:
-        parts.append(f"cuDNN {env['cudnn_version']} benchmark={env.get('cudnn_benchmark')}")
+def environment_line(env: dict[str, Any], width: int = 100) -> str:
+    """One line: CPU or GPU, CPUs, torch, and how busy the machine was while timing."""
     busy = [f"load {env['load_avg_1min']:.1f}" if _number(env.get("load_avg_1min")) else "",
-            f"CPU share {percent(env['cpu_share'])}%" if _number(env.get("cpu_share")) else "",
-            f"steal {percent(env['cpu_steal_share'])}%" if _number(env.get("cpu_steal_share")) else ""]
-    return "environment: " + ", ".join(parts) + "; " + ", ".join(b for b in busy if b)
+            f"CPU share {env['cpu_share']:.0%}" if _number(env.get("cpu_share")) else "",
+            f"steal {env['cpu_steal_share']:.0%}" if _number(env.get("cpu_steal_share")) else ""]
+    rest = f" ({env.get('cpu_count', '?')} CPUs), torch {env.get('torch', '?')}"
+    if env.get("cudnn_version") is not None:
+        rest += f", cuDNN {env['cudnn_version']} benchmark={env.get('cudnn_benchmark')}"
+    rest += "; " + ", ".join(b for b in busy if b)
+    name = str(env.get("device_name") or env.get("cpu_model", "?"))
+    room = max(12, width - len("environment: ") - len(rest))
+    return "environment: " + middle_truncate(name, room) + rest
 
 
 def _number(value: Any) -> bool:
