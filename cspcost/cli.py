@@ -199,15 +199,22 @@ def compare(
 @app.command("report")
 def zoo_report(
     out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
+    latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
+    rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
+    processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
 ) -> None:
     """Regenerate the reference report: every CSP model vs its baseline (charts, summary.md) and Table 3.
 
-    Example: `cspcost report --out reports/`
+    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
     """
     with _reporting():
+        from cspcost.report import latency_report
         from cspcost.report import zoo_report as run_report
 
-        files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+        if latency:
+            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
+        else:
+            files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
 
 

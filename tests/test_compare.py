@@ -104,3 +104,30 @@ def test_zoo_report_writes_pairs_table3_and_index(tmp_path, monkeypatch) -> None
     assert "[mobilenetv2 vs cspmobilenetv2](mobilenetv2_vs_cspmobilenetv2/summary.md)" in index
     # Table 3 row: the walker's 0.858 beside the paper's 0.858 (cfg model, every printed digit)
     assert "| mobilenetv2 | 224 | 3.47 | 3.47 | 0.858 | 0.858 |" in index
+
+
+def test_table5_from_a_fake_paired_measurement(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Table 5 rows: darknet FLOPs/CIO ratios from the walker, the latency ratio and the verdicts."""
+    import cspcost.report as report
+    from cspcost.profiling.paired import build_result
+
+    def measure(models, rounds, warmup, processes):  # noqa: ANN001, ANN202
+        # the CSP model takes 8 ms to the baseline's 10 ms in every round: ratio 0.8, interval [0.8, 0.8]
+        seconds = [[0.010] * rounds, [0.008] * rounds]
+        return build_result(models, [(1, 3, 256, 256)] * 2, [seconds], [[0, 1]] * rounds, warmup,
+                            {"cpu_model": "Fake CPU", "threads": 1, "cpu_share": 0.99})
+
+    frame, env = report.table5([("resnet10", "cspresnet10")], rounds=6, measure=measure)
+    row = frame.iloc[0]
+    base, csp = cspcost.analyze("resnet10", convention="darknet"), cspcost.analyze("cspresnet10", convention="darknet")
+    assert row["flops_ratio"] == pytest.approx(csp.totals["flops"] / base.totals["flops"])  # 1.878 / 2.273
+    assert row["cio_ratio"] == pytest.approx(csp.totals["cio_elems"] / base.totals["cio_elems"])
+    assert (row["latency_ratio"], row["latency_ratio_low"], row["latency_ratio_high"]) == pytest.approx((0.8,) * 3)
+    assert (row["csp_faster"], row["flops_predicted"]) == ("yes", "yes")  # lighter and faster
+    assert (row["baseline_ms"], row["model_ms"]) == pytest.approx((10.0, 8.0))
+    text = report.table5_markdown(frame, env, 6)
+    assert "| cspresnet10 | resnet10 | 256 | 0.826 |" in text and "0.800 [0.800-0.800] | yes | yes |" in text
+    assert "- cpu_model: Fake CPU" in text and "- cpu_share: 0.99" in text
+    monkeypatch.setattr(report, "table5", lambda **kw: (frame, env))
+    written = report.latency_report(tmp_path, rounds=6)
+    assert [p.name for p in written] == ["table5.md", "table5.csv"] and "measured_at" in written[0].read_text()
