@@ -163,9 +163,10 @@ def compare(
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
     depth: int = typer.Option(2, "--block-depth", help="Module depth of the blocks in the breakdown chart."),
-    profile: bool = typer.Option(False, "--profile", help="Also measure CPU latency: all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
+    profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
     rounds: int = typer.Option(30, "--rounds", help="With --profile: timed rounds (each model once per round; at least 6)."),
     processes: int = typer.Option(1, "--processes", help="With --profile: repeat in N fresh processes and merge."),
+    profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -185,7 +186,7 @@ def compare(
 
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
-        latency = _latency_measurer(batch, rounds, processes, plot) if profile else None
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency)
         _warn_latency(result.latency)
@@ -225,12 +226,14 @@ def _safe(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
 
 
-def _latency_measurer(batch: int, rounds: int, processes: int, per_layer: bool) -> Callable[[Any, Any], Any]:
+def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
+                      per_layer: bool) -> Callable[[Any, Any], Any]:
     """A (models, input) -> LatencyReport callable: the paired, interleaved measurement."""
     from cspcost.comparison.engine import paired_latency
 
     return lambda models, size: _with_phases(lambda progress: paired_latency(
-        models, size, batch=batch, rounds=rounds, processes=processes, per_layer=per_layer, progress=progress))
+        models, size, batch=batch, device=device, rounds=rounds, processes=processes,
+        per_layer=per_layer, progress=progress))
 
 
 def _warn_latency(details: Optional[dict[str, Any]]) -> None:

@@ -79,12 +79,13 @@ def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = 
 
 
 def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, batch: int = 1,
-                   rounds: int = 30, warmup: int = 3, processes: int = 1, per_layer: bool = False,
-                   progress: Any = None) -> LatencyReport:
-    """CPU latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
+                   device: str = "cpu", rounds: int = 30, warmup: int = 3, processes: int = 1,
+                   per_layer: bool = False, progress: Any = None) -> LatencyReport:
+    """Latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
 
     Args:
         models: as given to ``compare`` (the first is the reference).
+        device: "cpu" or "cuda" (timed by CUDA events there).
         rounds: timed rounds (each model once per round, order shuffled with a fixed seed).
         processes: repeat in this many fresh processes and merge (model names only).
         per_layer: also time each model's layers (its own instrumented runs, after the pairing).
@@ -94,19 +95,19 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
     """
     from cspcost.profiling.paired import paired
 
-    result = paired(models, input_size, batch, rounds=rounds, warmup=warmup, processes=processes,
-                    progress=progress)
+    result = paired(models, input_size, batch, device=device, rounds=rounds, warmup=warmup,
+                    processes=processes, progress=progress)
     details = {k: v for k, v in result.to_dict().items() if k != "models"}
     details["model_warnings"] = {m.name: m.warnings for m in result.models if m.warnings}
-    layers = [_layers(m, input_size, batch) for m in models] if per_layer else []
+    layers = [_layers(m, input_size, batch, device) for m in models] if per_layer else []
     return LatencyReport([m.row() for m in result.models], details, layers)
 
 
-def _layers(model: Any, input_size: Sequence[int] | None, batch: int) -> pd.DataFrame | None:
+def _layers(model: Any, input_size: Sequence[int] | None, batch: int, device: str) -> pd.DataFrame | None:
     """One model's per-layer times (``latency_ms``, ``flops`` columns) for the time-vs-FLOPs chart."""
     from cspcost.profiling.run import profile
 
-    result = profile(model, input_size, batch, warmup=3, repeat=15, per_layer=True, peaks=False)
+    result = profile(model, input_size, batch, device=device, warmup=3, repeat=15, per_layer=True, peaks=False)
     return None if result.layers is None else result.layers.rename(columns={"measured_ms": "latency_ms"})
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 
 from cspcost import __version__
 from cspcost.errors import DeviceError, UsageError
+from cspcost.profiling.timing import Clock, EventTimer, HostTimer, Timer
 from cspcost.walk.capture import check_device
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -47,6 +49,11 @@ def sync_for(device: torch.device) -> Any:
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
+
+
+def timer_for(device: torch.device, clock: Clock = time.perf_counter) -> Timer:
+    """CUDA events on a GPU (device time of the queued kernels), else the synchronised host clock."""
+    return EventTimer() if device.type == "cuda" else HostTimer(clock, sync_for(device))
 
 
 def device_context(device: torch.device) -> Any:

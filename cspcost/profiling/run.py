@@ -32,6 +32,7 @@ from cspcost.profiling.environment import (
     stamp,
     sync_for,
     thread_count,
+    timer_for,
 )
 from cspcost.profiling.layers import time_layers
 from cspcost.profiling.peaks import DevicePeaks, measure_peaks
@@ -39,8 +40,6 @@ from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
 from cspcost.profiling.noise import load_meter, warnings
 from cspcost.profiling.timing import (
     Clock,
-    EventTimer,
-    HostTimer,
     Progress,
     Timer,
     summarize,
@@ -147,9 +146,7 @@ def _in_processes(processes: int, kwargs: dict[str, Any]) -> ProfileResult:
     return profile_processes(kwargs, processes)
 
 
-def default_timer(dev: torch.device, clock: Clock = time.perf_counter) -> Timer:
-    """CUDA events on a GPU (device time of the queued kernels), else the synchronised host clock."""
-    return EventTimer() if dev.type == "cuda" else HostTimer(clock, sync_for(dev))
+default_timer = timer_for  # CUDA events on a GPU, else the synchronised host clock
 
 
 def load_model(model_or_name: nn.Module | str, input_size: Any, dev: torch.device, dtype: torch.dtype,
