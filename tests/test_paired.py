@@ -356,3 +356,24 @@ def test_build_result_from_raw_seconds() -> None:
     assert r.models[1].ratios_by_run == [[0.5] * 6, [0.25] * 6]
     assert (r.models[1].ratio.low, r.models[1].ratio.high) == pytest.approx((0.25, 0.5))
     assert r.models[1].p_value == pytest.approx(2 / 2**12) and r.models[0].latency.runs == 12
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the clean skip without a GPU")
+def test_cuda_check_script_skips_cleanly_without_a_gpu() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "benchmarks" / "cuda_check.py"
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "SKIP all: no CUDA GPU (torch.cuda.is_available() is False)"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_paired_and_allocator_peak() -> None:
+    from cspcost.profiling.run import profile
+
+    r = paired(["tinycsp", "tinycsp"], device="cuda", warmup=2, rounds=6)
+    assert r.environment["device"].startswith("cuda") and "cudnn_benchmark" in r.environment
+    p = profile("tinycsp", device="cuda", warmup=2, repeat=3)
+    assert p.environment["cuda_max_allocated_bytes"] > 0
