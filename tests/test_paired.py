@@ -203,12 +203,21 @@ def test_merge_profiles_pools_samples_and_warns_on_disagreement() -> None:
         processes.profile_processes({"model_or_name": "m", "per_layer": True}, 2)
 
 
-def test_profile_in_fresh_processes() -> None:
-    """One real spawn: two worker processes of a tiny zoo model, merged."""
-    from cspcost.profiling.run import profile
+def test_profile_in_a_fresh_process() -> None:
+    """One real worker process of a tiny zoo model (the worker path), merged with itself."""
+    data = processes.run_worker("profile", {"model_or_name": "tinycsp", "warmup": 1, "repeat": 2})
+    merged = processes.merge_profiles([data, data])
+    assert data["latency"]["runs"] == 2 and merged.latency.runs == 4 and len(merged.processes) == 2
 
-    r = profile("tinycsp", warmup=1, repeat=2, processes=2)
-    assert r.latency.runs == 4 and len(r.processes) == 2 and r.environment["processes"] == 2
+
+
+def test_a_failing_worker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    failed = subprocess.CompletedProcess([], 2, "", "error: unknown model 'nope'; did you mean ...\n")
+    monkeypatch.setattr(processes.subprocess, "run", lambda *a, **k: failed)
+    with pytest.raises(UsageError, match="^a measuring process failed: unknown model 'nope'"):
+        processes.run_worker("profile", {"model_or_name": "nope"})
 
 
 # -- noise warnings ---------------------------------------------------------------------------
@@ -359,14 +368,19 @@ def test_build_result_from_raw_seconds() -> None:
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the clean skip without a GPU")
-def test_cuda_check_script_skips_cleanly_without_a_gpu() -> None:
-    import subprocess
-    import sys
+def test_cuda_check_script_skips_cleanly_without_a_gpu(monkeypatch, capsys) -> None:  # noqa: ANN001
+    import importlib.util
     from pathlib import Path
 
-    script = Path(__file__).parents[1] / "benchmarks" / "cuda_check.py"
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
-    assert out.returncode == 0 and out.stdout.strip() == "SKIP all: no CUDA GPU (torch.cuda.is_available() is False)"
+    path = Path(__file__).parents[1] / "benchmarks" / "cuda_check.py"
+    spec = importlib.util.spec_from_file_location("cuda_check", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr("sys.argv", ["cuda_check.py"])
+    assert script.main() == 0
+    assert capsys.readouterr().out == "SKIP all: no CUDA GPU (torch.cuda.is_available() is False)\n"
+    assert [name for name, _ in script.CHECKS] == ["profile", "dtypes", "per-layer", "compare --profile",
+                                                   "device peaks", "OOM report", "cli profile"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
