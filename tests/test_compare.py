@@ -131,3 +131,23 @@ def test_table5_from_a_fake_paired_measurement(tmp_path, monkeypatch) -> None:  
     monkeypatch.setattr(report, "table5", lambda **kw: (frame, env))
     written = report.latency_report(tmp_path, rounds=6)
     assert [p.name for p in written] == ["table5.md", "table5.csv"] and "measured_at" in written[0].read_text()
+
+
+def test_compare_profile_api_is_the_paired_measurement(monkeypatch) -> None:  # noqa: ANN001
+    """cspcost.compare(..., profile=True) measures with paired_latency: its rows land in the table."""
+    import cspcost.comparison.engine as engine
+
+    seen = {}
+
+    def fake(models, size, batch):  # noqa: ANN001, ANN202
+        seen["models"] = list(models)
+        rows = [{"latency_ms": 10.0, "latency_ratio": 1.0, "latency_ratio_ci95": [1.0, 1.0]},
+                {"latency_ms": 8.0, "latency_ratio": 0.8, "latency_ratio_ci95": [0.78, 0.83]}]
+        return engine.LatencyReport(rows, {"method": "fake"})
+
+    monkeypatch.setattr(engine, "paired_latency", fake)
+    result = cspcost.compare(PAIR, profile=True)
+    assert seen["models"] == PAIR and result.latency == {"method": "fake"}
+    assert result.table["latency_ratio_ci95"].iloc[1] == [0.78, 0.83]
+    assert result.table["latency_ms_delta_pct"].iloc[1] == pytest.approx(-20.0)  # 100 * (8/10 - 1)
+    assert cspcost.paired.__module__ == "cspcost.profiling.paired"

@@ -52,7 +52,7 @@ class Comparison:
 def compare(
     models: Sequence[str | torch.nn.Module], input_size: Sequence[int] | None = None, batch: int = 1, *,
     convention: str = "pytorch", cio: str | None = None, fuse_bn: bool = False, device: str = "meta",
-    latency: Latency | None = None,
+    latency: Latency | None = None, profile: bool = False,
 ) -> Comparison:
     """Analyse each model (each at its own default input unless ``input_size``) and tabulate.
 
@@ -60,11 +60,15 @@ def compare(
         models: zoo names, ``file.py:factory`` specs or modules; the first is the reference.
         latency: optional measurer ``(models, input_size) -> LatencyReport`` (e.g.
             ``paired_latency``: all models interleaved in one process).
+        profile: measure CPU latency with ``paired_latency``'s defaults (when no ``latency``).
     Returns:
-        A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns.
+        A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns (with
+        latency: ``latency_ms``, ``latency_ratio``, ``latency_ratio_ci95`` and more).
     """
     results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
                for m in models]
+    if profile and latency is None:
+        latency = lambda ms, size: paired_latency(ms, size, batch=batch)  # noqa: E731
     return tabulate(results, latency(models, input_size) if latency is not None else None)
 
 
