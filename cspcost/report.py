@@ -109,11 +109,27 @@ def table5(pairs: Sequence[tuple[str, ...]] | None = None, *, rounds: int = TABL
         for name in pair:
             analyses.setdefault(name, analyze(name, convention="darknet"))
         result = measure(list(pair), rounds=rounds, warmup=warmup, processes=processes)
-        env = env or result.environment
-        rows += [_table5_row(analyses[pair[0]], analyses[m.name], result.models[0], m) for m in result.models[1:]]
+        env = _busiest(env, result.environment)
+        rows += [{**_table5_row(analyses[pair[0]], analyses[m.name], result.models[0], m),
+                  "cpu_share": result.environment.get("cpu_share"),
+                  "load_avg_1min": result.environment.get("load_avg_1min"),
+                  "warnings": "; ".join(result.warnings + [w for t in result.models for w in t.warnings])}
+                 for m in result.models[1:]]
         if progress:
             progress(i + 1, len(pairs))
     return pd.DataFrame(rows), env
+
+
+def _busiest(seen: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """The stamp with the busiest machine state of all pairs: lowest CPU share, highest load and steal."""
+    if not seen:
+        return dict(env)
+    merged = dict(seen)
+    for key, pick in (("cpu_share", min), ("load_avg_1min", max), ("cpu_steal_share", max)):
+        values = [v for v in (seen.get(key), env.get(key)) if isinstance(v, (int, float)) and v == v]
+        if values:
+            merged[key] = pick(values)
+    return merged
 
 
 def _table5_row(base: AnalysisResult, model: AnalysisResult, base_timed: Any, timed: Any) -> dict[str, Any]:
@@ -148,7 +164,13 @@ def table5_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: int) -> st
         lines.append(f"| {r.model} | {r.baseline} | {r.input} | {r.flops_ratio:.3f} | {r.cio_ratio:.3f} | "
                      f"{rounded(r.model_ms)} | {rounded(r.baseline_ms)} | {r.latency_ratio:.3f} "
                      f"[{r.latency_ratio_low:.3f}-{r.latency_ratio_high:.3f}] | {r.csp_faster} | {r.flops_predicted} |")
-    lines += ["", "## Environment", "", *(f"- {k}: {_stamp_value(v)}" for k, v in env.items()), ""]
+    lines += ["", "## Environment", "", "The busiest state seen over all pairs (lowest CPU share, highest "
+              "load and steal); each pair's own is in table5.csv.", "",
+              *(f"- {k}: {_stamp_value(v)}" for k, v in env.items()), ""]
+    noisy = [f"- {r.model} vs {r.baseline}: {r.warnings}" for r in frame.itertuples(index=False)
+             if getattr(r, "warnings", "")]
+    if noisy:
+        lines += ["## Warnings", "", *noisy, ""]
     return "\n".join(lines)
 
 
