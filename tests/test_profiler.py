@@ -165,8 +165,8 @@ def test_profile_min_time_mode_with_fake_clock() -> None:
 def test_profile_structure_and_units() -> None:
     r = profile(tiny(), (3, 16, 16), batch=2, warmup=1, repeat=3, threads=1)
     d = json.loads(r.to_json())
-    assert set(d) == {"model", "input_shape", "batch", "latency", "throughput", "environment", "warnings", "processes",
-                      "samples_ms", "per_layer", "peaks", "layers"}
+    assert set(d) == {"model", "input_shape", "batch", "latency", "throughput", "environment",
+                      "warnings", "processes", "samples_ms", "per_layer", "peaks", "layers"}
     assert d["input_shape"] == [[2, 3, 16, 16]] and d["batch"] == 2
     assert set(d["latency"]) == {"runs", "median_ms", "p10_ms", "p90_ms", "q1_ms", "q3_ms", "iqr_ms",
                                  "mean_ms", "min_ms", "max_ms", "std_ms", "cv"}
