@@ -1,8 +1,19 @@
 """Real latency on CPU and CUDA: ``cspcost.profile(model_or_name, ...)``.
 
 The model runs in eval mode under ``torch.inference_mode`` with real weights; inputs are made once
-on the device; warm-up runs precede the timed ones; on CUDA the clock is read only after
-``torch.cuda.synchronize``. Model construction, weight transfer and input creation are never timed.
+on the device; warm-up runs precede the timed ones. Model construction, weight transfer and input
+creation are never timed.
+
+On CUDA (checked against PyTorch's CUDA semantics notes and ``torch.cuda.Event``'s documentation):
+the device is made current for the whole measurement, so events, the current stream and
+``synchronize()`` refer to it; each timed forward is bracketed by two timing-enabled events
+recorded on the current stream, and the end event is waited for before ``elapsed_time`` (kernel
+launches are asynchronous: a host clock without synchronisation would time the launch loop); the
+warm-up absorbs cuDNN's algorithm search when ``torch.backends.cudnn.benchmark`` is on, and that
+flag, ``deterministic`` and the TF32 flags are stated in the stamp; the caching allocator's peak
+(``max_memory_allocated``/``max_memory_reserved``) is reset before the timed runs and read after a
+synchronisation; bfloat16 is refused where ``torch.cuda.is_bf16_supported()`` says no; an
+out-of-memory error empties the allocator's cache before smaller batches are tried.
 """
 from __future__ import annotations
 
