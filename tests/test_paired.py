@@ -391,3 +391,30 @@ def test_cuda_paired_and_allocator_peak() -> None:
     assert r.environment["device"].startswith("cuda") and "cudnn_benchmark" in r.environment
     p = profile("tinycsp", device="cuda", warmup=2, repeat=3)
     assert p.environment["cuda_max_allocated_bytes"] > 0
+
+
+def test_profile_takes_its_times_from_an_injected_cuda_timer() -> None:
+    """The whole profile path with fake CUDA events: every sample is the events' 12.5 ms."""
+    from cspcost.profiling.run import profile
+
+    FakeEvent.log, FakeEvent.elapsed_ms = [], 12.5
+    r = profile(nn.Conv2d(3, 2, 1), (3, 4, 4), warmup=2, repeat=4, timer=EventTimer(FakeEvent))
+    assert r.samples_ms == pytest.approx([12.5] * 4) and r.latency.cv == 0
+    assert FakeEvent.log.count("synchronize") == 1 + 4  # one warm-up forward (the other checks) + 4 timed
+
+
+def test_per_layer_cuda_stamps_with_fake_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-layer CUDA timing: one event pair per op, read after one synchronisation per run;
+    with 1 ms per op, a layer's time is its op count in ms."""
+    from cspcost.profiling.layers import time_layers
+
+    FakeEvent.log, FakeEvent.elapsed_ms = [], 1.0
+    syncs = []
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: syncs.append(1))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    with torch.inference_mode():
+        times = time_layers(model, [torch.randn(1, 3, 8, 8)], 2, device=torch.device("cuda"), sync=lambda: None)
+    for layer, ops in times.op_counts.items():
+        assert times.per_run_s[layer] == pytest.approx([ops * 1e-3] * 2)
+    assert set(times.op_counts) == {"0", "1"} and len(syncs) == 3  # warm-up run + 2 runs
