@@ -101,8 +101,12 @@ def table5(pairs: Sequence[tuple[str, ...]] | None = None, *, rounds: int = TABL
         One row per model against its pair's first model (FLOPs and CIO ratios under darknet
         counting, the latency ratio with its 95% interval, the verdicts), and the environment.
     """
+    from cspcost.errors import UsageError
+    from cspcost.profiling.intervals import MIN_SAMPLES
     from cspcost.profiling.paired import paired
 
+    if not isinstance(rounds, int) or rounds < MIN_SAMPLES:  # before minutes of analysis, not after
+        raise UsageError(f"rounds must be an integer of at least {MIN_SAMPLES}, got {rounds!r}")
     pairs, measure = list(pairs or zoo_pairs()), measure or paired
     analyses: dict[str, AnalysisResult] = {}
     rows, env = [], {}
