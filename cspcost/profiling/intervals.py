@@ -90,7 +90,9 @@ def paired_interval(runs: Sequence[Sequence[float]], level: float = LEVEL) -> Me
     slows more than a compute-bound one when the host's bandwidth drops), the rounds of one block
     are alike and (a) is too narrow; (b) then widens the interval by the drift seen. With several
     runs (fresh processes), the blocks of every run are pooled, so differences between processes
-    widen it too. Coverage is the smaller of the two (each at least ``level``).
+    widen it too. The hull contains both intervals, so under either assumption it covers the
+    median at least as often as that interval does; the coverage reported is the smaller of the
+    two nominal coverages (each at least ``level``).
 
     Args:
         runs: per run, the per-round ratios in time order (each run at least ``BLOCKS`` rounds).
