@@ -164,8 +164,8 @@ def compare(
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
     depth: int = typer.Option(2, "--block-depth", help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
-    rounds: int = typer.Option(30, "--rounds", help="With --profile: timed rounds (each model once per round; at least 6)."),
-    processes: int = typer.Option(1, "--processes", help="With --profile: repeat in N fresh processes and merge."),
+    rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
+    processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:

@@ -80,7 +80,7 @@ def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
     nets = f"{__import__('pathlib').Path(__file__).parent / 'nets.py'}:mixnet"
     out = tmp_path / "timed"
     result = runner.invoke(app, ["compare", "tinycsp", nets, "--input", "3x32x32", "--profile", "--plot",
-                                 "--rounds", "6", "--out", str(out), "--format", "json"])
+                                 "--rounds", "6", "--processes", "1", "--out", str(out), "--format", "json"])
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     rows = data["models"]

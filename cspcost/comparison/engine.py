@@ -83,7 +83,7 @@ def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = 
 
 
 def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, batch: int = 1,
-                   device: str = "cpu", rounds: int = 30, warmup: int = 3, processes: int = 1,
+                   device: str = "cpu", rounds: int = 12, warmup: int = 3, processes: int = 3,
                    per_layer: bool = False, progress: Any = None) -> LatencyReport:
     """Latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
 
@@ -91,7 +91,9 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
         models: as given to ``compare`` (the first is the reference).
         device: "cpu" or "cuda" (timed by CUDA events there).
         rounds: timed rounds (each model once per round, order shuffled with a fixed seed).
-        processes: repeat in this many fresh processes and merge (model names only).
+        processes: run in this many fresh processes and merge: the interval then spans three
+            stretches of the machine's state, which one process of a few seconds cannot see
+            (modules cannot be sent to a process: then one process of ``max(rounds, 30)`` rounds).
         per_layer: also time each model's layers (its own instrumented runs, after the pairing).
     Returns:
         Per model latency_ms, latency_ratio, latency_ratio_ci95 [low, high], latency_significant,
@@ -99,6 +101,8 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
     """
     from cspcost.profiling.paired import paired
 
+    if processes > 1 and not all(isinstance(m, str) for m in models):
+        processes, rounds = 1, max(rounds, 30)
     result = paired(models, input_size, batch, device=device, rounds=rounds, warmup=warmup,
                     processes=processes, progress=progress)
     details = {k: v for k, v in result.to_dict().items() if k != "models"}
