@@ -16,10 +16,11 @@ import subprocess
 import sys
 
 
-def one_run(models: list[str], rounds: int) -> dict:
+def one_run(models: list[str], rounds: int | None) -> dict:
     """One `cspcost compare ... --profile --format json` in a fresh process: its second model's row."""
-    out = subprocess.run([sys.executable, "-m", "cspcost", "compare", *models, "--profile", "--rounds",
-                          str(rounds), "--format", "json"], capture_output=True, text=True, check=True)
+    extra = ["--rounds", str(rounds)] if rounds else []  # else the command's own defaults
+    out = subprocess.run([sys.executable, "-m", "cspcost", "compare", *models, "--profile", *extra,
+                          "--format", "json"], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout)
     env = data["latency"]["environment"]
     return {"base_ms": data["models"][0]["latency_ms"], **data["models"][1],
@@ -31,7 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", default=["resnet10", "cspresnet10"])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=None, help="rounds per process (default: compare's)")
     args = parser.parse_args()
     runs = []
     for i in range(args.runs):
