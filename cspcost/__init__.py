@@ -12,6 +12,7 @@ _LAZY = {
     "models_table": "api", "measure": "api", "check_budgets": "api",
     "compare": "comparison.engine", "Comparison": "comparison.engine",
     "profile": "profiling.run", "ProfileResult": "profiling.result",
+    "paired": "profiling.paired", "PairedResult": "profiling.paired",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
 }

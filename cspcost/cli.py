@@ -207,8 +207,11 @@ def compare(
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
     out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
     depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
-    profile: bool = typer.Option(False, "--profile", help="Also measure latency on CPU (per layer with --plot)."),
+    profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
     csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
+    rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
+    processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
+    profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -219,6 +222,7 @@ def compare(
     * `cspcost compare resnext50 cspresnext50 --convention darknet --plot`
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
     * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
+    * `cspcost compare resnet10 cspresnet10 --profile --format json`
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
@@ -229,9 +233,10 @@ def compare(
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
         _settle_heap()
-        latency = _latency_measurer(plot) if profile else None
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
+        _warn_latency(result.latency)
         if plot:
             target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
             for path in write_report(result, target, depth):
@@ -242,15 +247,22 @@ def compare(
 @app.command("report")
 def zoo_report(
     out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
+    latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
+    rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
+    processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
 ) -> None:
     """Regenerate the reference report: every CSP model vs its baseline (charts, summary.md) and Table 3.
 
-    Example: `cspcost report --out reports/`
+    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
     """
     with _reporting():
+        from cspcost.report import latency_report
         from cspcost.report import zoo_report as run_report
 
-        files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+        if latency:
+            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
+        else:
+            files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
 
 
@@ -261,11 +273,25 @@ def _safe(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
 
 
-def _latency_measurer(per_layer: bool) -> Callable[[Any, Any], Any]:
-    """A (model, input) -> (median ms, per-layer frame) callable backed by the profiler."""
-    from cspcost.comparison.engine import latency_for_compare
+def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
+                      per_layer: bool) -> Callable[[Any, Any], Any]:
+    """A (models, input) -> LatencyReport callable: the paired, interleaved measurement."""
+    from cspcost.comparison.engine import paired_latency
 
-    return lambda model, size: latency_for_compare(model, size, per_layer)
+    return lambda models, size: _with_phases(lambda progress: paired_latency(
+        models, size, batch=batch, device=device, rounds=rounds, processes=processes,
+        per_layer=per_layer, progress=progress))
+
+
+def _warn_latency(details: Optional[dict[str, Any]]) -> None:
+    """The paired measurement's warnings on stderr, one line each."""
+    if not details:
+        return
+    for line in details.get("warnings", []):
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
+    for model, lines in details.get("model_warnings", {}).items():
+        for line in lines:
+            err.print(f"warning: {model}: {line}", markup=False, soft_wrap=True)
 
 
 def _emit_comparison(result: Comparison, fmt: Format) -> None:
@@ -304,15 +330,17 @@ def profile_cmd(
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
+    processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
-    """Real latency: median, p10, p90, IQR, throughput, environment; per layer with --per-layer.
+    """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
 
     Examples:
 
     * `cspcost profile resnet50`
     * `cspcost profile cspresnext50 --per-layer --depth 2 --top 15`
     * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
+    * `cspcost profile resnet10 --processes 3` (three fresh processes, merged)
     """
     with _reporting():
         from cspcost.profiling.run import profile
@@ -321,7 +349,7 @@ def profile_cmd(
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
-            per_layer=per_layer, depth=depth, progress=progress))
+            per_layer=per_layer, depth=depth, progress=progress, processes=processes))
         _emit_profile(result, fmt, top)
 
 
@@ -356,11 +384,14 @@ def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> Non
         frame = views.latency(result)
         _emit(export.to_csv(frame) if fmt is Format.csv else export.to_markdown(frame), None)
     else:
-        _emit(tables.render_text(tables.frame_table(views.latency(result), f"{result.model} latency")), None)
+        _emit(views.profile_block(result), None)
         if layers is not None:
-            _emit(tables.render_text(tables.frame_table(views.profile_layers(layers), "per layer", len(layers))), None)
-            summary = result.layer_summary or {}
-            err.print(", ".join(f"{k}: {v:.3g}" if isinstance(v, float) else f"{k}: {v}" for k, v in summary.items()))
+            view = views.profile_layers(layers, tables.TABLE_WIDTH)
+            _emit(tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound"))), None)
+            if result.layer_summary:
+                err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    for line in result.warnings:
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
 
 
 @app.command()

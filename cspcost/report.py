@@ -1,17 +1,20 @@
 """``cspcost report``: the committed reference report (every zoo CSP pair, Table 3, today's CSP
-models from timm and Ultralytics, every ecosystem's published figures beside cspcost's, an index)."""
+models from timm and Ultralytics, every ecosystem's published figures beside cspcost's, an index),
+and with ``--latency`` the paper's Table 5 measured on this machine (``table5.md``)."""
 from __future__ import annotations
 
 import importlib.util
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
 from cspcost.comparison.engine import tabulate
 from cspcost.comparison.output import write_report
-from cspcost.render.export import to_markdown
+from cspcost.render.export import to_csv, to_markdown
 from cspcost.render.files import write_atomic
+from cspcost.render.tables import rounded
 from cspcost.walk.analysis import AnalysisResult, analyze
 
 # Today's cross-stage partial models beside their predecessors: (convention, common input or
@@ -116,6 +119,10 @@ def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = No
     index += [""] + _modern_sections(out, written)
     if progress:
         progress(steps - 1, steps)
+    index += ["", "## Table 5: measured latency", "",
+              "`table5.md` beside this file: FLOPs, CIO and measured CPU latency ratios of every pair, "
+              "with 95% intervals and the environment stamp, written by `cspcost report --latency` "
+              "(it measures: run it on a quiet machine)."]
     write_atomic(out / "README.md", "\n".join(index) + "\n")
     if progress:
         progress(steps, steps)
@@ -138,3 +145,114 @@ def _modern_sections(out: Path, written: list[Path]) -> list[str]:
             "Each ecosystem's printed figure beside cspcost's at the same precision (`exact`: "
             "cspcost's integer), under the convention that reproduces it.", "",
             to_markdown(table.drop(columns=["source"]))]
+
+
+TABLE5_ROUNDS = 20  # rounds per pair: a 95% interval from ranks 6 and 15 of 20 ratios, ~2 min in all
+
+
+def table5(pairs: Sequence[tuple[str, ...]] | None = None, *, rounds: int = TABLE5_ROUNDS, warmup: int = 3,
+           processes: int = 1, measure: Callable[..., Any] | None = None,
+           progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The paper's Table 5 question on this machine: is each CSP model faster, and did FLOPs say so?
+
+    Args:
+        pairs: (baseline, CSP model, ...) tuples; default ``zoo_pairs()`` (the detectors included).
+        rounds, warmup, processes: of each pair's paired measurement (``profiling.paired``).
+        measure: the paired measurer (default ``paired``; injectable for tests).
+        progress: called with (pairs done, pairs).
+    Returns:
+        One row per model against its pair's first model (FLOPs and CIO ratios under darknet
+        counting, the latency ratio with its 95% interval, the verdicts), and the environment.
+    """
+    from cspcost.errors import UsageError
+    from cspcost.profiling.intervals import MIN_SAMPLES
+    from cspcost.profiling.paired import paired
+
+    if not isinstance(rounds, int) or rounds < MIN_SAMPLES:  # before minutes of analysis, not after
+        raise UsageError(f"rounds must be an integer of at least {MIN_SAMPLES}, got {rounds!r}")
+    pairs, measure = list(pairs or zoo_pairs()), measure or paired
+    analyses: dict[str, AnalysisResult] = {}
+    rows, env = [], {}
+    for i, pair in enumerate(pairs):
+        for name in pair:
+            analyses.setdefault(name, analyze(name, convention="darknet"))
+        result = measure(list(pair), rounds=rounds, warmup=warmup, processes=processes)
+        env = _busiest(env, result.environment)
+        rows += [{**_table5_row(analyses[pair[0]], analyses[m.name], result.models[0], m),
+                  "cpu_share": result.environment.get("cpu_share"),
+                  "load_avg_1min": result.environment.get("load_avg_1min"),
+                  "warnings": "; ".join(result.warnings + [w for t in result.models for w in t.warnings])}
+                 for m in result.models[1:]]
+        if progress:
+            progress(i + 1, len(pairs))
+    return pd.DataFrame(rows), env
+
+
+def _busiest(seen: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """The stamp with the busiest machine state of all pairs: lowest CPU share, highest load and steal."""
+    if not seen:
+        return dict(env)
+    merged = dict(seen)
+    for key, pick in (("cpu_share", min), ("load_avg_1min", max), ("cpu_steal_share", max)):
+        values = [v for v in (seen.get(key), env.get(key)) if isinstance(v, (int, float)) and v == v]
+        if values:
+            merged[key] = pick(values)
+    return merged
+
+
+def _table5_row(base: AnalysisResult, model: AnalysisResult, base_timed: Any, timed: Any) -> dict[str, Any]:
+    """One Table 5 row: cost ratios, latency ratio and interval, and the two verdicts."""
+    flops_ratio = model.totals["flops"] / base.totals["flops"]
+    low, high = timed.ratio.low, timed.ratio.high
+    faster = "yes" if high < 1 else "no, slower" if low > 1 else "no difference"
+    predicted = "yes" if (flops_ratio < 1) == (timed.ratio.median < 1) and timed.significant else "no"
+    return {
+        "baseline": base.model, "model": model.model, "input": model.input_shape[0][-1],
+        "flops_ratio": flops_ratio, "cio_ratio": model.totals["cio_elems"] / base.totals["cio_elems"],
+        "baseline_ms": base_timed.latency.median_ms, "model_ms": timed.latency.median_ms,
+        "latency_ratio": timed.ratio.median, "latency_ratio_low": low, "latency_ratio_high": high,
+        "csp_faster": faster, "flops_predicted": predicted,
+    }
+
+
+def table5_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: int) -> str:
+    """table5.md: the table for people, how it was measured, and the environment stamp."""
+    lines = ["# Table 5 on this machine: is the CSP model faster, and did FLOPs predict it?", "",
+             "Regenerate with `cspcost report --latency` (on a quiet machine). FLOPs and CIO under darknet "
+             "counting (the paper's); latency on CPU, each group of models timed interleaved in one "
+             f"process ({rounds} rounds after warm-up, order shuffled with a fixed seed, 1 thread, batch 1). "
+             "Latency ratio: median of the per-round ratios against the first model, with its 95% "
+             "interval: the hull of the distribution-free order-statistics interval of the median over "
+             "the rounds and over six consecutive blocks of rounds (so drift in the ratio widens it). "
+             "'CSP faster' is *yes* when the whole interval is below 1; 'FLOPs predicted' is *yes* when "
+             "the latency difference is significant and has the sign of the FLOPs difference.", "",
+             "| model | vs | input | FLOPs ratio | CIO ratio | ms | vs ms | latency ratio [95%] | CSP faster | FLOPs predicted |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for r in frame.itertuples(index=False):
+        lines.append(f"| {r.model} | {r.baseline} | {r.input} | {r.flops_ratio:.3f} | {r.cio_ratio:.3f} | "
+                     f"{rounded(r.model_ms)} | {rounded(r.baseline_ms)} | {r.latency_ratio:.3f} "
+                     f"[{r.latency_ratio_low:.3f}-{r.latency_ratio_high:.3f}] | {r.csp_faster} | {r.flops_predicted} |")
+    lines += ["", "## Environment", "", "The busiest state seen over all pairs (lowest CPU share, highest "
+              "load and steal); each pair's own is in table5.csv.", "",
+              *(f"- {k}: {_stamp_value(v)}" for k, v in env.items()), ""]
+    noisy = [f"- {r.model} vs {r.baseline}: {r.warnings}" for r in frame.itertuples(index=False)
+             if getattr(r, "warnings", "")]
+    if noisy:
+        lines += ["## Warnings", "", *noisy, ""]
+    return "\n".join(lines)
+
+
+def _stamp_value(value: Any) -> str:
+    """A stamp value for the file: shares as percentages, other floats to 3 significant digits."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def latency_report(out: str | Path, rounds: int = TABLE5_ROUNDS, processes: int = 1,
+                   progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Measure Table 5 for every zoo pair and write ``out/table5.md`` (and its CSV, exact values)."""
+    frame, env = table5(rounds=rounds, processes=processes, progress=progress)
+    env = {**env, "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    out = Path(out)
+    write_atomic(out / "table5.md", table5_markdown(frame, env, rounds))
+    write_atomic(out / "table5.csv", to_csv(frame))
+    return [out / "table5.md", out / "table5.csv"]

@@ -80,10 +80,15 @@ def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
     nets = f"{__import__('pathlib').Path(__file__).parent / 'nets.py'}:mixnet"
     out = tmp_path / "timed"
     result = runner.invoke(app, ["compare", "tinycsp", nets, "--input", "3x32x32", "--profile", "--plot",
-                                 "--out", str(out), "--format", "json"])
+                                 "--rounds", "6", "--processes", "1", "--out", str(out), "--format", "json"])
     assert result.exit_code == 0, result.stderr
-    rows = json.loads(result.stdout)["models"]
+    data = json.loads(result.stdout)
+    rows = data["models"]
     assert all(row["latency_ms"] > 0 for row in rows)
+    assert rows[0]["latency_ratio"] == 1.0 and rows[0]["latency_ratio_ci95"] == [1.0, 1.0]
+    low, high = rows[1]["latency_ratio_ci95"]
+    assert low <= rows[1]["latency_ratio"] <= high
+    assert data["latency"]["rounds"] == 6 and "order statistics" in data["latency"]["method"]
     assert (out / "time_vs_flops.png").exists() and (out / "time_vs_flops.svg").exists()
 
 
@@ -100,3 +105,50 @@ def test_zoo_report_writes_pairs_table3_and_index(tmp_path, monkeypatch) -> None
     assert "[mobilenetv2 vs cspmobilenetv2](mobilenetv2_vs_cspmobilenetv2/summary.md)" in index
     # Table 3 row: the walker's 0.858 beside the paper's 0.858 (cfg model, every printed digit)
     assert "| mobilenetv2 | 224 | 3.47 | 3.47 | 0.858 | 0.858 |" in index
+
+
+def test_table5_from_a_fake_paired_measurement(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Table 5 rows: darknet FLOPs/CIO ratios from the walker, the latency ratio and the verdicts."""
+    import cspcost.report as report
+    from cspcost.profiling.paired import build_result
+
+    def measure(models, rounds, warmup, processes):  # noqa: ANN001, ANN202
+        # the CSP model takes 8 ms to the baseline's 10 ms in every round: ratio 0.8, interval [0.8, 0.8]
+        seconds = [[0.010] * rounds, [0.008] * rounds]
+        return build_result(models, [(1, 3, 256, 256)] * 2, [seconds], [[0, 1]] * rounds, warmup,
+                            {"cpu_model": "Fake CPU", "threads": 1, "cpu_share": 0.99})
+
+    frame, env = report.table5([("resnet10", "cspresnet10")], rounds=6, measure=measure)
+    row = frame.iloc[0]
+    base, csp = cspcost.analyze("resnet10", convention="darknet"), cspcost.analyze("cspresnet10", convention="darknet")
+    assert row["flops_ratio"] == pytest.approx(csp.totals["flops"] / base.totals["flops"])  # 1.878 / 2.273
+    assert row["cio_ratio"] == pytest.approx(csp.totals["cio_elems"] / base.totals["cio_elems"])
+    assert (row["latency_ratio"], row["latency_ratio_low"], row["latency_ratio_high"]) == pytest.approx((0.8,) * 3)
+    assert (row["csp_faster"], row["flops_predicted"]) == ("yes", "yes")  # lighter and faster
+    assert (row["baseline_ms"], row["model_ms"]) == pytest.approx((10.0, 8.0))
+    text = report.table5_markdown(frame, env, 6)
+    assert "| cspresnet10 | resnet10 | 256 | 0.826 |" in text and "0.800 [0.800-0.800] | yes | yes |" in text
+    assert "- cpu_model: Fake CPU" in text and "- cpu_share: 0.99" in text
+    monkeypatch.setattr(report, "table5", lambda **kw: (frame, env))
+    written = report.latency_report(tmp_path, rounds=6)
+    assert [p.name for p in written] == ["table5.md", "table5.csv"] and "measured_at" in written[0].read_text()
+
+
+def test_compare_profile_api_is_the_paired_measurement(monkeypatch) -> None:  # noqa: ANN001
+    """cspcost.compare(..., profile=True) measures with paired_latency: its rows land in the table."""
+    import cspcost.comparison.engine as engine
+
+    seen = {}
+
+    def fake(models, size, batch):  # noqa: ANN001, ANN202
+        seen["models"] = list(models)
+        rows = [{"latency_ms": 10.0, "latency_ratio": 1.0, "latency_ratio_ci95": [1.0, 1.0]},
+                {"latency_ms": 8.0, "latency_ratio": 0.8, "latency_ratio_ci95": [0.78, 0.83]}]
+        return engine.LatencyReport(rows, {"method": "fake"})
+
+    monkeypatch.setattr(engine, "paired_latency", fake)
+    result = cspcost.compare(PAIR, profile=True)
+    assert seen["models"] == PAIR and result.latency == {"method": "fake"}
+    assert result.table["latency_ratio_ci95"].iloc[1] == [0.78, 0.83]
+    assert result.table["latency_ms_delta_pct"].iloc[1] == pytest.approx(-20.0)  # 100 * (8/10 - 1)
+    assert cspcost.paired.__module__ == "cspcost.profiling.paired"

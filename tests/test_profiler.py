@@ -166,10 +166,10 @@ def test_profile_structure_and_units() -> None:
     r = profile(tiny(), (3, 16, 16), batch=2, warmup=1, repeat=3, threads=1)
     d = json.loads(r.to_json())
     assert set(d) == {"model", "input_shape", "batch", "latency", "throughput", "environment",
-                      "samples_ms", "per_layer", "peaks", "layers"}
+                      "warnings", "processes", "samples_ms", "per_layer", "peaks", "layers"}
     assert d["input_shape"] == [[2, 3, 16, 16]] and d["batch"] == 2
     assert set(d["latency"]) == {"runs", "median_ms", "p10_ms", "p90_ms", "q1_ms", "q3_ms", "iqr_ms",
-                                 "mean_ms", "min_ms", "max_ms"}
+                                 "mean_ms", "min_ms", "max_ms", "std_ms", "cv"}
     lat = r.latency
     assert lat.runs == 3 == len(r.samples_ms)
     assert 0 < lat.min_ms <= lat.p10_ms <= lat.median_ms <= lat.p90_ms <= lat.max_ms
@@ -380,7 +380,7 @@ def test_cuda_out_of_memory_is_reported() -> None:
 
 def test_steal_share_from_proc_stat_ticks() -> None:
     """Steal share = steal ticks / all ticks between two readings: (1,100)->(11,300) is 10/200."""
-    from cspcost.profiling.run import _steal_share
+    from cspcost.profiling.noise import steal_share as _steal_share
 
     assert _steal_share((100, 1), (300, 11)) == 10 / 200
     assert math.isnan(_steal_share(None, (300, 11))) and math.isnan(_steal_share((5, 0), (5, 0)))

@@ -11,7 +11,19 @@ from cspcost.comparison.deltas import label, summarize, table
 from cspcost.comparison.stages import first_shapes, stage_labels, stage_table
 from cspcost.walk.analysis import AnalysisResult, analyze
 
-Latency = Callable[[str, tuple[int, ...] | None], tuple[float, pd.DataFrame | None]]
+LATENCY_KEYS = ["latency_ratio", "latency_ratio_ci95", "latency_significant", "latency_p_value", "latency_cv"]
+
+
+@dataclass
+class LatencyReport:
+    """Measured latency of the compared models: one row of fields per model, optional layers."""
+
+    rows: list[dict[str, Any]]  # latency_ms, latency_ratio, latency_ratio_ci95, ... per model
+    details: dict[str, Any]  # how it was measured: method, rounds, environment, warnings
+    layers: list[pd.DataFrame | None] = field(default_factory=list)  # per-layer times, if asked
+
+
+Latency = Callable[[Sequence[Any], Sequence[int] | None], LatencyReport]
 
 
 @dataclass
@@ -21,6 +33,7 @@ class Comparison:
     results: list[AnalysisResult]
     table: pd.DataFrame
     timed_layers: dict[str, pd.DataFrame] = field(default_factory=dict)  # label -> layers with latency_ms
+    latency: dict[str, Any] | None = None  # how latency was measured (LatencyReport.details)
     stages: pd.DataFrame | None = None  # per stage (by output stride and order): each model's costs, deltas
 
     @property
@@ -34,6 +47,7 @@ class Comparison:
             "models": self.table.to_dict(orient="records"),
             "convention": self.results[0].convention.label(),
             "totals": {label(r): r.totals for r in self.results},
+            "latency": self.latency,
         }
         if self.stages is not None:
             data["stages"] = self.stages.to_dict(orient="records")
@@ -57,16 +71,19 @@ class Comparison:
 def compare(
     models: Sequence[str | torch.nn.Module], input_size: Sequence[int] | None = None, batch: int = 1, *,
     convention: str = "pytorch", cio: str | None = None, fuse_bn: bool = False, device: str = "meta",
-    latency: Latency | None = None, csp: bool = False,
+    latency: Latency | None = None, profile: bool = False, csp: bool = False,
 ) -> Comparison:
     """Analyse each model (each at its own default input unless ``input_size``) and tabulate.
 
     Args:
         models: zoo names, ``file.py:factory`` specs or modules; the first is the reference.
-        latency: optional measurer ``(model, input_size) -> (median ms, per-layer frame)``.
+        latency: optional measurer ``(models, input_size) -> LatencyReport`` (e.g.
+            ``paired_latency``: all models interleaved in one process).
+        profile: measure CPU latency with ``paired_latency``'s defaults (when no ``latency``).
         csp: also find each model's cross-stage partial blocks (``results[i].csp_blocks``).
     Returns:
-        A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns.
+        A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns (with
+        latency: ``latency_ms``, ``latency_ratio``, ``latency_ratio_ci95`` and more).
     """
     results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
                for m in models]
@@ -74,24 +91,21 @@ def compare(
         from cspcost.structure import find_csp
 
         results = [find_csp(r) for r in results]
-    latencies: list[float | None] = [None] * len(results)
-    timed = {}
-    if latency is not None:
-        for i, (model, result) in enumerate(zip(models, results)):
-            latencies[i], per_layer = latency(model, input_size)
-            if per_layer is not None:
-                timed[label(result)] = per_layer
-    return tabulate(results, latencies, timed)
+    if profile and latency is None:
+        latency = lambda ms, size: paired_latency(ms, size, batch=batch)  # noqa: E731
+    return tabulate(results, latency(models, input_size) if latency is not None else None)
 
 
-def tabulate(results: Sequence[AnalysisResult], latencies: Sequence[float | None] | None = None,
-             timed: dict[str, pd.DataFrame] | None = None) -> Comparison:
-    """A Comparison of analyses already made (the first is the reference)."""
-    latencies = latencies or [None] * len(results)
+def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = None) -> Comparison:
+    """A Comparison of analyses already made (the first is the reference), with measured latency."""
     results = _distinct(results)
-    rows = [summarize(result, ms) for result, ms in zip(results, latencies)]
     stages = stage_table({label(r): staged(r) for r in results})
-    return Comparison(list(results), table(rows), timed or {}, stages)
+    if latency is None:
+        return Comparison(list(results), table([summarize(r) for r in results]), stages=stages)
+    rows = [{**summarize(r, extra["latency_ms"]), **{k: extra.get(k) for k in LATENCY_KEYS}}
+            for r, extra in zip(results, latency.rows)]
+    timed = {label(r): frame for r, frame in zip(results, latency.layers) if frame is not None}
+    return Comparison(list(results), table(rows), timed, latency.details, stages)
 
 
 def _distinct(results: Sequence[AnalysisResult]) -> list[AnalysisResult]:
@@ -111,10 +125,46 @@ def staged(result: AnalysisResult) -> pd.DataFrame:
     """A result's layers with a ``stage`` column (output stride and order)."""
     return result.layers.assign(stage=stage_labels(result.layers, result.input_shape[0], first_shapes(result.ops)))
 
+def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, batch: int = 1,
+                   device: str = "cpu", rounds: int = 12, warmup: int = 3, processes: int = 3,
+                   per_layer: bool = False, progress: Any = None) -> LatencyReport:
+    """Latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
+
+    Args:
+        models: as given to ``compare`` (the first is the reference).
+        device: "cpu" or "cuda" (timed by CUDA events there).
+        rounds: timed rounds (each model once per round, order shuffled with a fixed seed).
+        processes: run in this many fresh processes and merge: the interval then spans three
+            stretches of the machine's state, which one process of a few seconds cannot see
+            (modules cannot be sent to a process: then one process of ``max(rounds, 30)`` rounds).
+        per_layer: also time each model's layers (its own instrumented runs, after the pairing).
+    Returns:
+        Per model latency_ms, latency_ratio, latency_ratio_ci95 [low, high], latency_significant,
+        latency_p_value, latency_cv; the measurement's method, environment and warnings.
+    """
+    from cspcost.profiling.paired import paired
+
+    if processes > 1 and not all(isinstance(m, str) for m in models):
+        processes, rounds = 1, max(rounds, 30)
+    result = paired(models, input_size, batch, device=device, rounds=rounds, warmup=warmup,
+                    processes=processes, progress=progress)
+    details = {k: v for k, v in result.to_dict().items() if k != "models"}
+    details["model_warnings"] = {m.name: m.warnings for m in result.models if m.warnings}
+    layers = [_layers(m, input_size, batch, device) for m in models] if per_layer else []
+    return LatencyReport([m.row() for m in result.models], details, layers)
+
+
+def _layers(model: Any, input_size: Sequence[int] | None, batch: int, device: str) -> pd.DataFrame | None:
+    """One model's per-layer times (``latency_ms``, ``flops`` columns) for the time-vs-FLOPs chart."""
+    from cspcost.profiling.run import profile
+
+    result = profile(model, input_size, batch, device=device, warmup=3, repeat=15, per_layer=True, peaks=False)
+    return None if result.layers is None else result.layers.rename(columns={"measured_ms": "latency_ms"})
+
 
 def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] | None,
                         per_layer: bool) -> tuple[float, pd.DataFrame | None]:
-    """Median CPU latency (ms) and, if asked, per-layer times (``latency_ms``, ``flops`` columns)."""
+    """One model's median CPU latency (ms) and, if asked, per-layer times (used by budgets)."""
     from cspcost.profiling.run import profile
 
     result = profile(model, input_size, device="cpu", warmup=3, repeat=15, per_layer=per_layer, peaks=False)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import os
 import platform
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
@@ -12,6 +13,7 @@ import torch
 
 from cspcost import __version__
 from cspcost.errors import DeviceError, UsageError
+from cspcost.profiling.timing import Clock, EventTimer, HostTimer, Timer
 from cspcost.walk.capture import check_device
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -49,6 +51,16 @@ def sync_for(device: torch.device) -> Any:
     return lambda: None
 
 
+def timer_for(device: torch.device, clock: Clock = time.perf_counter) -> Timer:
+    """CUDA events on a GPU (device time of the queued kernels), else the synchronised host clock."""
+    return EventTimer() if device.type == "cuda" else HostTimer(clock, sync_for(device))
+
+
+def device_context(device: torch.device) -> Any:
+    """Make ``device`` current on CUDA (events, streams and ``synchronize()`` then refer to it)."""
+    return torch.cuda.device(device) if device.type == "cuda" else nullcontext()
+
+
 @contextmanager
 def thread_count(threads: int | None) -> Iterator[int]:
     """Run with ``threads`` intra-op CPU threads (None: torch's current count), then restore it."""
@@ -82,7 +94,13 @@ def device_name(device: torch.device) -> str:
 
 
 def stamp(device: torch.device, threads: int, dtype: torch.dtype) -> dict[str, Any]:
-    """What shaped a measurement: device and its name, CPU model, versions, threads, dtype."""
+    """What shaped a measurement: device and its name, CPU model, versions, threads, dtype
+    (and on CUDA, the cuDNN and TF32 settings that change which kernels run)."""
+    return {**_base_stamp(device, threads, dtype), **(cuda_settings() if device.type == "cuda" else {})}
+
+
+def _base_stamp(device: torch.device, threads: int, dtype: torch.dtype) -> dict[str, Any]:
+    """The device-independent part of the stamp."""
     return {
         "device": str(device),
         "device_name": device_name(device),
@@ -95,6 +113,46 @@ def stamp(device: torch.device, threads: int, dtype: torch.dtype) -> dict[str, A
         "threads": threads,
         "dtype": str(dtype).removeprefix("torch."),
     }
+
+
+def cuda_settings(backends: Any = None) -> dict[str, Any]:
+    """cuDNN and TF32 flags, stated because they change the kernels (and the speed) on CUDA.
+
+    ``cudnn.benchmark`` (off by default) lets cuDNN time its algorithms on the first call of each
+    input shape: the warm-up absorbs that, so timed runs see the chosen kernels. TF32 matmul or
+    convolution make float32 run on tensor cores at reduced precision.
+    """
+    b = backends or torch.backends
+    return {
+        "cudnn_version": b.cudnn.version() if b.cudnn.is_available() else None,
+        "cudnn_benchmark": bool(b.cudnn.benchmark),
+        "cudnn_deterministic": bool(b.cudnn.deterministic),
+        "cudnn_allow_tf32": bool(b.cudnn.allow_tf32),
+        "matmul_allow_tf32": bool(b.cuda.matmul.allow_tf32),
+    }
+
+
+@contextmanager
+def device_memory(device: torch.device, cuda: Any = None) -> Iterator[dict[str, Any]]:
+    """The CUDA caching allocator's peak while the block runs (``{}`` on CPU).
+
+    Peaks are reset first (``reset_peak_memory_stats``) and read after a synchronisation:
+    ``max_memory_allocated`` is what tensors used, ``max_memory_reserved`` what the allocator
+    held from the driver. ``cuda`` is ``torch.cuda`` (injectable for tests).
+    """
+    memory: dict[str, Any] = {}
+    if device.type != "cuda":
+        yield memory
+        return
+    api = cuda or torch.cuda
+    api.synchronize(device)
+    api.reset_peak_memory_stats(device)
+    try:
+        yield memory
+    finally:
+        api.synchronize(device)
+        memory["cuda_max_allocated_bytes"] = int(api.max_memory_allocated(device))
+        memory["cuda_max_reserved_bytes"] = int(api.max_memory_reserved(device))
 
 
 def _cpu_count() -> int:

@@ -18,13 +18,14 @@ import torch
 from torch import nn
 
 from cspcost.profiling.environment import (
+    device_context,
     parse_dtype,
     resolve_device,
     stamp,
-    sync_for,
     thread_count,
+    timer_for,
 )
-from cspcost.profiling.timing import Clock, Progress, time_calls
+from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
 from cspcost.render.files import write_atomic
 
 CACHE_ENV = "CSPCOST_CACHE_DIR"
@@ -151,7 +152,7 @@ def measure_peaks(
     """
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
-    with thread_count(threads) as n_threads:
+    with thread_count(threads) as n_threads, device_context(dev):
         env = stamp(dev, n_threads, torch_dtype)
         path = cache_path(dev, torch_dtype, n_threads)
         cached = load_cached(path, env) if cache and not refresh else None
@@ -171,14 +172,14 @@ def _measure(dev: torch.device, dtype: torch.dtype, env: dict[str, Any], clock: 
     benches = [_matmul_bench(sizes["matmul_n"], dev, dtype), _conv_bench(*sizes["conv"], dev, dtype),
                _copy_bench(sizes["copy_mib"], dev, dtype)]
     for i, (work, amount) in enumerate(benches):
-        results.append(amount / _best_s(work, sync_for(dev), clock) / 1e9)
+        results.append(amount / _best_s(work, timer_for(dev, clock)) / 1e9)
         if progress:
             progress("peaks", i + 1, len(benches))
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return DevicePeaks(str(dev), *results, env, when)
 
 
-def _best_s(work: Callable[[], object], sync: Callable[[], None], clock: Clock) -> float:
+def _best_s(work: Callable[[], object], timer: Timer) -> float:
     """The fastest timed run after WARMUP untimed ones, in seconds.
 
     Runs go on until BUDGET_S is spent (at least MIN_REPEAT): on a shared machine a longer window
@@ -186,9 +187,9 @@ def _best_s(work: Callable[[], object], sync: Callable[[], None], clock: Clock) 
     """
     samples: list[float] = []
     with torch.inference_mode():
-        time_calls(work, WARMUP, sync=sync, clock=clock)
+        time_calls(work, WARMUP, timer=timer)
         while len(samples) < MIN_REPEAT or sum(samples) < BUDGET_S:
-            samples += time_calls(work, 1, sync=sync, clock=clock)
+            samples += time_calls(work, 1, timer=timer)
             if len(samples) >= 1000:  # a fake clock that never advances
                 break
     return max(min(samples), 1e-9)

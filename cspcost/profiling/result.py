@@ -148,6 +148,8 @@ class ProfileResult:
     peaks: DevicePeaks | None = None
     depth: int | None = None
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
+    warnings: list[str] = field(default_factory=list)  # why the run may not be trustworthy
+    processes: list[dict[str, Any]] | None = None  # per-process summaries when merged from several
 
     @property
     def fps(self) -> float:
@@ -172,7 +174,7 @@ class ProfileResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (keys: model, input_shape, batch, latency, throughput, environment,
-        samples_ms, per_layer, peaks, layers)."""
+        warnings, processes, samples_ms, per_layer, peaks, layers)."""
         layers = self.layers
         return {
             "model": self.model,
@@ -181,6 +183,8 @@ class ProfileResult:
             "latency": self.latency.to_dict(),
             "throughput": {"images_per_s": self.images_per_s, "fps": self.fps},
             "environment": self.environment,
+            "warnings": self.warnings,
+            "processes": self.processes,
             "samples_ms": self.samples_ms,
             "per_layer": self.layer_summary,
             "peaks": self.peaks.to_dict() if self.peaks else None,

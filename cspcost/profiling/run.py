@@ -1,14 +1,24 @@
 """Real latency on CPU and CUDA: ``cspcost.profile(model_or_name, ...)``.
 
 The model runs in eval mode under ``torch.inference_mode`` with real weights; inputs are made once
-on the device; warm-up runs precede the timed ones; on CUDA the clock is read only after
-``torch.cuda.synchronize``. Model construction, weight transfer and input creation are never timed.
+on the device; warm-up runs precede the timed ones. Model construction, weight transfer and input
+creation are never timed.
+
+On CUDA (checked against PyTorch's CUDA semantics notes and ``torch.cuda.Event``'s documentation):
+the device is made current for the whole measurement, so events, the current stream and
+``synchronize()`` refer to it; each timed forward is bracketed by two timing-enabled events
+recorded on the current stream, and the end event is waited for before ``elapsed_time`` (kernel
+launches are asynchronous: a host clock without synchronisation would time the launch loop); the
+warm-up absorbs cuDNN's algorithm search when ``torch.backends.cudnn.benchmark`` is on, and that
+flag, ``deterministic`` and the TF32 flags are stated in the stamp; the caching allocator's peak
+(``max_memory_allocated``/``max_memory_reserved``) is reset before the timed runs and read after a
+synchronisation; bfloat16 is refused where ``torch.cuda.is_bf16_supported()`` says no; an
+out-of-memory error empties the allocator's cache before smaller batches are tried.
 """
 from __future__ import annotations
 
 import copy
 import gc
-import os
 import time
 import traceback
 from contextlib import contextmanager
@@ -26,16 +36,27 @@ from cspcost.errors import (
     UsageError,
 )
 from cspcost.profiling.environment import (
+    device_context,
+    device_memory,
     parse_dtype,
     resolve_device,
     stamp,
     sync_for,
     thread_count,
+    timer_for,
 )
 from cspcost.profiling.layers import time_layers
 from cspcost.profiling.peaks import DevicePeaks, measure_peaks
 from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
-from cspcost.profiling.timing import Clock, Progress, summarize, time_budget, time_calls
+from cspcost.profiling.noise import load_meter, warnings
+from cspcost.profiling.timing import (
+    Clock,
+    Progress,
+    Timer,
+    summarize,
+    time_budget,
+    time_calls,
+)
 from cspcost.sources.resolve import resolve
 from cspcost.walk.analysis import analyze
 from cspcost.walk.capture import (
@@ -64,7 +85,9 @@ def profile(
     depth: int | None = None,
     peaks: DevicePeaks | bool = True,
     clock: Clock = time.perf_counter,
+    timer: Timer | None = None,
     progress: Progress | None = None,
+    processes: int = 1,
 ) -> ProfileResult:
     """Measure a model's real latency, and optionally each layer's, joined with the walker's costs.
 
@@ -89,8 +112,11 @@ def profile(
         peaks: device peaks for the roofline: True uses the cache (measuring once if needed),
             False skips the roofline, or pass a ``DevicePeaks``.
         clock: seconds; injectable for tests.
+        timer: times one forward (default: CUDA events on CUDA, ``clock`` on CPU); injectable.
         progress: called with (phase, done, total or None); phases "warmup", "timing", "layers",
             "peaks".
+        processes: repeat the measurement in this many fresh processes and merge them (a model
+            name or spec only; not with ``per_layer``).
     Returns:
         A ProfileResult (``.latency``, ``.fps``, ``.layers``, ``.to_json()``).
     Raises:
@@ -99,22 +125,47 @@ def profile(
         batch that fitted).
     """
     _check_counts(batch, warmup, repeat, min_time, depth)
+    if processes != 1:
+        return _in_processes(processes, dict(
+            model_or_name=model_or_name, input_size=input_size, batch=batch, device=device, threads=threads,
+            dtype=str(dtype).removeprefix("torch."), channels_last=channels_last, warmup=warmup,
+            repeat=repeat, min_time=min_time, per_layer=per_layer))
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
-    name, model, default_size = _load(model_or_name, dev)
-    sizes = _sizes(input_size or default_size or DEFAULT_INPUT)
-    model = _prepare(model, dev, torch_dtype, channels_last, owned=isinstance(model_or_name, str))
-    with thread_count(threads) as n_threads, eval_mode(model), torch.inference_mode():
-        inputs = _first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
-        with _load_meter(n_threads) as load:
-            samples, number = _time_model(model, inputs, dev, warmup, repeat, min_time, clock, progress)
+    name, model, sizes = load_model(model_or_name, input_size, dev, torch_dtype, channels_last)
+    timer = timer or default_timer(dev, clock)
+    with thread_count(threads) as n_threads, device_context(dev), eval_mode(model), torch.inference_mode():
+        inputs = first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
+        with load_meter(n_threads) as load, device_memory(dev) as memory:
+            samples, number = _time_model(model, inputs, timer, warmup, repeat, min_time, progress)
         result = ProfileResult(name, [tuple(t.shape) for t in inputs], batch, summarize(samples),
                                [s * 1e3 for s in samples], depth=depth)
         result.environment = {**stamp(dev, n_threads, torch_dtype), **_settings(
-            result, channels_last, warmup, number, min_time), **load}
+            result, channels_last, warmup, number, min_time), **load, **memory}
+        result.warnings = warnings(result.samples_ms, result.latency.cv, result.environment)
         if per_layer:
             _add_layers(result, model, inputs, dev, sizes, torch_dtype, peaks, n_threads, clock, progress)
     return result
+
+
+def _in_processes(processes: int, kwargs: dict[str, Any]) -> ProfileResult:
+    """The measurement in fresh processes, merged."""
+    from cspcost.profiling.processes import profile_processes
+
+    if not isinstance(processes, int) or processes < 1:
+        raise UsageError(f"processes must be a positive integer, got {processes!r}")
+    return profile_processes(kwargs, processes)
+
+
+default_timer = timer_for  # CUDA events on a GPU, else the synchronised host clock
+
+
+def load_model(model_or_name: nn.Module | str, input_size: Any, dev: torch.device, dtype: torch.dtype,
+               channels_last: bool) -> tuple[str, nn.Module, list[tuple[int, ...]]]:
+    """(display name, the model ready on the device, the input sizes) for a module or a spec."""
+    name, model, default_size = _load(model_or_name, dev)
+    sizes = _sizes(input_size or default_size or DEFAULT_INPUT)
+    return name, _prepare(model, dev, dtype, channels_last, owned=isinstance(model_or_name, str)), sizes
 
 
 def _check_counts(batch: int, warmup: int, repeat: int, min_time: float | None, depth: int | None) -> None:
@@ -132,6 +183,8 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
     """The display name, a module with real weights, and the default input size."""
     if isinstance(model_or_name, nn.Module):
         return type(model_or_name).__name__, model_or_name, None
+    if not isinstance(model_or_name, str):
+        raise UsageError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
     resolved = resolve(model_or_name)
     try:
         # Build straight on the device (no host copy), with the same weights in every run: random
@@ -180,7 +233,7 @@ def _make_inputs(sizes: list[tuple[int, ...]], batch: int, dev: torch.device, dt
     return [t.contiguous(memory_format=fmt) if t.dim() == 4 else t for t in tensors]
 
 
-def _first_forward(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dev: torch.device,
+def first_forward(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dev: torch.device,
                    dtype: torch.dtype, channels_last: bool) -> list[torch.Tensor]:
     """Make the inputs and run one forward, turning failures into one-line errors."""
     try:
@@ -256,7 +309,7 @@ def _free(dev: torch.device) -> None:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """No garbage collection inside timed loops (as ``timeit`` does): its pauses are not the model's."""
     enabled = gc.isenabled()
     gc.disable()
@@ -267,57 +320,16 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-@contextmanager
-def _load_meter(threads: int) -> Iterator[dict[str, float]]:
-    """How busy the machine was while timing: the 1-minute load average, and the CPU share.
-
-    ``cpu_share`` is this process's CPU time over (wall time x threads): near 1.0 the timed
-    threads had their cores; well below, other processes took turns on them and the latency
-    includes waiting (a busy shared machine). Filled in when the block exits.
-    """
-    meter: dict[str, float] = {}
-    cpu, wall, ticks = time.process_time(), time.perf_counter(), _cpu_ticks()
-    try:
-        yield meter
-    finally:
-        elapsed = max(time.perf_counter() - wall, 1e-9)
-        meter["cpu_share"] = (time.process_time() - cpu) / (elapsed * threads)
-        meter["load_avg_1min"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        meter["cpu_steal_share"] = _steal_share(ticks, _cpu_ticks())
-
-
-def _cpu_ticks() -> tuple[int, int] | None:
-    """(all, steal) CPU ticks of the machine from /proc/stat (Linux), or None elsewhere."""
-    try:
-        with open("/proc/stat", encoding="ascii") as handle:
-            fields = [int(v) for v in handle.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
-
-
-def _steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float:
-    """The share of CPU time a virtual machine's host took away while timing (NaN if unknown).
-
-    Well above zero, the hypervisor ran other guests on our cores: latencies vary between runs
-    however many repeats are taken.
-    """
-    if before is None or after is None or after[0] == before[0]:
-        return float("nan")
-    return (after[1] - before[1]) / (after[0] - before[0])
-
-
-def _time_model(model: nn.Module, inputs: list[torch.Tensor], dev: torch.device, warmup: int,
-                repeat: int, min_time: float | None, clock: Clock,
+def _time_model(model: nn.Module, inputs: list[torch.Tensor], timer: Timer, warmup: int,
+                repeat: int, min_time: float | None,
                 progress: Progress | None) -> tuple[list[float], int]:
     """Warm up, then time forwards: (seconds per forward per sample, forwards per sample)."""
-    sync = sync_for(dev)
     forward = lambda: model(*inputs)  # noqa: E731 - the timed work, nothing else
-    with _gc_paused():
-        time_calls(forward, warmup - 1, sync=sync, clock=clock, progress=progress, phase="warmup")
+    with gc_paused():
+        time_calls(forward, warmup - 1, timer=timer, progress=progress, phase="warmup")
         if min_time is not None:
-            return time_budget(forward, min_time, sync=sync, clock=clock, progress=progress)
-        return time_calls(forward, repeat, sync=sync, clock=clock, progress=progress), 1
+            return time_budget(forward, min_time, timer=timer, progress=progress)
+        return time_calls(forward, repeat, timer=timer, progress=progress), 1
 
 
 def _settings(result: ProfileResult, channels_last: bool, warmup: int, number: int,
@@ -340,7 +352,7 @@ def _add_layers(result: ProfileResult, model: nn.Module, inputs: list[torch.Tens
                 threads: int, clock: Clock, progress: Progress | None) -> None:
     """Time each layer, join with the walker's costs and the roofline, and summarise."""
     runs = min(result.latency.runs, MAX_LAYER_RUNS)
-    with _gc_paused():
+    with gc_paused():
         times = time_layers(model, inputs, runs, device=dev, sync=sync_for(dev), clock=clock,
                             progress=progress, reference=lambda: model(*inputs))
     walker = _walker_layers(model, sizes, result.batch, dtype, dev)

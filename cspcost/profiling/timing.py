@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,14 +38,20 @@ class Stats:
     mean_ms: float
     min_ms: float
     max_ms: float
+    std_ms: float = math.nan  # sample standard deviation (n - 1); NaN for one sample
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation: the samples' standard deviation over their mean."""
+        return self.std_ms / self.mean_ms if self.mean_ms else math.nan
 
     def to_dict(self) -> dict[str, float | int]:
-        """A JSON-ready dict with the same keys as the fields."""
-        return asdict(self)
+        """A JSON-ready dict with the same keys as the fields, plus ``cv``."""
+        return {**asdict(self), "cv": self.cv}
 
 
 def summarize(samples_s: Sequence[float]) -> Stats:
-    """Median, p10, p90, quartiles, IQR, mean, min and max of samples given in seconds.
+    """Median, p10, p90, quartiles, IQR, mean, min, max and standard deviation of samples in seconds.
 
     Args:
         samples_s: one duration per run, in seconds (at least one).
@@ -56,8 +62,9 @@ def summarize(samples_s: Sequence[float]) -> Stats:
         raise ValueError("no samples to summarize")
     ms = np.asarray(samples_s, dtype=float) * 1e3
     p10, q1, median, q3, p90 = np.percentile(ms, [10, 25, 50, 75, 90])
+    std = float(ms.std(ddof=1)) if len(ms) > 1 else math.nan
     return Stats(len(ms), float(median), float(p10), float(p90), float(q1), float(q3),
-                 float(q3 - q1), float(ms.mean()), float(ms.min()), float(ms.max()))
+                 float(q3 - q1), float(ms.mean()), float(ms.min()), float(ms.max()), std)
 
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
@@ -80,9 +87,62 @@ def _noop() -> None:
     """No synchronisation (CPU work is done when the call returns)."""
 
 
+class Timer(Protocol):
+    """Times one call of a function, in seconds (host clock or device events)."""
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        """Run ``fn`` once and return how long it took."""
+
+
+@dataclass(frozen=True)
+class HostTimer:
+    """A host clock read on a quiet device: ``sync(); t0 = clock(); fn(); sync(); clock() - t0``."""
+
+    clock: Clock = time.perf_counter
+    sync: Callable[[], None] = _noop
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        """Run ``fn`` between two synchronised clock readings."""
+        self.sync()
+        start = self.clock()
+        fn()
+        self.sync()
+        return self.clock() - start
+
+
+@dataclass(frozen=True)
+class EventTimer:
+    """GPU time by CUDA events, as PyTorch's CUDA semantics notes recommend for asynchronous work.
+
+    ``start.record(); fn(); end.record(); end.synchronize(); start.elapsed_time(end)`` (ms): the
+    events are queued on the current stream around the kernels, so the time is the device's, not
+    the launch loop's; ``end.synchronize()`` waits for the end event only. ``events`` builds one
+    event (``torch.cuda.Event`` by default; injectable so that tests run without a GPU).
+    """
+
+    events: Callable[..., Any] | None = None
+
+    def __call__(self, fn: Callable[[], object]) -> float:
+        """Run ``fn`` between two recorded events and return their distance in seconds."""
+        make = self.events or _cuda_event
+        start, end = make(enable_timing=True), make(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+
+
+def _cuda_event(**kwargs: Any) -> Any:
+    """A ``torch.cuda.Event`` (torch imported only when CUDA timing is asked for)."""
+    import torch
+
+    return torch.cuda.Event(**kwargs)
+
+
 def time_calls(fn: Callable[[], object], repeat: int, *, sync: Callable[[], None] = _noop,
                clock: Clock = time.perf_counter, progress: Progress | None = None,
-               phase: str = "timing") -> list[float]:
+               phase: str = "timing", timer: Timer | None = None) -> list[float]:
     """Time ``repeat`` calls of ``fn`` one by one, synchronising before each clock reading.
 
     Args:
@@ -92,24 +152,22 @@ def time_calls(fn: Callable[[], object], repeat: int, *, sync: Callable[[], None
         clock: seconds; injectable for tests.
         progress: called after each call with (phase, done, repeat).
         phase: the label passed to ``progress``.
+        timer: times one call instead of ``sync`` and ``clock`` (e.g. an ``EventTimer``).
     Returns:
         One duration per call, in seconds.
     """
+    measure = timer or HostTimer(clock, sync)
     samples = []
     for i in range(repeat):
-        sync()
-        start = clock()
-        fn()
-        sync()
-        samples.append(clock() - start)
+        samples.append(measure(fn))
         if progress:
             progress(phase, i + 1, repeat)
     return samples
 
 
 def time_budget(fn: Callable[[], object], min_time_s: float, *, sync: Callable[[], None] = _noop,
-                clock: Clock = time.perf_counter,
-                progress: Progress | None = None) -> tuple[list[float], int]:
+                clock: Clock = time.perf_counter, progress: Progress | None = None,
+                timer: Timer | None = None) -> tuple[list[float], int]:
     """Time ``fn`` in blocks until ``min_time_s`` is spent, like ``blocked_autorange``.
 
     A block runs ``fn`` ``number`` times, ``number`` chosen so that a block lasts at least
@@ -121,14 +179,16 @@ def time_budget(fn: Callable[[], object], min_time_s: float, *, sync: Callable[[
         sync: waits for queued device work.
         clock: seconds; injectable for tests.
         progress: called after each block with ("timing", blocks done, None).
+        timer: times one block instead of ``sync`` and ``clock``.
     Returns:
         (per-call durations in seconds, one per block; calls per block).
     """
-    number = _calibrate(fn, sync, clock)
+    measure = timer or HostTimer(clock, sync)
+    number = _calibrate(fn, measure)
     samples: list[float] = []
     spent = 0.0
     while spent < min_time_s or len(samples) < MIN_RUNS:
-        block = time_calls(lambda: _repeat(fn, number), 1, sync=sync, clock=clock)[0]
+        block = measure(lambda: _repeat(fn, number))
         spent += block
         samples.append(block / number)
         if progress:
@@ -142,11 +202,11 @@ def _repeat(fn: Callable[[], object], number: int) -> None:
         fn()
 
 
-def _calibrate(fn: Callable[[], object], sync: Callable[[], None], clock: Clock) -> int:
+def _calibrate(fn: Callable[[], object], measure: Timer) -> int:
     """The number of calls per block that makes a block last at least ``BLOCK_S``."""
     number = 1
     while True:
-        block = time_calls(lambda: _repeat(fn, number), 1, sync=sync, clock=clock)[0]
+        block = measure(lambda: _repeat(fn, number))
         if block >= BLOCK_S or number >= 1 << 20:
             return number
         # Grow towards the target in one step when the estimate is usable, else by 10x.

@@ -13,7 +13,7 @@ def comparison_markdown(frame: pd.DataFrame) -> str:
     models = [str(m) for m in frame["model"]]
     lines = ["| metric | " + " | ".join(models) + " |", "|---|" + "---:|" * len(models)]
     for key, name in COMPARE_ROWS:
-        if frame[key].isna().all():
+        if key not in frame or frame[key].isna().all():
             continue
         cells = [compare_cell(frame, key, i).replace("|", "\\|") for i in range(len(frame))]
         if key == "bottleneck_layer":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any, Sequence
 
 import pandas as pd
@@ -20,6 +21,42 @@ def human(value: float, unit: str = "") -> str:
             scaled = value / factor
             return f"{scaled:.{1 if abs(scaled) >= 100 else 2}f}{suffix}{unit}"
     return f"{value:.0f}{unit}" if float(value).is_integer() else f"{value:.3g}{unit}"
+
+
+def rounded(value: float) -> str:
+    """A measured number for people: 121.2, 38.5, 8.25, 0.412, 0.0031 (three significant digits
+    below 10 down to four decimals, one decimal above); exact values stay in JSON and CSV."""
+    if value is None or value != value:
+        return "-"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if value == 0:
+        return "0"
+    if abs(value) < 0.00005:
+        return "<0.0001" if value > 0 else "-<0.0001"
+    decimals = min(4, max(2, 2 - math.floor(math.log10(abs(value)))))
+    return f"{value:.{decimals}f}"
+
+
+def percent(share: float) -> str:
+    """A share as a percentage with one decimal: 0.12345 -> '12.3'."""
+    return "-" if share is None or share != share else f"{100 * share:.1f}"
+
+
+def middle_truncate(text: str, width: int) -> str:
+    """Shorten a dotted path in the middle, keeping its first part and as many last parts as fit:
+    'stage3.blocks.2.conv.bn' -> 'stage3.…2.conv.bn'; else keep both ends of the characters."""
+    if len(text) <= width:
+        return text
+    parts = text.split(".")
+    cut = len(parts) - 1  # parts[cut:] are kept after the ellipsis
+    while cut > 1 and len(parts[0]) + 2 + len(".".join(parts[cut - 1:])) <= width:
+        cut -= 1
+    candidate = f"{parts[0]}.…{'.'.join(parts[cut:])}"
+    if len(parts) > 2 and len(candidate) <= width:
+        return candidate
+    keep = width - 1
+    return text[: keep - keep // 2] + "…" + text[-(keep // 2):]
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -80,7 +117,10 @@ COMPARE_ROWS = [  # (column, label): the comparison table is transposed, one col
     ("macs", "MACs"), ("flops", "FLOPs"), ("cio_elems", "CIO (elems)"), ("bytes", "bytes moved"),
     ("bottleneck_flops", "bottleneck FLOPs"), ("bottleneck_layer", "bottleneck layer"),
     ("layers", "layers"), ("peak_activation_bytes", "peak act. bytes"), ("latency_ms", "latency (ms)"),
+    ("latency_ratio", "latency ratio"),
 ]
+LATENCY_CAPTION = ("latency ratio: median of the per-round ratios against the first model, timed "
+                   "interleaved in one process; [95% interval]; * marks an interval without 1 (significant)")
 
 
 def comparison_table(frame: pd.DataFrame, convention: str) -> Table:
@@ -91,9 +131,11 @@ def comparison_table(frame: pd.DataFrame, convention: str) -> Table:
     for model in frame["model"]:
         table.add_column(str(model), justify="right", no_wrap=True, overflow="ellipsis")
     for key, name in COMPARE_ROWS:
-        if frame[key].isna().all():
+        if key not in frame or frame[key].isna().all():
             continue
         table.add_row(name, *(compare_cell(frame, key, i) for i in range(len(frame))))
+    if "latency_ratio" in frame and frame["latency_ratio"].notna().any():
+        table.caption = LATENCY_CAPTION
     return table
 
 
@@ -104,12 +146,21 @@ def compare_cell(frame: pd.DataFrame, key: str, i: int) -> str:
         return left_truncate(value, 24)
     if value is None or pd.isna(value):
         return "-"
-    text = f"{value:.2f}" if key == "latency_ms" else human(value)
+    if key == "latency_ratio":
+        return ratio_text(value, frame["latency_ratio_ci95"].iloc[i], bool(frame["latency_significant"].iloc[i]), i)
+    text = rounded(value) if key == "latency_ms" else human(value)
     delta = frame.get(f"{key}_delta_pct")
     if i and delta is not None and pd.notna(delta.iloc[i]):
         text += f" ({delta.iloc[i]:+.1f}%)"
     return text
 
+
+
+def ratio_text(ratio: float, ci: Sequence[float], significant: bool, i: int = 1) -> str:
+    """'0.865 [0.850-0.881]*': a latency ratio, its 95% interval, * if significant ('1 (ref)' first)."""
+    if i == 0:
+        return "1 (ref)"
+    return f"{ratio:.3f} [{ci[0]:.3f}-{ci[1]:.3f}]{'*' if significant else ''}"
 
 
 def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 60) -> Table:
@@ -124,6 +175,17 @@ def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 60) -> Table:
         table.add_row(*(_cell(v) for v in row))
     if len(frame) > max_rows:
         table.caption = f"... {len(frame) - max_rows} more rows (use --format csv for all)"
+    return table
+
+
+def text_table(frame: pd.DataFrame, title: str, left: Sequence[str] = ()) -> Table:
+    """A table of cells already formatted as text: every row, right-aligned but the ``left`` columns."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                  collapse_padding=True, title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if column in left else "right", no_wrap=True)
+    for row in frame.itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
     return table
 
 

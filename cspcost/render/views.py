@@ -5,33 +5,109 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-
-def _short(name: str, width: int = 26) -> str:
-    """Keep the end of a long dotted path."""
-    return name if len(name) <= width else "…" + name[-(width - 1):]
+from cspcost.render.tables import middle_truncate, percent, rounded
 
 
-def profile_layers(layers: pd.DataFrame) -> pd.DataFrame:
-    """Per-layer times: ms, share of time vs share of FLOPs, achieved rates, roofline bound."""
-    blank = pd.Series([""] * len(layers), index=layers.index)
-    bound = layers["bound"].fillna("") if "bound" in layers else blank
-    predicted = layers["predicted_ms"].round(3) if "predicted_ms" in layers else blank
-    return pd.DataFrame({
-        "layer": layers["name"].map(lambda n: _short(n, 24)), "type": layers["type"].str.slice(0, 10),
-        "ms": layers["measured_ms"].round(3), "roofline ms": predicted,
-        "time %": (100 * layers["time_share"]).round(1), "FLOPs %": (100 * layers["flops_share"]).round(1),
-        "GFLOP/s": layers["achieved_gflops"].round(1), "GB/s": layers["achieved_gbs"].round(2), "bound": bound,
-    })
+LAYER_HEADERS = ["layer", "type", "ms", "roofline ms", "time %", "FLOPs %", "GFLOP/s", "GB/s", "bound"]
+
+
+def profile_layers(layers: pd.DataFrame, width: int = 100) -> pd.DataFrame:
+    """Per-layer times as text for people: names shortened in the middle to fit ``width``, types
+    and bounds whole, times rounded, percentages with one decimal (exact values: JSON/CSV)."""
+    bound = layers["bound"].fillna("") if "bound" in layers else pd.Series("", index=layers.index)
+    predicted = layers["predicted_ms"] if "predicted_ms" in layers else pd.Series(float("nan"), index=layers.index)
+    cells = {
+        "type": layers["type"].astype(str), "ms": layers["measured_ms"].map(rounded),
+        "roofline ms": predicted.map(rounded), "time %": layers["time_share"].map(percent),
+        "FLOPs %": layers["flops_share"].map(percent), "GFLOP/s": layers["achieved_gflops"].map(rounded),
+        "GB/s": layers["achieved_gbs"].map(rounded), "bound": bound.replace("", "-"),
+    }
+    # A rendered row is one space, the columns two spaces apart, one space: fit the names in the rest.
+    used = sum(max(len(h), int(c.str.len().max() or 0)) + 2 for h, c in cells.items()) + 2
+    names = short_names(list(layers["name"]), max(12, width - used))
+    return pd.DataFrame({"layer": names, **cells}, index=layers.index)[LAYER_HEADERS]
+
+
+def short_names(names: list[str], width: int) -> list[str]:
+    """Layer paths shortened in the middle to ``width``; where two would read the same, the
+    middle parts are abbreviated instead ('stages.1.blocks.0.conv' -> 's.1.b.0.conv'), keeping
+    the indices that tell them apart."""
+    short = [middle_truncate(n, width) for n in names]
+    counts = {s: short.count(s) for s in set(short)}
+    return [s if counts[s] == 1 else _abbreviated(n, width) for s, n in zip(short, names)]
+
+
+def _abbreviated(text: str, width: int) -> str:
+    """Shorten the named (non-index) parts before the last one to their first letter, left to
+    right, until ``text`` fits; middle-truncated if it still does not."""
+    parts = text.split(".")
+    for i in range(len(parts) - 1):
+        if len(".".join(parts)) <= width:
+            break
+        if not parts[i].isdigit():
+            parts[i] = parts[i][:1]
+    return middle_truncate(".".join(parts), width)
+
+
+def profile_block(result: Any) -> str:
+    """``cspcost profile`` for people: what was timed, the median with IQR and throughput, the
+    spread, and one environment line (every number rounded; exact ones in JSON/CSV)."""
+    lat, env = result.latency, result.environment
+    threads = env.get("threads", "?")
+    where = f"{env.get('device', '?')} {env.get('dtype', '?')}, {threads} thread{'s' if threads != 1 else ''}"
+    lines = [f"{result.model}  input {'x'.join(map(str, result.input_shape[0]))}  ({where})",
+             f"median {rounded(lat.median_ms)} ms (IQR {rounded(lat.q1_ms)}-{rounded(lat.q3_ms)}, "
+             f"{lat.runs} runs), {rounded(result.images_per_s)} img/s",
+             f"spread: CV {percent(lat.cv)}%, p10 {rounded(lat.p10_ms)} ms, p90 {rounded(lat.p90_ms)} ms, "
+             f"min {rounded(lat.min_ms)} ms, max {rounded(lat.max_ms)} ms" + _processes_note(result),
+             environment_line(env)]
+    return "\n".join(lines) + "\n"
+
+
+def _processes_note(result: Any) -> str:
+    """', 3 processes (medians 40.1-42.3 ms)' when merged from fresh processes."""
+    if not result.processes:
+        return ""
+    medians = [p["median_ms"] for p in result.processes]
+    return f"; {len(medians)} processes (medians {rounded(min(medians))}-{rounded(max(medians))} ms)"
+
+
+def environment_line(env: dict[str, Any], width: int = 100) -> str:
+    """One line: CPU or GPU, CPUs, torch, and how busy the machine was while timing."""
+    busy = [f"load {env['load_avg_1min']:.1f}" if _number(env.get("load_avg_1min")) else "",
+            f"CPU share {env['cpu_share']:.0%}" if _number(env.get("cpu_share")) else "",
+            f"steal {env['cpu_steal_share']:.0%}" if _number(env.get("cpu_steal_share")) else ""]
+    rest = f" ({env.get('cpu_count', '?')} CPUs), torch {env.get('torch', '?')}"
+    if env.get("cudnn_version") is not None:
+        rest += f", cuDNN {env['cudnn_version']} benchmark={env.get('cudnn_benchmark')}"
+    rest += "; " + ", ".join(b for b in busy if b)
+    name = str(env.get("device_name") or env.get("cpu_model", "?"))
+    room = max(12, width - len("environment: ") - len(rest))
+    return "environment: " + middle_truncate(name, room) + rest
+
+
+def _number(value: Any) -> bool:
+    """A real number (not None, not NaN)."""
+    return isinstance(value, (int, float)) and value == value
 
 
 def latency(result: Any) -> pd.DataFrame:
-    """A ProfileResult as (field, value) rows: statistics, throughput, the environment stamp."""
-    stats = {k: round(v, 3) if isinstance(v, float) else v for k, v in result.latency.to_dict().items()}
-    row = {"model": result.model, "input": "x".join(map(str, result.input_shape[0])), **stats,
-           "fps": round(result.fps, 2), "images_per_s": round(result.images_per_s, 2)}
+    """A ProfileResult as exact (field, value) rows: statistics, throughput, the environment stamp."""
+    row = {"model": result.model, "input": "x".join(map(str, result.input_shape[0])),
+           **result.latency.to_dict(), "fps": result.fps, "images_per_s": result.images_per_s}
     env = {k: v for k, v in result.environment.items() if isinstance(v, (str, int, float, bool))}
-    merged = {**row, **env}
-    return pd.DataFrame({"field": list(merged), "value": [str(v) for v in merged.values()]})
+    merged = {**row, **env, "warnings": "; ".join(result.warnings)}
+    return pd.DataFrame({"field": list(merged), "value": [repr(v) if isinstance(v, float) else str(v)
+                                                          for v in merged.values()]})
+
+
+def layer_summary_line(summary: dict[str, Any]) -> str:
+    """The per-layer totals for people: sum vs end-to-end, instrumentation cost, rank correlation."""
+    rho = summary.get("spearman_predicted_vs_measured")
+    return (f"per-layer sum {summary['layer_sum_ms']:.3g} ms = {summary['layer_sum_ratio']:.2f} x the plain "
+            f"forward ({summary['reference_ms']:.3g} ms, {summary['layer_runs']} instrumented runs, "
+            f"instrumentation {summary['instrumentation_overhead']:+.0%} wall time)"
+            + (f"; roofline vs measured rank correlation {rho:.2f}" if rho is not None else ""))
 
 
 def budget_outcomes(outcomes: Sequence[Any]) -> pd.DataFrame:
@@ -79,8 +155,8 @@ def csp_blocks(models: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
         for k, b in enumerate(blocks):
             part2 = b["roles"]["part2"]
             rows.append({
-                **({"model": _short(model, 14)} if len(models) > 1 else {}), "#": str(k + 1),
-                "block": _short(b["name"], 20), "in": _short(b["parent"] or "", 12),
+                **({"model": middle_truncate(model, 14)} if len(models) > 1 else {}), "#": str(k + 1),
+                "block": middle_truncate(b["name"], 20), "in": middle_truncate(b["parent"] or "", 12),
                 "split": "chan" if b["pattern"] == "split" else "proj", "gamma": b["gamma_fraction"],
                 "m": str(b["part2_depth"]), "fusion": b["fusion"], "GFLOPs": f"{b['flops'] / 1e9:.3f}",
                 "params": f"{b['params'] / 1e6:.3f}M", "CIO": f"{b['cio_elems'] / 1e6:.2f}M",
@@ -130,7 +206,7 @@ def csp_side_by_side(models: dict[str, list[dict[str, Any]]], stages: dict[str, 
             for j, blocks in enumerate(per_model.values()):
                 name = letter(j)
                 b = blocks[k] if k < len(blocks) else None
-                row[f"{name} block"] = _short(b["name"], 14) if b else ""
+                row[f"{name} block"] = middle_truncate(b["name"], 14) if b else ""
                 row[f"{name} g m fusion"] = f"{b['gamma_fraction']} {b['part2_depth']} {b['fusion']}" if b else ""
                 row[f"{name} GFLOPs"] = f"{b['flops'] / 1e9:.3f}" if b else ""
                 row[f"{name} p2 FLOPs"] = _pct(b["roles"]["part2"]["flops"], b["flops"]) if b else ""
