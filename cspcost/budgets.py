@@ -78,6 +78,8 @@ class Outcome:
     @property
     def margin_pct(self) -> float:
         """Headroom below the limit in percent (negative when over)."""
+        if not self.limit:  # a limit of 0 holds only at 0: no headroom either way
+            return 0.0 if self.measured <= 0 else -100.0
         return 100.0 * (self.limit - self.measured) / self.limit
 
 
@@ -106,17 +108,17 @@ def _budget(file: Path, text: str, model: str, table: Any) -> Budget:
         if key not in LIMITS + OPTIONS:
             raise BudgetFileError(f"{file}:{_line_of(text, model, key)}: [{model}] unknown key {key!r}; "
                                   f"limits: {', '.join(LIMITS)}; options: {', '.join(OPTIONS)}")
-    limits = {key: _positive(file, text, model, key, table[key]) for key in LIMITS if key in table}
+    limits = {key: _limit(file, text, model, key, table[key]) for key in LIMITS if key in table}
     if not limits:
         raise BudgetFileError(f"{where}: [{model}] has no limit; give one of {', '.join(LIMITS)}")
     return Budget(model, limits, **_options(file, text, model, table), where=where)
 
 
-def _positive(file: Path, text: str, model: str, key: str, value: Any) -> float:
-    """A limit must be a positive number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise BudgetFileError(f"{file}:{_line_of(text, model, key)}: [{model}] {key} must be a positive "
-                              f"number, got {value!r}")
+def _limit(file: Path, text: str, model: str, key: str, value: Any) -> float:
+    """A limit must be a number of 0 or more (0: a model without CSP blocks, as ``--update`` writes it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise BudgetFileError(f"{file}:{_line_of(text, model, key)}: [{model}] {key} must be a number "
+                              f"of 0 or more, got {value!r}")
     return value
 
 

@@ -117,6 +117,16 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     err.print(f"warning: {message}", markup=False, soft_wrap=True)
 
 
+def _input_shape(input: Optional[str], size: Optional[int]) -> Optional[tuple[int, ...]]:
+    """``--input CxHxW`` or ``--size S`` (3xSxS), never both; None for the model's own."""
+    from cspcost.errors import UsageError
+    from cspcost.shapes import parse_input
+
+    if input and size is not None:
+        raise UsageError("give --input or --size, not both")
+    return parse_input(input) if input else ((3, size, size) if size is not None else None)
+
+
 def _version(value: bool) -> None:
     """Print the version and exit."""
     if value:
@@ -148,7 +158,7 @@ def _emit(text: str, output: Optional[str]) -> None:
 def analyze(
     model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
-    size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
+    size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("meta", "--device", help="meta (no allocation, no kernels), cpu or cuda."),
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate layers at this module depth (1 = top-level blocks)."),
@@ -182,7 +192,7 @@ def analyze(
         from cspcost.walk.analysis import analyze as run_analysis
 
         _settle_heap()
-        shape = parse_input(input) if input else ((3, size, size) if size else None)
+        shape = _input_shape(input, size)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                               strict=strict, depth=depth)
@@ -400,7 +410,7 @@ def device(
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
 
@@ -422,7 +432,7 @@ def device(
             return
         flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
         frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
-        _emit(tables.render_text(tables.frame_table(frame, "device peaks", len(frame))), None)
+        _emit_frame(frame, fmt, "device peaks", max_rows=len(frame))
 
 
 @app.command()
@@ -446,7 +456,7 @@ def check(
 
         from cspcost import budgets as b
         from cspcost.api import check_budgets
-        from cspcost.render import views
+        from cspcost.render import tables, views
         from cspcost.render.files import write_atomic
 
         outcomes = _with_progress(lambda progress: check_budgets(budgets_file, progress), "measuring budgets")
@@ -458,7 +468,9 @@ def check(
             return
         if junit:
             write_atomic(junit, b.junit_xml(outcomes))
-        _emit_frame(views.budget_outcomes(outcomes), fmt, f"budgets: {budgets_file}", max_rows=len(outcomes))
+        frame = views.budget_outcomes(outcomes)
+        shown = tables.frame_table(views.budget_display(frame), f"budgets: {budgets_file}", len(frame))
+        _emit_frame(frame, fmt, "", table=shown)
         failed = [o for o in outcomes if not o.ok]
         if failed:
             err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
@@ -522,7 +534,7 @@ def rules(
 def peers_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
-    size: Optional[int] = typer.Option(None, "--size", "-s", help="Square input side with 3 channels (same as --input 3xSxS)."),
+    size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
     depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
     tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
@@ -544,7 +556,7 @@ def peers_cmd(
         from cspcost.crosscheck.output import format_peers
         from cspcost.shapes import parse_input
 
-        shape = parse_input(input) if input else ((3, size, size) if size else None)
+        shape = _input_shape(input, size)
         _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)
 
 
@@ -693,7 +705,11 @@ def main() -> None:
         code = 1
     except Exception as exc:  # noqa: BLE001 - only click's (or typer's vendored click's) usage errors
         if not callable(getattr(exc, "format_message", None)):
-            raise  # --debug: the traceback was asked for
+            # --debug: the traceback was asked for, but the exit code stays the documented one
+            import traceback
+
+            traceback.print_exc()
+            sys.exit(exc.exit_code if isinstance(exc, CspcostError) else 3)
         # Bad options get one line, as every other usage error does, not click's usage panel.
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path} --help" if ctx is not None else "cspcost --help"

@@ -286,3 +286,50 @@ def test_check_warns_about_unsupported_ops(tmp_path: Path) -> None:
     result = invoke("check", str(budgets))
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 1
+
+
+def test_debug_keeps_the_exit_code() -> None:
+    """--debug shows the traceback but still exits 2 for bad input (not 1, the budget code)."""
+    out = subprocess.run([sys.executable, "-m", "cspcost", "--debug", "analyze", "tinycsp", "--input", "abc"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" in out.stderr and "malformed input size" in out.stderr
+
+
+@pytest.mark.parametrize("args,fragment", [(["--size", "0"], "--size"), (["--size", "64", "--input", "3x64x64"], "not both")])
+def test_size_zero_or_with_input_is_refused(args: list[str], fragment: str) -> None:
+    """--size 0 is not silently ignored; --size with --input is ambiguous: one line, exit 2."""
+    out = subprocess.run([sys.executable, "-m", "cspcost", "analyze", "tinycsp", *args], capture_output=True, text=True)
+    assert out.returncode == 2 and out.stdout == "" and len(out.stderr.strip().splitlines()) == 1
+    assert fragment in out.stderr
+
+
+def test_device_formats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`cspcost device --format csv|md` give CSV and Markdown, as every other command does."""
+    import cspcost.profiling.peaks as peaks
+
+    fake = peaks.DevicePeaks("cpu", 100.0, 80.0, 10.0, {"threads": 1}, "2026-11-22T00:00:00Z")
+    monkeypatch.setattr(peaks, "measure_peaks", lambda *a, **k: fake)
+    assert invoke("device", "--format", "csv").stdout.startswith("field,value\n")
+    assert invoke("device", "--format", "md").stdout.startswith("| field | value |")
+
+
+def test_zero_limits_written_by_update_are_accepted(tmp_path) -> None:  # noqa: ANN001
+    """A model without CSP blocks measures 0; --update writes 0 and check then accepts (and holds) it."""
+    budgets = tmp_path / "budgets.toml"
+    budgets.write_text("[resnet10]\ncsp_block_flops_max = 5\n")
+    assert invoke("check", str(budgets), "--update").exit_code == 0
+    assert "csp_block_flops_max = 0" in budgets.read_text()
+    result = invoke("check", str(budgets))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_ultralytics_json_is_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ultralytics' own log lines never reach stdout: --format json parses; a yaml without its scale
+    letter is built as Ultralytics builds it, with a one-line warning on stderr."""
+    pytest.importorskip("ultralytics")
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    out = subprocess.run([sys.executable, "-m", "cspcost", "analyze", "ultralytics:yolo11.yaml", "--format", "json",
+                          "--input", "3x64x64"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["totals"]["params"] > 0
+    assert out.stderr.strip().splitlines() == [line for line in out.stderr.strip().splitlines() if "names no scale" in line]

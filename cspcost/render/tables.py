@@ -12,6 +12,7 @@ from rich.table import Table
 
 TABLE_WIDTH = 100  # the table must fit a 100-column terminal
 _NAME_WIDTH = 28
+_LAYER_WIDTH = 20  # the layer table's name column
 
 
 def human(value: float, unit: str = "") -> str:
@@ -79,15 +80,16 @@ def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Tab
     """A rich table of layers with a totals row, sized for a 100-column terminal."""
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True,
                   show_footer=True, title_justify="left")
-    table.add_column("layer", footer="total", max_width=_NAME_WIDTH, no_wrap=True)
-    table.add_column("type", max_width=16, no_wrap=True, overflow="ellipsis")
-    table.add_column("out shape", max_width=16, no_wrap=True)
+    # Widths that fit 100 columns with the gaps: name 20, type 17 (AdaptiveAvgPool2d), shape 12.
+    table.add_column("layer", footer="total", max_width=_LAYER_WIDTH, no_wrap=True)
+    table.add_column("type", max_width=17, no_wrap=True, overflow="ellipsis")
+    table.add_column("out shape", max_width=12, no_wrap=True, overflow="ellipsis")
     for key, header in _TABLE_COLUMNS:
-        table.add_column(header, justify="right", footer=human(totals[key]), no_wrap=True, min_width=7)
-    table.add_column("FLOPs %", justify="right", footer="100.0")
+        table.add_column(header, justify="right", footer=human(totals[key]), no_wrap=True)
+    table.add_column("FLOPs %", justify="right", footer="100.0", no_wrap=True)
     for row in layers.itertuples(index=False):
         table.add_row(
-            left_truncate(row.name, _NAME_WIDTH), row.label or row.type, shape_text(row.out_shape),
+            middle_truncate(row.name, _LAYER_WIDTH), row.label or row.type, shape_text(row.out_shape),
             *(human(getattr(row, key)) for key, _ in _TABLE_COLUMNS),
             f"{100 * row.flops_share:.1f}",
         )

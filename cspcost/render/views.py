@@ -118,6 +118,18 @@ def budget_outcomes(outcomes: Sequence[Any]) -> pd.DataFrame:
     } for o in outcomes])
 
 
+def budget_display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The budget outcomes for people: counts scaled (K/M/G), tolerance and margin in percent."""
+    from cspcost.render.tables import human
+
+    shown = frame.copy()
+    for column in ("measured", "limit"):
+        shown[column] = frame[column].map(lambda v: human(v))
+    shown["tolerance"] = frame["tolerance"].map(lambda v: f"{100 * v:g}%")
+    shown["margin_pct"] = frame["margin_pct"].map(lambda v: f"{v:+.1f}%")
+    return shown.rename(columns={"margin_pct": "margin"})
+
+
 def formula_sweep(frame: pd.DataFrame) -> pd.DataFrame:
     """The closed-form sweep: one block column, closed form (f) vs walker (w) per metric."""
     block = frame.apply(lambda r: f"c{r.c} d{r.d} m{r.m} {r.w}x{r.h} g{r.gamma} k{r.k} {r.fusion}", axis=1)
@@ -156,8 +168,8 @@ def csp_blocks(models: dict[str, list[dict[str, Any]]]) -> pd.DataFrame:
             part2 = b["roles"]["part2"]
             rows.append({
                 **({"model": middle_truncate(model, 14)} if len(models) > 1 else {}), "#": str(k + 1),
-                "block": middle_truncate(b["name"], 20), "in": middle_truncate(b["parent"] or "", 12),
-                "split": "chan" if b["pattern"] == "split" else "proj", "gamma": b["gamma_fraction"],
+                "block": middle_truncate(b["name"], 20), "parent": middle_truncate(b["parent"] or "-", 12),
+                "pattern": "split" if b["pattern"] == "split" else "proj", "gamma": b["gamma_fraction"],
                 "m": str(b["part2_depth"]), "fusion": b["fusion"], "GFLOPs": f"{b['flops'] / 1e9:.3f}",
                 "params": f"{b['params'] / 1e6:.3f}M", "CIO": f"{b['cio_elems'] / 1e6:.2f}M",
                 "p2 FLOPs": _pct(part2["flops"], b["flops"]), "p2 CIO": _pct(part2["cio_elems"], b["cio_elems"]),

@@ -10,12 +10,15 @@ strides, which the meta device cannot do); nothing is downloaded (``YOLO_OFFLINE
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
+import warnings
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -57,12 +60,22 @@ def _load(tasks: ModuleType, spec: str) -> dict[str, Any]:
     else:
         name = spec
     try:
-        cfg = tasks.yaml_model_load(name)
+        with _quiet():
+            cfg = tasks.yaml_model_load(name)
     except Exception as exc:  # noqa: BLE001 - a malformed yaml is the user's input
         raise ModelLoadError(f"{spec}: not a readable Ultralytics model yaml: {type(exc).__name__}: {_line(exc)}") from None
     if not isinstance(cfg, dict) or not all(isinstance(cfg.get(k), list) for k in ("backbone", "head")):
         raise ModelLoadError(f"{spec}: not an Ultralytics model yaml (needs 'backbone' and 'head' lists)")
+    if cfg.get("scales") and not cfg.get("scale") and not _names_scale(Path(name).stem, cfg["scales"]):
+        first = next(iter(cfg["scales"]))
+        warnings.warn(f"{spec} names no scale; Ultralytics builds its first, {first!r} "
+                      f"(name the scale, e.g. {Path(name).stem}{first}.yaml)", stacklevel=2)
     return cfg
+
+
+def _names_scale(stem: str, scales: dict[str, Any]) -> bool:
+    """Whether a yaml's name carries one of its scale letters (``yolo11n``, ``rtdetr-l``, ``yolov8s-seg``)."""
+    return any(re.search(rf"{re.escape(k)}(-|$)", stem) for k in scales)
 
 
 def _class_name(tasks: ModuleType, cfg: dict[str, Any], stem: str) -> str:
@@ -77,9 +90,22 @@ def _class_name(tasks: ModuleType, cfg: dict[str, Any], stem: str) -> str:
     return _BY_TASK.get(task, "DetectionModel")
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Ultralytics' logger off while it builds: it prints model summaries and notes to stdout, where
+    they would break ``--format json``/``csv`` (cspcost says what matters itself, on stderr)."""
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _build(cls: type, cfg: dict[str, Any]) -> nn.Module:
     """Build on the CPU even inside a meta-device context (Ultralytics runs a forward to find strides)."""
-    with torch.device("cpu"):
+    with torch.device("cpu"), _quiet():
         try:
             return cls(dict(cfg), verbose=False)
         except Exception as exc:  # noqa: BLE001 - a yaml whose layers do not fit together
