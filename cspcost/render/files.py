@@ -1,6 +1,7 @@
 """Files written whole or not at all, with the mode the process's umask gives a new file."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from contextlib import contextmanager
@@ -23,6 +24,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     before the rename, so a chart or report is as readable as any file the user makes.
     """
     target = Path(path)
+    if target.is_dir():  # say so of the target, not of the temporary file beside it
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)

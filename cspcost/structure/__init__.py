@@ -63,4 +63,6 @@ def graph_text(result: AnalysisResult, path: str) -> str:
         raise UsageError("this result has no dataflow graph")
     if path.endswith((".dot", ".gv")):
         return to_dot(result.graph, op_roles(result.graph))
-    return to_json(result.graph)
+    if path.endswith(".json"):
+        return to_json(result.graph)
+    raise UsageError(f"--graph {path}: name a .json, .dot or .gv file (GraphML is not written)")
