@@ -10,7 +10,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "analyze": "walk.analysis", "AnalysisResult": "walk.analysis", "list_models": "sources",
     "models_table": "api", "measure": "api", "check_budgets": "api",
-    "compare": "comparison.engine", "Comparison": "comparison.engine",
+    "find_csp": "structure", "compare": "comparison.engine", "Comparison": "comparison.engine",
     "profile": "profiling.run", "ProfileResult": "profiling.result",
     "paired": "profiling.paired", "PairedResult": "profiling.paired",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",

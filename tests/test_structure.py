@@ -286,3 +286,11 @@ def test_cli_graph_export(tmp_path) -> None:  # noqa: ANN001
         assert CliRunner().invoke(app, ["analyze", "tinycsp", "--graph", str(path)]).exit_code == 0
     assert dot.read_text().startswith("digraph dataflow {") and "#c7e9c0" in dot.read_text()  # partial transition
     assert json.loads(data.read_text())["nodes"][0]["op"] == "aten.conv2d"
+
+
+def test_find_csp_is_public_api() -> None:
+    """``cspcost.find_csp`` (the API's --csp): CSPResNeXt-50's first stage has gamma 1/3 (64 of 192)."""
+    import cspcost
+
+    blocks = cspcost.find_csp(cspcost.analyze("cspresnext50")).csp_blocks
+    assert blocks[0]["gamma_fraction"] == "1/3" and len(blocks) == 4
