@@ -314,15 +314,23 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
         _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
-        if fmt is Format.table and result.stages is not None:
+        if fmt in (Format.table, Format.md) and result.stages is not None:
             from cspcost.render import views
 
             stages = views.stage_deltas(result.stages, result.labels)
             key = views.legend(result.labels)
+            _emit_section(fmt, f"per stage (output stride, order): {key}")
             _emit_frame(stages, fmt, f"per stage (output stride, order): {key}", max_rows=len(stages))
             if all(r.csp_blocks is not None for r in result.results):
                 side = views.csp_side_by_side(*result.csp_views())
+                _emit_section(fmt, f"CSP blocks by stage: {key}")
                 _emit_frame(side, fmt, f"CSP blocks by stage: {key}", max_rows=max(1, len(side)))
+
+
+def _emit_section(fmt: Format, title: str) -> None:
+    """A Markdown heading before a further table (the terminal table carries its title itself)."""
+    if fmt is Format.md:
+        _emit(f"\n## {title}\n\n", None)
 
 
 @app.command("profile")
