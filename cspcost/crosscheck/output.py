@@ -1,6 +1,8 @@
 """``cspcost peers`` as text: a terminal table, CSV, Markdown (JSON is ``PeersResult.to_json``)."""
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 from rich import box
 from rich.table import Table
@@ -90,8 +92,10 @@ def _why_text(result: PeersResult) -> str:
         if p["status"] != "ok":
             continue
         parts = [f"{w['amount']:+,} {w['rule'].split(': ', 1)[-1]}" for w in p["why"]]
-        lines.append(f"- {p['tool']} ({p['unit']}) vs cspcost's {p['cspcost_macs']:,} MACs: "
-                     + ("; ".join(parts) if parts else "no difference"))
+        lines.append(f"- {p['tool']} ({p['unit']}) vs cspcost's {p['cspcost_macs']:,} MACs:")
+        # one rule a line, wrapped to the 100-column terminal the tables fit
+        lines += [textwrap.fill(part, 100, initial_indent="    ", subsequent_indent="      ")
+                  for part in parts] or ["    no difference"]
     return "\n".join(lines) + "\n"
 
 
