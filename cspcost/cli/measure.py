@@ -1,0 +1,305 @@
+"""The measuring commands: ``analyze``, ``compare``, ``report``, ``check`` and ``peers``."""
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+import typer
+
+from cspcost.cli.app import _reporting, _settle_heap, app, err
+from cspcost.cli.options import (
+    _CIO_HELP,
+    _CONVENTION_HELP,
+    _MODEL_HELP,
+    Cio,
+    ConventionName,
+    _input_shape,
+)
+from cspcost.cli.output import (
+    Format,
+    _emit,
+    _emit_frame,
+    _emit_section,
+    _with_phases,
+    _with_progress,
+)
+
+if TYPE_CHECKING:  # annotations only: torch-backed modules are imported inside the commands
+    from cspcost.comparison.engine import Comparison
+    from cspcost.walk.analysis import AnalysisResult
+
+
+@app.command()
+def analyze(
+    model: str = typer.Argument(..., help=_MODEL_HELP),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
+    size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    device: str = typer.Option("meta", "--device", help="meta (no allocation, no kernels), cpu or cuda."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate layers at this module depth (1 = top-level blocks)."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the N heaviest layers (by --sort, default flops)."),
+    sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: flops, macs, params, cio_elems, bytes_read, ..."),
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
+    fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
+    shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
+    csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+) -> None:
+    """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
+
+    Examples:
+
+    * `cspcost analyze cspresnext50`
+    * `cspcost analyze resnext50 --convention darknet --top 10`
+    * `cspcost analyze my_net.py:build --input 3x416x416 --depth 1 --format json`
+    * `cspcost analyze csresnext50.cfg --convention darknet` (a darknet cfg, layers numbered as darknet prints them)
+    * `cspcost analyze timm:cspresnext50 --convention timm --format json` (timm's infer_gmacs)
+    * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
+    * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
+    """
+    with _reporting():
+        from cspcost.structure import find_csp
+        from cspcost.walk.analysis import analyze as run_analysis
+
+        _settle_heap()
+        shape = _input_shape(input, size)
+        result = run_analysis(model, shape, batch, device=device, convention=convention.value,
+                              cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
+                              strict=strict, depth=depth)
+        result = find_csp(result) if csp else result
+        if graph:
+            from cspcost.render.files import write_atomic
+            from cspcost.structure import graph_text
+
+            write_atomic(graph, graph_text(result, graph))
+            err.print(f"wrote {graph}")
+        _emit(_format_analysis(result, fmt, top, sort), output)
+
+
+def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:
+    """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
+    from cspcost.errors import UsageError
+    from cspcost.render import export, tables
+
+    layers = result.layers
+    key = sort or ("flops" if top else None)
+    if key:
+        if key not in layers.columns:
+            raise UsageError(f"cannot sort by {key!r}; columns: {', '.join(layers.columns)}")
+        layers = layers.sort_values(key, ascending=key in ("name", "type"), kind="stable")
+    if top is not None:
+        layers = layers.head(top)
+    result = dataclasses.replace(result, layers=layers)
+    if fmt is Format.json:
+        return result.to_json() + "\n"
+    if fmt is Format.csv:
+        return export.to_csv(layers)
+    if fmt is Format.md:
+        return export.to_markdown(layers)
+    shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
+    title = f"{result.model}  input {shapes}  ({result.convention.label()})"
+    text = tables.render_text(tables.layer_table(layers, result.totals, title))
+    if result.csp_blocks is not None:
+        from cspcost.render import views
+
+        frame = views.csp_blocks({result.model: result.csp_blocks})
+        text += tables.render_text(tables.frame_table(frame, f"{len(result.csp_blocks)} CSP blocks", max(1, len(frame))))
+    return text
+
+
+@app.command()
+def compare(
+    models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
+    fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
+    plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
+    out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
+    depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
+    profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
+    csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
+    rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
+    processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
+    profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
+
+    Examples:
+
+    * `cspcost compare resnext50 cspresnext50`
+    * `cspcost compare resnext50 cspresnext50 --convention darknet --plot`
+    * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
+    * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
+    * `cspcost compare resnet10 cspresnet10 --profile --format json`
+    """
+    with _reporting():
+        from cspcost.comparison.engine import compare as run_compare
+        from cspcost.comparison.output import write_report
+        from cspcost.errors import UsageError
+        from cspcost.shapes import parse_input
+
+        if len(models) < 2:
+            raise UsageError("compare needs at least two models")
+        _settle_heap()
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
+        result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
+                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
+        _warn_latency(result.latency)
+        if plot:
+            target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
+            for path in write_report(result, target, depth):
+                err.print(f"wrote {path}")
+        _emit_comparison(result, fmt)
+
+
+def _safe(spec: str) -> str:
+    """A model spec as a directory-name part."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
+
+
+def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
+                      per_layer: bool) -> Callable[[Any, Any], Any]:
+    """A (models, input) -> LatencyReport callable: the paired, interleaved measurement."""
+    from cspcost.comparison.engine import paired_latency
+
+    return lambda models, size: _with_phases(lambda progress: paired_latency(
+        models, size, batch=batch, device=device, rounds=rounds, processes=processes,
+        per_layer=per_layer, progress=progress))
+
+
+def _warn_latency(details: Optional[dict[str, Any]]) -> None:
+    """The paired measurement's warnings on stderr, one line each."""
+    if not details:
+        return
+    for line in details.get("warnings", []):
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
+    for model, lines in details.get("model_warnings", {}).items():
+        for line in lines:
+            err.print(f"warning: {model}: {line}", markup=False, soft_wrap=True)
+
+
+def _emit_comparison(result: Comparison, fmt: Format) -> None:
+    """The comparison table in the chosen format."""
+    import json
+
+    from cspcost.render import tables
+
+    if fmt is Format.json:
+        _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
+    else:
+        _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
+        if fmt in (Format.table, Format.md) and result.stages is not None:
+            from cspcost.render import views
+
+            stages = views.stage_deltas(result.stages, result.labels)
+            key = views.legend(result.labels)
+            _emit_section(fmt, f"per stage (output stride, order): {key}")
+            _emit_frame(stages, fmt, f"per stage (output stride, order): {key}", max_rows=len(stages))
+            if all(r.csp_blocks is not None for r in result.results):
+                side = views.csp_side_by_side(*result.csp_views())
+                _emit_section(fmt, f"CSP blocks by stage: {key}")
+                _emit_frame(side, fmt, f"CSP blocks by stage: {key}", max_rows=max(1, len(side)))
+
+
+@app.command("report")
+def zoo_report(
+    out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
+    latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
+    rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
+    processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
+) -> None:
+    """Regenerate the reference report: every CSP model vs its baseline (charts, summary.md) and Table 3.
+
+    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
+    """
+    with _reporting():
+        from cspcost.report import latency_report
+        from cspcost.report import zoo_report as run_report
+
+        if latency:
+            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
+        else:
+            files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+        err.print(f"wrote {len(files)} files under {out}")
+
+
+@app.command()
+def check(
+    budgets_file: str = typer.Argument(..., metavar="BUDGETS.toml", help="TOML file: one [model] table of *_max limits each."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments kept)."),
+    junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
+
+    Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max,
+    csp_block_flops_max, csp_block_params_max, csp_block_cio_elems_max (the heaviest CSP block);
+    options per model: input, convention, cio, tolerance (relative), batch.
+
+    Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
+    `cspcost check budgets.toml --update`
+    """
+    with _reporting():
+        from pathlib import Path
+
+        from cspcost import budgets as b
+        from cspcost.api import check_budgets
+        from cspcost.render import tables, views
+        from cspcost.render.files import write_atomic
+
+        outcomes = _with_progress(lambda progress: check_budgets(budgets_file, progress), "measuring budgets")
+        if update:
+            text = Path(budgets_file).read_text(encoding="utf-8")
+            measured = {(o.model, o.metric): o.measured for o in outcomes}
+            write_atomic(budgets_file, b.updated_text(text, measured))
+            err.print(f"updated {len(measured)} limits in {budgets_file}")
+            return
+        if junit:
+            write_atomic(junit, b.junit_xml(outcomes))
+        frame = views.budget_outcomes(outcomes)
+        shown = tables.frame_table(views.budget_display(frame), f"budgets: {budgets_file}", len(frame))
+        _emit_frame(frame, fmt, "", table=shown)
+        failed = [o for o in outcomes if not o.ok]
+        if failed:
+            err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
+                      + ", ".join(f"{o.model} {o.metric}" for o in failed))
+            raise typer.Exit(1)
+        err.print(f"all {len(outcomes)} budgets hold")
+
+
+@app.command("peers")
+def peers_cmd(
+    model: str = typer.Argument(..., help=_MODEL_HELP),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
+    size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
+    depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
+    tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+) -> None:
+    """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.
+
+    The peers run on the CPU with real (seeded random) weights; cspcost predicts each from its one meta capture.
+
+    Examples:
+
+    * `cspcost peers torchvision:resnet50`
+    * `cspcost peers timm:vit_tiny_patch16_224 --format json`
+    * `cspcost peers ultralytics:yolo11n.yaml --size 320 --depth 2 --format md`
+    """
+    with _reporting():
+        from cspcost.crosscheck.engine import peers
+        from cspcost.crosscheck.output import format_peers
+
+        shape = _input_shape(input, size)
+        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)

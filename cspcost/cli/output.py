@@ -1,0 +1,81 @@
+"""What the commands write: data on stdout (or a file, atomically) in the chosen format, progress bars
+on a terminal's stderr."""
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+
+from cspcost.cli.app import err
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+T = TypeVar("T")
+
+
+class Format(str, Enum):
+    """Output formats."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    md = "md"
+
+
+def _emit(text: str, output: Optional[str]) -> None:
+    """Write to ``output`` atomically, or to stdout."""
+    if output:
+        from cspcost.render.files import write_atomic
+
+        write_atomic(output, text)
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:
+    """A DataFrame in the chosen format on stdout; the terminal table is ``table`` if given,
+    else a generic one cut at ``max_rows`` rows."""
+    from cspcost.render import export, tables
+
+    if fmt is Format.json:
+        _emit(frame.to_json(orient="records", indent=2) + "\n", None)
+    elif fmt is Format.csv:
+        _emit(export.to_csv(frame), None)
+    elif fmt is Format.md:
+        _emit(export.to_markdown(frame), None)
+    else:
+        _emit(tables.render_text(table if table is not None else tables.frame_table(frame, title, max_rows)), None)
+
+
+def _emit_section(fmt: Format, title: str) -> None:
+    """A Markdown heading before a further table (the terminal table carries its title itself)."""
+    if fmt is Format.md:
+        _emit(f"\n## {title}\n\n", None)
+
+
+def _with_phases(work: Callable[[Callable[[str, int, Optional[int]], None]], T]) -> T:
+    """Run ``work(progress)`` with a rich progress bar fed (phase, done, total)."""
+    from rich.progress import Progress
+
+    # Only on a terminal: piped or in CI, stderr keeps just the one-line messages.
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: Optional[int]) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        return work(progress)
+
+
+def _with_progress(work: Callable[[Callable[[int, int], None]], T], label: str) -> T:
+    """Run ``work(progress)`` under a rich progress bar on stderr."""
+    from rich.progress import Progress
+
+    # Only on a terminal: piped or in CI, stderr keeps just the one-line messages.
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))

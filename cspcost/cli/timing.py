@@ -1,0 +1,113 @@
+"""The commands that time real kernels: ``profile`` and ``device``."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
+
+import typer
+
+from cspcost.cli.app import _reporting, app, err
+from cspcost.cli.options import (
+    _MODEL_HELP,
+)
+from cspcost.cli.output import (
+    Format,
+    _emit,
+    _emit_frame,
+    _with_phases,
+)
+
+if TYPE_CHECKING:
+    from cspcost.profiling.result import ProfileResult
+
+
+@app.command("profile")
+def profile_cmd(
+    model: str = typer.Argument(..., help=_MODEL_HELP),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (default 1: reproducible on a shared machine)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first."),
+    repeat: int = typer.Option(30, "--repeat", help="Timed forwards."),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="A time budget in seconds instead of --repeat."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
+    processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
+
+    Examples:
+
+    * `cspcost profile resnet50`
+    * `cspcost profile cspresnext50 --per-layer --depth 2 --top 15`
+    * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
+    * `cspcost profile resnet10 --processes 3` (three fresh processes, merged)
+    """
+    with _reporting():
+        from cspcost.profiling.run import profile
+        from cspcost.shapes import parse_input
+
+        result = _with_phases(lambda progress: profile(
+            model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
+            channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
+            per_layer=per_layer, depth=depth, progress=progress, processes=processes))
+        _emit_profile(result, fmt, top)
+
+
+def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
+    """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
+    from cspcost.render import export, tables, views
+
+    layers = result.layers
+    if layers is not None and top:
+        layers = layers.sort_values("measured_ms", ascending=False).head(top)
+    if fmt is Format.json:
+        _emit(result.to_json() + "\n", None)
+    elif fmt in (Format.csv, Format.md) and layers is not None:
+        _emit(export.to_csv(layers) if fmt is Format.csv else export.to_markdown(layers), None)
+    elif fmt in (Format.csv, Format.md):
+        frame = views.latency(result)
+        _emit(export.to_csv(frame) if fmt is Format.csv else export.to_markdown(frame), None)
+    else:
+        _emit(views.profile_block(result), None)
+        if layers is not None:
+            view = views.profile_layers(layers, tables.TABLE_WIDTH)
+            _emit(tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound"))), None)
+            if result.layer_summary:
+                err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    for line in result.warnings:
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def device(
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
+    refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+) -> None:
+    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
+
+    Example: `cspcost device --refresh`
+    """
+    with _reporting():
+        import json
+
+        import pandas as pd
+
+        from cspcost.profiling.peaks import measure_peaks
+
+        peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
+                                                            refresh=refresh, progress=progress))
+        data = peaks.to_dict()
+        if fmt is Format.json:
+            _emit(json.dumps(data, indent=2, default=str) + "\n", None)
+            return
+        flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
+        frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
+        _emit_frame(frame, fmt, "device peaks", max_rows=len(frame))
