@@ -11,8 +11,7 @@ import torch
 from cspcost import __version__
 from cspcost.comparison.deltas import bottleneck_reduction, label
 from cspcost.comparison.engine import Comparison
-from cspcost.render import charts
-from cspcost.render import views
+from cspcost.render import charts, views
 from cspcost.render.export import comparison_markdown, to_markdown
 from cspcost.render.files import write_atomic
 from cspcost.render.tables import human

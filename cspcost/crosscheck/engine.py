@@ -12,6 +12,7 @@ from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, site
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
 from cspcost.errors import UsageError
 from cspcost.sources.resolve import build, resolve
+from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.capture import capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
 
@@ -96,11 +97,11 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
     if isinstance(model_or_name, nn.Module):
         if any(p.is_meta for p in model_or_name.parameters()):
             raise UsageError("the model's weights are on meta; peers need real weights (pass a spec, or a CPU model)")
-        size = tuple(input_size or getattr(model_or_name, "input_size", None) or (3, 224, 224))
+        size = tuple(input_size or getattr(model_or_name, "input_size", None) or DEFAULT_INPUT)
         return type(model_or_name).__name__, model_or_name, lambda peak: model_or_name, _size(size)
     resolved = resolve(model_or_name)
     meta_model = build(resolved)
-    size = _size(tuple(input_size or resolved.input_size or (3, 224, 224)))
+    size = _size(tuple(input_size or resolved.input_size or DEFAULT_INPUT))
 
     def real(peak: int) -> nn.Module:
         _check_memory(resolved.name, meta_model, peak)

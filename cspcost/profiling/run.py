@@ -46,9 +46,9 @@ from cspcost.profiling.environment import (
     timer_for,
 )
 from cspcost.profiling.layers import time_layers
+from cspcost.profiling.noise import load_meter, warnings
 from cspcost.profiling.peaks import DevicePeaks, measure_peaks
 from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
-from cspcost.profiling.noise import load_meter, warnings
 from cspcost.profiling.timing import (
     Clock,
     Progress,
@@ -58,12 +58,12 @@ from cspcost.profiling.timing import (
     time_calls,
 )
 from cspcost.sources.resolve import resolve
+from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.analysis import analyze
 from cspcost.walk.capture import (
     eval_mode,  # eval for the run, each module's own flag restored after
 )
 
-DEFAULT_INPUT = (3, 224, 224)
 MAX_LAYER_RUNS = 50  # instrumented runs are slower; more than this adds little to a median
 # Messages of out-of-memory errors that surface as plain RuntimeErrors (CPU allocator, CUDA, MPS).
 _OOM_MARKERS = ("out of memory", "not enough memory", "can't allocate memory")

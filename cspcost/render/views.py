@@ -7,7 +7,6 @@ import pandas as pd
 
 from cspcost.render.tables import middle_truncate, percent, rounded
 
-
 LAYER_HEADERS = ["layer", "type", "ms", "roofline ms", "time %", "FLOPs %", "GFLOP/s", "GB/s", "bound"]
 
 

@@ -6,6 +6,9 @@ from typing import Callable
 
 from torch import nn
 
+# The input a model gets when neither the user nor the model says otherwise (C, H, W): ImageNet's.
+DEFAULT_INPUT: tuple[int, ...] = (3, 224, 224)
+
 
 @dataclass(frozen=True)
 class Resolved:

@@ -7,7 +7,7 @@ vit_small_patch14_dinov2 3x518x518), which is what timm's benchmark tables use.
 from __future__ import annotations
 
 from cspcost.sources.libraries import require, unknown
-from cspcost.sources.resolved import Resolved
+from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
 
 PREFIX = "timm:"
 
@@ -19,5 +19,5 @@ def resolve(spec: str) -> Resolved:
     if not timm.is_model(name):
         raise unknown("timm", name, timm.list_models(), "timm.list_models() lists all")
     cfg = timm.get_pretrained_cfg(name)
-    size = tuple(cfg.input_size) if cfg is not None and cfg.input_size else (3, 224, 224)
+    size = tuple(cfg.input_size) if cfg is not None and cfg.input_size else DEFAULT_INPUT
     return Resolved(spec, lambda: timm.create_model(name, pretrained=False), size)

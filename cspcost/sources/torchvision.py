@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from cspcost.sources.libraries import require, unknown
-from cspcost.sources.resolved import Resolved
+from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
 
 PREFIX = "torchvision:"
 
@@ -36,7 +36,7 @@ def _crop_size(models: Any, name: str) -> tuple[int, int, int]:
     except (ValueError, AttributeError, KeyError):  # a builder without registered weights
         crop = None
     side = crop[0] if isinstance(crop, (list, tuple)) else crop
-    return (3, side, side) if isinstance(side, int) else (3, 224, 224)
+    return (3, side, side) if isinstance(side, int) else DEFAULT_INPUT
 
 
 def _build(models: Any, name: str) -> nn.Module:

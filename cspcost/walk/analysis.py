@@ -14,6 +14,7 @@ from torch import nn
 from cspcost import __version__
 from cspcost.errors import UnsupportedOpsWarning, UsageError
 from cspcost.sources.resolve import build, resolve
+from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
@@ -142,7 +143,7 @@ def measure_rows(
         raise UsageError(f"batch must be at least 1, got {batch}")
     name, model, default_size = _model(model_or_name)
     dev = check_device(device)
-    args, kwargs = _inputs(inputs, input_size or default_size or (3, 224, 224), batch, dev, dtype)
+    args, kwargs = _inputs(inputs, input_size or default_size or DEFAULT_INPUT, batch, dev, dtype)
     cap = capture(conv.prepare(model), args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
     _warn_unsupported(name, unsupported)
