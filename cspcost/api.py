@@ -35,7 +35,6 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
     return pd.DataFrame(rows)
 
 
-
 def measure(
     model: str | nn.Module, input_size: Sequence[int] | None = None, batch: int = 1, *,
     convention: str = "pytorch", cio: str | None = None, latency: bool = False,
@@ -55,7 +54,6 @@ def measure(
 
         values["latency_ms"] = latency_for_compare(model, input_size, False)[0]
     return values
-
 
 
 def check_budgets(path: str, progress: Callable[[int, int], None] | None = None) -> list[Outcome]:

@@ -39,7 +39,6 @@ def zoo_pairs() -> list[tuple[str, ...]]:
     return pairs
 
 
-
 def table3(analyses: dict[str, AnalysisResult] | None = None) -> pd.DataFrame:
     """The paper's Table 3 beside cspcost's figures (darknet counting), for every zoo model.
 
@@ -63,7 +62,6 @@ def table3(analyses: dict[str, AnalysisResult] | None = None) -> pd.DataFrame:
             "cio_M": f"{result.totals['cio_elems'] / 1e6:.1f}",
         })
     return pd.DataFrame(rows)
-
 
 
 def libraries_missing() -> list[str]:

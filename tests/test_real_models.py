@@ -81,7 +81,7 @@ def test_torchvision_classifier(name: str) -> None:
         with torch.device("meta"):
             model = models.get_model(name, weights=None, **EXTRA.get(name, {}))
     except NotImplementedError:  # regnet's init copies a tensor: build it on the CPU
-        model = models.get_model(name, weights=None)
+        model = models.get_model(name, weights=None, **EXTRA.get(name, {}))
     _check(model, [(1, *SIZES.get(name, (3, 224, 224)))])
 
 

@@ -37,7 +37,6 @@ def write_charts(comparison: Comparison, out: str | Path, depth: int = 2) -> lis
     return written
 
 
-
 def _with_roles(layers: pd.DataFrame, result: AnalysisResult) -> pd.DataFrame:
     """Layers with the CSP ``role`` of each (empty outside the blocks)."""
     from cspcost.structure import layer_roles
@@ -54,7 +53,6 @@ def _blocks(layers: pd.DataFrame, depth: int) -> pd.DataFrame:
     stage = ran.groupby(blocks[ran.index], sort=False)["stage"].last()
     summed["stage"] = stage.reindex(summed.index).ffill().bfill()
     return summed.reset_index()
-
 
 
 def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str:
@@ -81,7 +79,6 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
     lines += ["", "Units: FLOPs and MACs are counts, CIO in tensor elements, bytes in bytes; "
               "a percentage in brackets is the change against the first model.", ""]
     return "\n".join(lines)
-
 
 
 def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:

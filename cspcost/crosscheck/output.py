@@ -21,12 +21,6 @@ def totals_frame(result: PeersResult) -> pd.DataFrame:
     return pd.DataFrame(rows).astype({"total": "Int64", "predicted": "Int64", "residual": "Int64"})
 
 
-def why_frame(result: PeersResult) -> pd.DataFrame:
-    """Every difference from cspcost's MACs, per peer, by named rule (amounts in the peer's unit)."""
-    rows = [{"tool": p["tool"], "rule": w["rule"], "amount": w["amount"]} for p in result.peers for w in p["why"]]
-    return pd.DataFrame(rows, columns=["tool", "rule", "amount"])
-
-
 def long_frame(result: PeersResult) -> pd.DataFrame:
     """CSV rows: (layer, tool) with total, predicted, residual; the model's totals as layer (total)."""
     rows = [{"layer": _TOTAL, "tool": p["tool"], "unit": p["unit"], "total": p["total"], "predicted": p["predicted"],

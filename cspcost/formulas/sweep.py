@@ -52,11 +52,6 @@ def grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequence[in
     return configs
 
 
-def default_grid() -> list[BlockConfig]:
-    """216 block shapes x 4 fusions = 864 checks, from tiny blocks to DenseNet-like widths."""
-    return grid(**DEFAULT_GRID)
-
-
 def _module(cfg: BlockConfig) -> torch.nn.Module:
     """The reference block for a config, built on meta (no weights)."""
     from cspcost_models.blocks import PartialDenseBlock

@@ -22,8 +22,6 @@ def comparison_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-
-
 def frame_for_export(frame: pd.DataFrame) -> pd.DataFrame:
     """Tuples (shapes) as '1x64x32x32' strings, for CSV and Markdown."""
     out = frame.copy()
@@ -33,11 +31,9 @@ def frame_for_export(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-
 def to_csv(frame: pd.DataFrame) -> str:
     """CSV text with a header row."""
     return frame_for_export(frame).to_csv(index=False)
-
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
@@ -47,7 +43,6 @@ def to_markdown(frame: pd.DataFrame) -> str:
     align = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(out[c]) else "---" for c in out.columns) + "|"
     rows = ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in out.itertuples(index=False)]
     return "\n".join([header, align, *rows]) + "\n"
-
 
 
 def _md_cell(value: Any) -> str:

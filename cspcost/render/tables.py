@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 TABLE_WIDTH = 100  # the table must fit a 100-column terminal
-_NAME_WIDTH = 28
 _LAYER_WIDTH = 20  # the layer table's name column
 
 
@@ -157,7 +156,6 @@ def compare_cell(frame: pd.DataFrame, key: str, i: int) -> str:
     return text
 
 
-
 def ratio_text(ratio: float, ci: Sequence[float], significant: bool, i: int = 1) -> str:
     """'0.865 [0.850-0.881]*': a latency ratio, its 95% interval, * if significant ('1 (ref)' first)."""
     if i == 0:
@@ -219,8 +217,6 @@ def render_text(renderable: Any, width: int = TABLE_WIDTH) -> str:
     console = Console(file=io.StringIO(), width=width, no_color=True, highlight=False)
     console.print(renderable)
     return console.file.getvalue()
-
-
 
 
 def conventions_table(frame: pd.DataFrame) -> Table:

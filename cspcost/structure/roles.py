@@ -33,12 +33,6 @@ def totals(costs: dict[str, dict[str, int]]) -> dict[str, int]:
     return {key: sum(role[key] for role in costs.values()) for key in METRICS}
 
 
-def part2_share(costs: dict[str, dict[str, int]]) -> dict[str, float]:
-    """Part 2's share of the block's FLOPs and CIO (0 when the block has none)."""
-    sums = totals(costs)
-    return {key: costs["part2"][key] / sums[key] if sums[key] else 0.0 for key in ("flops", "cio_elems")}
-
-
 def summary(graph: Graph, block: Found) -> dict[str, Any]:
     """The JSON record of a block: name, parent, gamma, depth, fusion, totals and roles."""
     costs = role_costs(graph, block)

@@ -71,7 +71,6 @@ def _outputs(out: Any) -> tuple[TensorMeta, ...]:
     return ()
 
 
-
 class _Lifetimes:
     """When each activation storage is first written and last read, in op order.
 
@@ -368,7 +367,6 @@ def capture(
     shapes = [tuple(t.shape) for t in leaves]
     return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
                    sites.calls, recorder.flow.inputs)
-
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)

@@ -27,7 +27,6 @@ class Ref:
     hi: int  # a view that is not a channel range (a reshape, a strided sample) spans every channel
 
 
-
 class Dataflow:
     """Per op, the Refs of its tensor inputs, in argument order (parameters and constants omitted).
 

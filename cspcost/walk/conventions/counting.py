@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from math import prod
-from typing import Callable, Iterable
+from typing import Callable
 
 from cspcost.walk.records import OpCost, OpEvent
 
@@ -94,15 +94,6 @@ class RuleSet:
     def count(self, site: Site) -> int:
         """The op's count in the tool's unit."""
         return sum(rule.count(site) for rule in self.rules_for(site))
-
-    def amounts(self, sites: Iterable[Site]) -> dict[str, int]:
-        """The total each rule contributes over ``sites``, by rule name (a tool's total, explained)."""
-        totals: dict[str, int] = {}
-        for site in sites:
-            rule = self.rule_for(site)
-            if rule is not None:
-                totals[rule.name] = totals.get(rule.name, 0) + rule.count(site)
-        return totals
 
 
 # --------------------------------------------------------------------------- shared pieces
