@@ -14,8 +14,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from cspcost.render.files import write_bytes_atomic  # noqa: E402
+from cspcost.render.tables import human  # noqa: E402
 
 # One colour per model position, the same in every chart of a comparison.
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"]
@@ -183,6 +185,8 @@ def fig8_layer_io(series: dict[str, pd.DataFrame], totals: dict[str, int],
     axes[1].set(ylabel="output size (elements)", xlabel=xlabel)
     for k, ax in enumerate(axes):
         ax.grid(alpha=0.3)
+        # K/M tick labels, not an "1e6" offset text that collides with the first stage label
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: human(value)))
         _mark_stages(ax, spans if k == 0 else [(a, b, "") for a, b, _ in spans])
         ax.legend(loc="upper right", fontsize=8)
     _role_legend(fig, roles)
