@@ -15,6 +15,7 @@ from cspcost.sources.resolve import build, resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.capture import capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
+from cspcost.walk.untouched import kept
 
 __all__ = ["PeersResult", "peers"]
 # thop counts functional products for the whole model only (its per-module tree has none of them)
@@ -61,6 +62,14 @@ def peers(model_or_name: nn.Module | str, input_size: Sequence[int] | None = Non
     chosen = _tools(tools)
     if depth < 1:
         raise UsageError(f"--depth must be at least 1, got {depth}")
+    # the peers attach attributes and hooks and run real forwards: a user's module is restored after
+    with kept(model_or_name):
+        return _run(model_or_name, input_size, depth, chosen, seed)
+
+
+def _run(model_or_name: nn.Module | str, input_size: Sequence[int] | None, depth: int, chosen: list[str],
+         seed: int) -> PeersResult:
+    """``peers`` once its arguments are checked."""
     name, meta_model, real, size = _models(model_or_name, input_size, seed)
     meta_model.eval()
     cap = capture(meta_model, [torch.empty((1, *size), device="meta")], "meta")

@@ -34,6 +34,7 @@ from cspcost.profiling.noise import load_meter, warnings
 from cspcost.profiling.run import default_timer, first_forward, gc_paused, load_model
 from cspcost.profiling.timing import Clock, Progress, Stats, Timer, summarize
 from cspcost.walk.capture import eval_mode
+from cspcost.walk.untouched import kept
 
 METHOD = ("median of per-round ratios; 95% interval: distribution-free order statistics "
           "[r(k), r(n+1-k)] of the n ratios, k the largest with 1 - 2 P(Binomial(n, 1/2) < k) >= 0.95")
@@ -150,6 +151,8 @@ def paired(
     loaded = [load_model(m, input_size, dev, torch_dtype, channels_last) for m in models]
     timer = timer or default_timer(dev, clock)
     with thread_count(threads) as n_threads, device_context(dev), ExitStack() as stack:
+        for given in models:
+            stack.enter_context(kept(given))  # the user's modules come back as they were
         for _, model, _ in loaded:
             stack.enter_context(eval_mode(model))
         stack.enter_context(torch.inference_mode())

@@ -63,6 +63,7 @@ from cspcost.walk.analysis import analyze
 from cspcost.walk.capture import (
     eval_mode,  # eval for the run, each module's own flag restored after
 )
+from cspcost.walk.untouched import kept
 
 MAX_LAYER_RUNS = 50  # instrumented runs are slower; more than this adds little to a median
 # Messages of out-of-memory errors that surface as plain RuntimeErrors (CPU allocator, CUDA, MPS).
@@ -134,7 +135,9 @@ def profile(
     torch_dtype = parse_dtype(dtype, dev)
     name, model, sizes = load_model(model_or_name, input_size, dev, torch_dtype, channels_last)
     timer = timer or default_timer(dev, clock)
-    with thread_count(threads) as n_threads, device_context(dev), eval_mode(model), torch.inference_mode():
+    # kept: a forward that writes the user's buffers or weights leaves no trace on their module
+    with kept(model_or_name), thread_count(threads) as n_threads, device_context(dev), eval_mode(model), \
+            torch.inference_mode():
         inputs = first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
         with load_meter(n_threads) as load, device_memory(dev) as memory:
             samples, number = _time_model(model, inputs, timer, warmup, repeat, min_time, progress)

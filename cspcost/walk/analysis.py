@@ -81,7 +81,7 @@ def analyze(
     """Measure a model's MACs, FLOPs, params, CIO and bytes per layer, without running kernels.
 
     Args:
-        model_or_name: an ``nn.Module`` (its weights are never copied or moved), a zoo name, or
+        model_or_name: an ``nn.Module`` (it comes back exactly as it was), a zoo name, or
             ``path/file.py:factory`` / ``package.module:factory``.
         input_size: (C, H, W) without batch, or a list of such shapes for several inputs; default:
             the zoo model's own (or a module's ``input_size`` attribute), else (3, 224, 224).
