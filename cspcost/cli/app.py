@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from cspcost import __version__
+from cspcost.cli.streams import others_to_stderr
 from cspcost.errors import CspcostError, UnsupportedOpsWarning
 
 app = typer.Typer(
@@ -32,9 +33,11 @@ _STATE = {"debug": False}
 @contextmanager
 def _reporting() -> Iterator[None]:
     """Turn errors into one line on stderr and the documented exit code (traceback with --debug);
-    print the library's unsupported-op warnings (analyze, compare, check alike) as one line each."""
+    print the library's unsupported-op warnings (analyze, compare, check alike) as one line each;
+    send every print that is not the command's own output (libraries, user code) to stderr."""
     try:
-        with warnings.catch_warnings():
+        # stdout is the command's output only: what libraries and user code print goes to stderr
+        with warnings.catch_warnings(), others_to_stderr():
             warnings.simplefilter("always", UnsupportedOpsWarning)
             warnings.showwarning = _show_warning
             yield
