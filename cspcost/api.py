@@ -1,6 +1,7 @@
 """The Python API, mirroring the CLI: ``cspcost.analyze(model_or_name, ...)`` and friends."""
 from __future__ import annotations
 
+import difflib
 from typing import Callable, Sequence
 
 import pandas as pd
@@ -8,6 +9,7 @@ from torch import nn
 
 from cspcost import budgets
 from cspcost.budgets import Outcome
+from cspcost.errors import UnknownModelError
 from cspcost.walk.analysis import analyze
 
 
@@ -23,7 +25,7 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
     import cspcost_models as zoo
 
     rows = []
-    for name in names or zoo.list_models():
+    for name in _zoo_names(names, zoo.list_models()):
         spec = zoo.get(name)
         result = analyze(name, convention=convention)
         rows.append({
@@ -33,6 +35,18 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
             "paper_params": spec.paper_params, "paper_bflops": spec.paper_bflops,
         })
     return pd.DataFrame(rows)
+
+
+def _zoo_names(names: Sequence[str] | None, known: list[str]) -> list[str]:
+    """The zoo names asked for (all by default), or an UnknownModelError naming the first unknown."""
+    if isinstance(names, str):
+        names = [names]
+    for name in names or []:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownModelError(f"no zoo model {name!r}{hint} (cspcost models lists all)")
+    return list(names or known)
 
 
 def measure(

@@ -13,6 +13,7 @@ from cspcost.cli.options import (
     _MODEL_HELP,
     Cio,
     ConventionName,
+    _given,
     _input_shape,
 )
 from cspcost.cli.output import (
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # annotations only: torch-backed modules are imported inside 
 @app.command()
 def analyze(
     model: str = typer.Argument(..., help=_MODEL_HELP),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("meta", "--device", help="meta (no allocation, no kernels), cpu or cuda."),
@@ -45,9 +46,9 @@ def analyze(
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
-    graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
+    graph: Optional[str] = typer.Option(None, "--graph", callback=_given, help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", callback=_given, help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
 
@@ -61,7 +62,7 @@ def analyze(
     * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     """
-    with _reporting():
+    with _reporting(strict_option=True):
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
@@ -114,13 +115,13 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
 @app.command()
 def compare(
     models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
     cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
-    out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
+    out: Optional[str] = typer.Option(None, "--out", callback=_given, help="Directory for the charts (default `reports/<A>_vs_<B>/`); implies --plot."),
     depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
     csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
@@ -142,17 +143,14 @@ def compare(
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
         from cspcost.comparison.output import write_report
-        from cspcost.errors import UsageError
         from cspcost.shapes import parse_input
 
-        if len(models) < 2:
-            raise UsageError("compare needs at least two models")
         _settle_heap()
-        latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(out)) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
-        if plot:
+        if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
@@ -212,7 +210,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 @app.command("report")
 def zoo_report(
-    out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
+    out: str = typer.Option("reports", "--out", callback=_given, help="Directory to (re)write."),
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
     processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
@@ -236,7 +234,7 @@ def zoo_report(
 def check(
     budgets_file: str = typer.Argument(..., metavar="BUDGETS.toml", help="TOML file: one [model] table of *_max limits each."),
     update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments kept)."),
-    junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    junit: Optional[str] = typer.Option(None, "--junit", callback=_given, help="Also write a JUnit XML report here."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
@@ -279,13 +277,13 @@ def check(
 @app.command("peers")
 def peers_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
     depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
     tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", callback=_given, help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.
 

@@ -8,6 +8,7 @@ import typer
 from cspcost.cli.app import _reporting, app, err
 from cspcost.cli.options import (
     _MODEL_HELP,
+    _given,
 )
 from cspcost.cli.output import (
     Format,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 @app.command("profile")
 def profile_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
-    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="Input size CxHxW (default: the model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (default 1: reproducible on a shared machine)."),

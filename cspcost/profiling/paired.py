@@ -23,6 +23,7 @@ from torch import nn
 
 from cspcost.errors import UsageError
 from cspcost.profiling.environment import (
+    check_threads,
     device_context,
     parse_dtype,
     resolve_device,
@@ -139,6 +140,7 @@ def paired(
         per-round ratio with its 95% interval and sign-test p-value.
     """
     _check(models, warmup, rounds, batch, processes)
+    check_threads(threads)
     if processes > 1:
         from cspcost.profiling.processes import paired_processes
 
