@@ -22,7 +22,7 @@ def _flags_without_type() -> None:
 
     option = getattr(typer.core, "TyperOption", None)
     shown = getattr(option, "display_type_rich", None)
-    if shown is None or getattr(shown, "_cspcost", False):
+    if option is None or shown is None or getattr(shown, "_cspcost", False):
         return
 
     def display_type_rich(self: Any, ctx: Any) -> Any:

@@ -59,7 +59,7 @@ def conventions(
 
 @app.command()
 def models(
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """List the zoo: every model with its family, baseline, input size, params, FLOPs and CIO.

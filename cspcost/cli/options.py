@@ -42,4 +42,6 @@ def _input_shape(input: Optional[str], size: Optional[int]) -> Optional[tuple[in
 
     if input and size is not None:
         raise UsageError("give --input or --size, not both")
-    return parse_input(input) if input else ((3, size, size) if size is not None else None)
+    from cspcost.shapes import check_shape
+
+    return parse_input(input) if input else (check_shape((3, size, size)) if size is not None else None)

@@ -34,6 +34,7 @@ from cspcost.profiling.intervals import MIN_SAMPLES, MedianInterval, paired_inte
 from cspcost.profiling.noise import load_meter, warnings
 from cspcost.profiling.run import default_timer, first_forward, gc_paused, load_model
 from cspcost.profiling.timing import Clock, Progress, Stats, Timer, summarize
+from cspcost.shapes import check_shape
 from cspcost.walk.capture import eval_mode
 from cspcost.walk.untouched import kept
 
@@ -151,6 +152,9 @@ def paired(
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     loaded = [load_model(m, input_size, dev, torch_dtype, channels_last) for m in models]
+    for _, _, sizes in loaded:
+        for size in sizes:
+            check_shape(size, batch)  # the batched input too, before anything is allocated
     timer = timer or default_timer(dev, clock)
     with thread_count(threads) as n_threads, device_context(dev), ExitStack() as stack:
         for given in models:

@@ -139,6 +139,8 @@ def profile(
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     name, model, sizes = load_model(model_or_name, input_size, dev, torch_dtype, channels_last)
+    for size in sizes:
+        check_shape(size, batch)  # the batched input too, before anything is allocated
     timer = timer or default_timer(dev, clock)
     # kept: a forward that writes the user's buffers or weights leaves no trace on their module
     with kept(model_or_name), thread_count(threads) as n_threads, device_context(dev), eval_mode(model), \
