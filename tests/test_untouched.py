@@ -25,10 +25,12 @@ class SelfMutating(nn.Module):
         self.head = nn.Linear(8, 4)
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self.head.bias.requires_grad_(False)
+        self.cache = torch.zeros(3)  # a plain tensor attribute (no buffer), small: read by value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Counts the call, nudges the conv weight, caches the last input shape."""
         self.steps += 1
+        self.cache.add_(1.0)
         with torch.no_grad():
             self.conv.weight.add_(1.0)
         self.last_shape = tuple(x.shape)
@@ -46,6 +48,7 @@ def _snapshot(model: nn.Module) -> dict[str, Any]:
         "vars": [(n, sorted(vars(m))) for n, m in model.named_modules()],
         "hooks": [(n, len(m._forward_hooks), len(m._forward_pre_hooks)) for n, m in model.named_modules()],
         "ids": [(k, id(v)) for k, v in model.state_dict(keep_vars=True).items()],
+        "cache": (id(model.cache), model.cache.clone()),
     }
 
 
@@ -55,6 +58,7 @@ def _assert_same(before: dict[str, Any], after: dict[str, Any]) -> None:
     assert after["vars"] == before["vars"]
     assert after["hooks"] == before["hooks"]
     assert after["ids"] == before["ids"]
+    assert after["cache"][0] == before["cache"][0] and torch.equal(after["cache"][1], before["cache"][1])
     assert after["state"].keys() == before["state"].keys()
     for key, (values, dtype, device, grad) in before["state"].items():
         now = after["state"][key]

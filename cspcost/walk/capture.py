@@ -287,6 +287,9 @@ def _swap_attributes(model: nn.Module, device: torch.device, made: dict[int, tor
         for key, value in own.items():
             if id(value) in made or _is_cached_tensor(value, device):
                 own[key] = _stand_in(made, value, device)
+            elif isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                # a small constant off the device, read by value: a copy, so a forward writing it leaves no trace
+                own[key] = made.setdefault(id(value), value.detach().clone())
     return snapshots
 
 

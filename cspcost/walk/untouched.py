@@ -28,11 +28,12 @@ class _TensorState:
 
 
 def _tensor_states(model: nn.Module) -> list[_TensorState]:
-    """A copy of every distinct parameter and buffer (tied ones once)."""
+    """A copy of every distinct parameter, buffer and plain tensor attribute (tied ones once)."""
     seen: set[int] = set()
     states = []
     for module in model.modules():
-        for t in [*module._parameters.values(), *module._buffers.values()]:
+        plain = [v for v in module.__dict__.values() if isinstance(v, torch.Tensor)]
+        for t in [*module._parameters.values(), *module._buffers.values(), *plain]:
             if t is None or id(t) in seen:
                 continue
             seen.add(id(t))
