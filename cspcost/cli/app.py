@@ -15,6 +15,7 @@ from cspcost import __version__
 from cspcost.cli.streams import others_to_stderr
 from cspcost.errors import CspcostError, UnsupportedOpsWarning
 
+
 def _flags_without_type() -> None:
     """Show no ``<bool>`` type beside options that take no value (``--plot``, ``--help``): typer's rich
     help prints one for every option, which reads as if the flag wanted an argument."""

@@ -38,10 +38,8 @@ def _given(value: Optional[str]) -> Optional[str]:
 def _input_shape(input: Optional[str], size: Optional[int]) -> Optional[tuple[int, ...]]:
     """``--input CxHxW`` or ``--size S`` (3xSxS), never both; None for the model's own."""
     from cspcost.errors import UsageError
-    from cspcost.shapes import parse_input
+    from cspcost.shapes import check_shape, parse_input
 
     if input and size is not None:
         raise UsageError("give --input or --size, not both")
-    from cspcost.shapes import check_shape
-
     return parse_input(input) if input else (check_shape((3, size, size)) if size is not None else None)
