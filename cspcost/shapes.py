@@ -22,7 +22,7 @@ def check_shape(shape: Sequence[Any], batch: int = 1) -> tuple[int, ...]:
         raise UsageError(f"malformed input size {tuple(shape) if isinstance(shape, Sequence) else shape!r}; "
                          "expected positive ints such as (3, 224, 224)")
     dims = tuple(int(d) for d in shape)
-    elements = batch * math.prod(dims)
+    elements = int(batch) * math.prod(dims)  # Python ints: a numpy product would wrap around silently
     if elements > MAX_INPUT_ELEMENTS:
         size = "x".join(map(str, dims))
         raise UsageError(f"input {batch}x{size} has {elements:.3g} elements; the limit is 2^40 "

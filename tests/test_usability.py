@@ -60,6 +60,8 @@ def test_input_limit_is_exact() -> None:
     with pytest.raises(UsageError, match="2\\^40"):
         check_shape((1, 2**20, 2**20), batch=2)
     assert MAX_INPUT_ELEMENTS == 1_099_511_627_776
+    with pytest.raises(UsageError, match="2\\^40"):  # a numpy batch whose int64 product would wrap to 0
+        check_shape((3, 2**20, 2**20), batch=np.int64(2**24))
 
 
 def test_threads_are_capped_at_the_cpus(capsys, monkeypatch) -> None:  # noqa: ANN001
