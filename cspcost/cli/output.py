@@ -31,7 +31,9 @@ def _emit(text: str, output: Optional[str]) -> None:
         write_atomic(output, text)
         err.print(f"wrote {output}")
     else:
-        own_stdout().write(text)
+        stream = own_stdout()
+        stream.write(text)
+        stream.flush()  # before any later stderr line, so a terminal shows them in order
 
 
 def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:
