@@ -60,7 +60,7 @@ def _specs(net: Path) -> dict[str, str]:
             f"{net.parent / 'import_exits.py'}:build": "called sys.exit(7)"}
 
 
-@pytest.mark.parametrize("command", [["analyze"], ["peers", "--tool", "fvcore"], ["profile", "--repeat", "1", "--warmup", "0"]])
+@pytest.mark.parametrize("command", [["analyze"], ["peers", "--tool", "fvcore"], ["profile", "--repeat", "1", "--warmup", "1"]])
 def test_exit_in_user_code_is_bad_input(net: Path, command: list[str]) -> None:
     """analyze, peers, profile: exit 2 and one line naming the model (or the module that exited)."""
     for spec, words in _specs(net).items():
