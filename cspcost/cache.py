@@ -45,9 +45,19 @@ def default_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cspcost"
 
 
-@lru_cache(maxsize=None)
 def _digest(path: str) -> str | None:
-    """sha256 of a file's bytes (None when it cannot be read); once per file per process."""
+    """sha256 of a file's bytes (None when it cannot be read), read again whenever the file's
+    size, mtime or inode changed (a long-lived process sees edits)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _digest_of(path, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@lru_cache(maxsize=None)
+def _digest_of(path: str, size: int, mtime_ns: int, inode: int) -> str | None:
+    """sha256 of a file's bytes as of (size, mtime, inode)."""
     try:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:

@@ -279,13 +279,14 @@ def _check_verdict(outcomes: list[Any], updated: Optional[str]) -> None:
     failed = [o for o in outcomes if not o.ok]
     if updated is not None:
         limits = sum(o.metric != "unsupported_ops" for o in outcomes)
-        err.print(f"updated {limits} limits in {updated}")
+        err.print(f"updated {limits} limits in {updated}", markup=False, soft_wrap=True)
         if any(o.metric == "unsupported_ops" for o in failed):
-            err.print("warning: some models ran ops no rule prices; their new limits are lower bounds")
+            err.print("warning: some models ran ops no rule prices; their new limits are lower bounds",
+                      markup=False, soft_wrap=True)
         return
     if failed:
         err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
-                  + ", ".join(f"{o.model} {o.metric}" for o in failed))
+                  + ", ".join(f"{o.model} {o.metric}" for o in failed), markup=False, soft_wrap=True)
         raise typer.Exit(1)
     err.print(f"all {len(outcomes)} budgets hold")
 
