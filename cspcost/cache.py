@@ -74,6 +74,7 @@ def cspcost_digest() -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=None)
 def _version(dist: str) -> str:
     """An installed distribution's version, or '' when absent."""
     try:
