@@ -65,6 +65,10 @@ def analyze(
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
+        from cspcost.render.folders import check_output_path
+
+        check_output_path(output, "--output")
+        check_output_path(graph, "--graph")
         _settle_heap()
         shape = _input_shape(input, size)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
@@ -145,8 +149,11 @@ def compare(
         from cspcost.errors import UsageError
         from cspcost.shapes import parse_input
 
+        from cspcost.render.folders import check_output_path
+
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
+        check_output_path(out, "--out")
         _settle_heap()
         latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
@@ -160,10 +167,17 @@ def compare(
 
 
 def _safe(spec: str) -> str:
-    """A model spec as a directory-name part."""
+    """A model spec as a directory-name part; a local file's spec gets a short hash of its resolved
+    path, so ``d1/net.py:build`` and ``d2/net.py:build`` never share a default folder."""
+    import hashlib
     import re
+    from pathlib import Path
 
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
+    where = spec.rsplit(":", 1)[0] if re.search(r"\.py:[^/\\]+$", spec) else spec
+    if where.endswith((".py", ".cfg", ".yaml", ".yml")) and Path(where).exists():
+        return f"{name}-{hashlib.sha256(str(Path(where).resolve()).encode()).hexdigest()[:8]}"
+    return name
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
@@ -222,9 +236,11 @@ def zoo_report(
     Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
     """
     with _reporting():
+        from cspcost.render.folders import check_output_path
         from cspcost.report import latency_report
         from cspcost.report import zoo_report as run_report
 
+        check_output_path(out, "--out")
         if latency:
             files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
         else:
@@ -259,6 +275,9 @@ def check(
         from cspcost.render import tables, views
         from cspcost.render.files import ensure_replaceable, read_text_exact, write_atomic
 
+        from cspcost.render.folders import check_output_path
+
+        check_output_path(junit, "--junit")
         if update:  # before minutes of measuring, not after
             ensure_replaceable(budgets_file)
         outcomes = _with_progress(lambda progress: check_budgets(
@@ -315,6 +334,8 @@ def peers_cmd(
     with _reporting():
         from cspcost.crosscheck.engine import peers
         from cspcost.crosscheck.output import format_peers
+        from cspcost.render.folders import check_output_path
 
+        check_output_path(output, "--output")
         shape = _input_shape(input, size)
         _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)

@@ -14,6 +14,7 @@ from cspcost.comparison.engine import Comparison
 from cspcost.render import charts, views
 from cspcost.render.export import comparison_markdown, to_markdown
 from cspcost.render.files import write_atomic
+from cspcost.render.folders import written_whole
 from cspcost.render.tables import human
 from cspcost.walk.analysis import AnalysisResult
 from cspcost.walk.metrics import ancestor
@@ -82,8 +83,9 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
 
 
 def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:
-    """Charts and summary.md into ``out``; returns every file written."""
-    files = write_charts(comparison, out, depth)
-    summary = Path(out) / "summary.md"
-    write_atomic(summary, summary_markdown(comparison, files))
-    return [*files, summary]
+    """Charts and summary.md into the folder ``out``, written whole (an earlier report's files go,
+    others' stay; see ``render.folders``); returns every file written, under ``out``."""
+    with written_whole(out) as tmp:
+        files = write_charts(comparison, tmp, depth)
+        write_atomic(tmp / "summary.md", summary_markdown(comparison, files))
+    return [Path(out) / f.relative_to(tmp) for f in [*files, tmp / "summary.md"]]

@@ -30,7 +30,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     if target.is_dir():  # say so of the target, not of the temporary file beside it
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(target))
     _make_parent(target)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:  # name the folder the user gave, not the temporary file beside the target
+        from cspcost.errors import UsageError
+
+        raise UsageError(f"cannot write {target}: {exc.strerror} in {target.parent}; "
+                         "choose another path or make the folder writable") from None
     os.close(fd)
     tmp = Path(name)
     try:
@@ -43,14 +49,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 def _make_parent(target: Path) -> None:
     """The folder a file goes into, made if missing; a file in its way is named as such."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        blocker = next(p for p in [target.parent, *target.parent.parents] if p.exists())
-        raise NotADirectoryError(errno.ENOTDIR, "is a file where a directory is expected", str(blocker)) from None
-    except NotADirectoryError:
-        blocker = next(p for p in [target.parent, *target.parent.parents] if p.is_file())
-        raise NotADirectoryError(errno.ENOTDIR, "is a file where a directory is expected", str(blocker)) from None
+    from cspcost.errors import UsageError
+
+    blocker = next((p for p in [target.parent, *target.parent.parents] if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UsageError(f"{blocker} is a file where a directory is expected (to write {target})")
+    target.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _keep_metadata(tmp: Path, target: Path) -> None:
