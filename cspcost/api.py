@@ -1,17 +1,20 @@
-"""The Python API, mirroring the CLI: ``cspcost.analyze(model_or_name, ...)`` and friends."""
+"""The Python API, mirroring the CLI: ``cspcost.analyze(model_or_name, ...)`` and friends.
+
+torch, pandas and the walker are imported inside the functions that measure: ``check_budgets``
+answered from the measurement cache never imports torch, which is most of a warm CI gate's time.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-import pandas as pd
-from torch import nn
-
 from cspcost import budgets
 from cspcost.budgets import Outcome
-from cspcost.walk.analysis import analyze, warn_unsupported
 
 if TYPE_CHECKING:
+    import pandas as pd
+    from torch import nn
+
     from cspcost.cache import MeasurementCache
 
 
@@ -25,6 +28,9 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
         One row per model, with the paper's figures where the zoo records them.
     """
     import cspcost_models as zoo
+    import pandas as pd
+
+    from cspcost.walk.analysis import analyze
 
     rows = []
     for name in names or zoo.list_models():
@@ -58,6 +64,7 @@ def _measured(model: str | nn.Module, input_size: Sequence[int] | None, batch: i
               cio: str | None) -> tuple[dict[str, float], dict[str, int]]:
     """``measure``'s numbers without latency (plain Python numbers), and the unpriced ops by name."""
     from cspcost.structure import find_csp
+    from cspcost.walk.analysis import analyze
 
     result = find_csp(analyze(model, input_size, batch, convention=convention, cio=cio))
     values: dict[str, float] = {key: result.totals[key] for key in ("cio_elems", "flops", "macs", "params")}
@@ -108,7 +115,6 @@ def _cached_measure(budget: budgets.Budget, store: MeasurementCache) -> dict[str
     Latency is never cached: it is a property of the machine's state, not of the model.
     """
     from cspcost import cache
-    from cspcost.sources.resolve import build, resolve
 
     if "latency_ms_max" in budget.limits:
         return measure(budget.model, budget.input_size, budget.batch, convention=budget.convention,
@@ -117,10 +123,12 @@ def _cached_measure(budget: budgets.Budget, store: MeasurementCache) -> dict[str
     entry_key = cache.key(budget.model, settings)
     record = store.get(entry_key)
     if record is not None:  # the warning a fresh measurement would give, given again
-        warn_unsupported(budget.model, record["unsupported"])
+        cache.warn_unsupported(budget.model, record["unsupported"])
         return record["values"]
     values, unsupported = _measured(budget.model, budget.input_size, budget.batch, budget.convention, budget.cio)
     if store.directory is not None:
+        from cspcost.sources.resolve import build, resolve
+
         resolved = resolve(budget.model)
         sources = cache.model_sources(build(resolved), resolved.factory, budget.model)
         store.put(entry_key, {"values": values, "unsupported": unsupported}, sources)

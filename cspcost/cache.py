@@ -129,6 +129,16 @@ def _loaded_files() -> Iterable[str]:
             yield str(Path(name).resolve())
 
 
+def warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
+    """A cached model's unpriced-op warning, as the walker gave it when measuring (without torch)."""
+    if unsupported:
+        from cspcost.errors import UnsupportedOpsWarning
+
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+        warnings.warn(f"no cost rule for {listed} in {name}; counted as 0 (use --strict to fail)",
+                      UnsupportedOpsWarning, stacklevel=3)
+
+
 class MeasurementCache:
     """Entries under one directory, ``<key>.json``; None as the directory turns the cache off."""
 

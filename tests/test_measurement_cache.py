@@ -133,3 +133,20 @@ def test_no_cache_stores_nothing(tmp_path: Path) -> None:
     path = _budgets(tmp_path, "[tinycsp]\nflops_max = 1e12\n")
     assert runner.invoke(app, ["check", path, "--no-cache", "--cache-dir", str(tmp_path / "c")]).exit_code == 0
     assert not (tmp_path / "c").exists()
+
+
+def test_warm_check_never_imports_torch(tmp_path: Path) -> None:
+    """Answered from the cache, check_budgets needs no torch (most of a warm gate's time)."""
+    import os
+    import subprocess
+    import sys
+
+    path = _budgets(tmp_path, "[tinycsp]\nflops_max = 1e12\n")
+    repo = Path(__file__).parents[1]
+    env = {**os.environ, "CSPCOST_CACHE_DIR": str(tmp_path / "c"),
+           "PYTHONPATH": os.pathsep.join([str(repo), str(repo / ".dev"), os.environ.get("PYTHONPATH", "")])}
+    code = ("import sys; from cspcost.api import check_budgets; o = check_budgets(sys.argv[1]); "
+            "print(o[0].measured, 'torch' in sys.modules)")
+    runs = [subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, env=env,
+                           timeout=300, check=True).stdout.split() for _ in range(2)]
+    assert runs[0][1] == "True" and runs[1] == [runs[0][0], "False"]

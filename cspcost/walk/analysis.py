@@ -146,7 +146,7 @@ def measure_rows(
     args, kwargs = _inputs(inputs, input_size or default_size or DEFAULT_INPUT, batch, dev, dtype)
     cap = capture(conv.prepare(model), args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
-    warn_unsupported(name, unsupported)
+    _warn_unsupported(name, unsupported)
     rows = layer_rows(ops, cap, conv)
     return Measured(name, cap, conv, ops, rows, totals(rows, cap), unsupported)
 
@@ -175,7 +175,7 @@ def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, .
     return resolved.name, build(resolved), resolved.input_size
 
 
-def warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
+def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
     """One warning per analysis naming every op no rule prices (the CLI prints it as one line)."""
     if unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
