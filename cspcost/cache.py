@@ -98,11 +98,11 @@ def key(spec: str, settings: dict[str, Any]) -> str:
 def model_sources(model: Any, factory: Any, spec: str) -> dict[str, str]:
     """The model's code, file -> digest: the files defining its module classes and its factory, a
     .cfg/.yaml spec file, and the .py files loaded from those files' folders (local helpers)."""
-    files = {_file_of(type(m)) for m in model.modules()} | {_file_of(factory)}
+    found = {_file_of(type(m)) for m in model.modules()} | {_file_of(factory)}
+    files = {f for f in found if f is not None}
     path = spec.rsplit(":", 1)[0] if spec.endswith(".py") or ".py:" in spec else spec
     if path.endswith((".cfg", ".yaml", ".yml", ".py")) and Path(path).is_file():
         files.add(str(Path(path).resolve()))
-    files.discard(None)
     folders = {str(Path(f).parent) for f in files if not _installed(f)}
     files |= {f for f in _loaded_files() if str(Path(f).parent) in folders}
     return {f: _digest(f) or "" for f in sorted(files)}
