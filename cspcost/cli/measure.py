@@ -62,10 +62,9 @@ def analyze(
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     """
     with _reporting():
+        from cspcost.render.folders import check_output_path
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
-
-        from cspcost.render.folders import check_output_path
 
         check_output_path(output, "--output")
         check_output_path(graph, "--graph")
@@ -145,11 +144,10 @@ def compare(
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
-        from cspcost.comparison.output import write_report
+        from cspcost.comparison.output import default_folder, write_report
         from cspcost.errors import UsageError
-        from cspcost.shapes import parse_input
-
         from cspcost.render.folders import check_output_path
+        from cspcost.shapes import parse_input
 
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
@@ -160,24 +158,10 @@ def compare(
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
         if plot:
-            target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
+            target = out or default_folder(models)
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
         _emit_comparison(result, fmt)
-
-
-def _safe(spec: str) -> str:
-    """A model spec as a directory-name part; a local file's spec gets a short hash of its resolved
-    path, so ``d1/net.py:build`` and ``d2/net.py:build`` never share a default folder."""
-    import hashlib
-    import re
-    from pathlib import Path
-
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
-    where = spec.rsplit(":", 1)[0] if re.search(r"\.py:[^/\\]+$", spec) else spec
-    if where.endswith((".py", ".cfg", ".yaml", ".yml")) and Path(where).exists():
-        return f"{name}-{hashlib.sha256(str(Path(where).resolve()).encode()).hexdigest()[:8]}"
-    return name
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
@@ -274,7 +258,6 @@ def check(
         from cspcost.api import check_budgets
         from cspcost.render import tables, views
         from cspcost.render.files import ensure_replaceable, read_text_exact, write_atomic
-
         from cspcost.render.folders import check_output_path
 
         check_output_path(junit, "--junit")

@@ -1,7 +1,9 @@
 """What ``compare --plot`` writes: the paper's charts and summary.md for a Comparison."""
 from __future__ import annotations
 
+import hashlib
 import platform
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -80,6 +82,21 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
     lines += ["", "Units: FLOPs and MACs are counts, CIO in tensor elements, bytes in bytes; "
               "a percentage in brackets is the change against the first model.", ""]
     return "\n".join(lines)
+
+
+def default_folder(specs: Sequence[str]) -> str:
+    """``reports/<A>_vs_<B>``: each spec as a folder-name part; a local file's spec gets a short
+    hash of its resolved path, so ``d1/net.py:build`` and ``d2/net.py:build`` never share a folder."""
+    return "reports/" + "_vs_".join(_folder_part(spec) for spec in specs)
+
+
+def _folder_part(spec: str) -> str:
+    """One model spec as a folder-name part."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
+    where = spec.rsplit(":", 1)[0] if re.search(r"\.py:[^/\\]+$", spec) else spec
+    if where.endswith((".py", ".cfg", ".yaml", ".yml")) and Path(where).exists():
+        return f"{name}-{hashlib.sha256(str(Path(where).resolve()).encode()).hexdigest()[:8]}"
+    return name
 
 
 def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:
