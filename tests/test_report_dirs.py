@@ -106,6 +106,15 @@ def test_two_concurrent_runs_never_mix(tmp_path: Path) -> None:
     assert _leftovers(out) == []
 
 
+def test_current_directory_is_never_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--out . (or ..) would swap the working directory away: refused, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    for out in (".", "..", str(tmp_path)):
+        result = runner.invoke(app, ["compare", "tinycsp", "resnet10", "--plot", "--out", out])
+        assert result.exit_code == 2 and "the current directory or one above it" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("args, option", [
     (["report", "--out", ""], "--out"),
     (["compare", "tinycsp", "resnet10", "--plot", "--out", ""], "--out"),

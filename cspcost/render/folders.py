@@ -61,6 +61,9 @@ def written_whole(path: str | Path) -> Iterator[Path]:
 
 def _check_target(target: Path) -> None:
     """The target is a writable folder or absent, and its parent can be made."""
+    if not target.name or target.resolve() in (Path.cwd(), *Path.cwd().parents):
+        raise UsageError(f"will not replace {target}, the current directory or one above it; "
+                         "give a directory below it, such as reports/")
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} is a file where a report directory is expected; remove it or choose another path")
     blocker = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
