@@ -122,6 +122,7 @@ def test_current_directory_is_never_replaced(tmp_path: Path, monkeypatch: pytest
     (["analyze", "tinycsp", "--graph", " "], "--graph"),
     (["peers", "tinycsp", "-o", ""], "--output"),
     (["check", "reports/budgets.toml", "--junit", ""], "--junit"),
+    (["check", "reports/budgets.toml", "--cache-dir", ""], "--cache-dir"),
 ])
 def test_empty_output_paths_are_refused(args: list[str], option: str) -> None:
     """'' would mean the current directory or stdout: refused in one line, exit 2, before any work."""

@@ -261,6 +261,7 @@ def check(
         from cspcost.render.folders import check_output_path
 
         check_output_path(junit, "--junit")
+        check_output_path(cache_dir, "--cache-dir")
         if update:  # before minutes of measuring, not after
             ensure_replaceable(budgets_file)
         outcomes = _with_progress(lambda progress: check_budgets(
