@@ -13,7 +13,7 @@ from rich.console import Console
 
 from cspcost import __version__
 from cspcost.cli.streams import others_to_stderr
-from cspcost.errors import CspcostError, UnsupportedOpsWarning
+from cspcost.errors import STRICT_HINT, CspcostError, UnsupportedOpsWarning, failure_text
 
 
 def _flags_without_type() -> None:
@@ -70,6 +70,12 @@ def _reporting(strict_option: bool = False) -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except (typer.Exit, typer.Abort):
         raise
+    except SystemExit as exc:  # user code (a model file, a peer's forward) called sys.exit: bad input
+        if _STATE["debug"]:
+            raise
+        err.print(f"error: the model's code {failure_text(exc)} (rerun with --debug for the traceback)",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except OSError as exc:  # a path the user gave that cannot be written or read
         if _STATE["debug"]:
             raise
@@ -100,7 +106,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
     command's ``--strict`` where it has one (the library's own hint names the API argument)."""
     text = str(message)
     if issubclass(category, UnsupportedOpsWarning):
-        text = text.replace(" (strict=True fails instead)", " (--strict fails instead)" if _STATE["strict"] else "")
+        text = text.replace(STRICT_HINT, " (--strict fails instead)" if _STATE["strict"] else "")
     err.print(f"warning: {text}", markup=False, soft_wrap=True)
 
 

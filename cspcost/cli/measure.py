@@ -13,7 +13,6 @@ from cspcost.cli.options import (
     _MODEL_HELP,
     Cio,
     ConventionName,
-    _given,
     _input_shape,
 )
 from cspcost.cli.output import (
@@ -33,7 +32,7 @@ if TYPE_CHECKING:  # annotations only: torch-backed modules are imported inside 
 @app.command()
 def analyze(
     model: str = typer.Argument(..., help=_MODEL_HELP),
-    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("meta", "--device", help="meta (no allocation, no kernels), cpu or cuda."),
@@ -46,9 +45,9 @@ def analyze(
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
-    graph: Optional[str] = typer.Option(None, "--graph", callback=_given, help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
+    graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", callback=_given, help="Write to this file (atomically) instead of stdout."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
 
@@ -63,9 +62,12 @@ def analyze(
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     """
     with _reporting(strict_option=True):
+        from cspcost.render.folders import check_output_path
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
+        check_output_path(output, "--output")
+        check_output_path(graph, "--graph")
         _settle_heap()
         shape = _input_shape(input, size)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
@@ -115,13 +117,13 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
 @app.command()
 def compare(
     models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
-    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="One input size CxHxW for all (default: each model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
-    out: Optional[str] = typer.Option(None, "--out", callback=_given, help="Directory for the charts (default `reports/<A>_vs_<B>/`); implies --plot."),
+    out: Optional[str] = typer.Option(None, "--out", help="Directory for the charts (default `reports/<A>_vs_<B>/`); implies --plot."),
     depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
     csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
@@ -142,26 +144,21 @@ def compare(
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
-        from cspcost.comparison.output import write_report
+        from cspcost.comparison.output import default_folder, write_report
+        from cspcost.render.folders import check_output_path
         from cspcost.shapes import parse_input
 
+        check_output_path(out, "--out")
         _settle_heap()
         latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(out)) if profile else None
-        result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
+        result = run_compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
         if plot or out:  # --out names where the charts go: asking for it asks for them
-            target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
+            target = out or default_folder(models)
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
         _emit_comparison(result, fmt)
-
-
-def _safe(spec: str) -> str:
-    """A model spec as a directory-name part."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
@@ -210,7 +207,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 @app.command("report")
 def zoo_report(
-    out: str = typer.Option("reports", "--out", callback=_given, help="Directory to (re)write."),
+    out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
     processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
@@ -220,9 +217,11 @@ def zoo_report(
     Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
     """
     with _reporting():
+        from cspcost.render.folders import check_output_path
         from cspcost.report import latency_report
         from cspcost.report import zoo_report as run_report
 
+        check_output_path(out, "--out")
         if latency:
             files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
         else:
@@ -233,57 +232,75 @@ def zoo_report(
 @app.command()
 def check(
     budgets_file: str = typer.Argument(..., metavar="BUDGETS.toml", help="TOML file: one [model] table of *_max limits each."),
-    update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments kept)."),
-    junit: Optional[str] = typer.Option(None, "--junit", callback=_given, help="Also write a JUnit XML report here."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments, layout, line endings, mode kept)."),
+    junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail a model whose ops are not all priced (default; a budget's strict = false opts one model out)."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where measurements are cached (default $CSPCOST_CACHE_DIR or the user cache dir, e.g. ~/.cache/cspcost)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Measure every model afresh; store nothing."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
     Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max,
     csp_block_flops_max, csp_block_params_max, csp_block_cio_elems_max (the heaviest CSP block);
-    options per model: input, convention, cio, tolerance (relative), batch.
+    options per model: input, convention, cio, tolerance (relative), batch, strict. A model with ops
+    no rule prices fails (unsupported_ops) unless --no-strict or its budget says strict = false.
+    Measurements are cached per model and reused only while its code, settings and versions match.
 
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
-    `cspcost check budgets.toml --update`
+    `cspcost check budgets.toml --update`, `cspcost check budgets.toml --no-cache`
     """
-    with _reporting():
-        from pathlib import Path
-
+    with _reporting(strict_option=True):
         from cspcost import budgets as b
         from cspcost.api import check_budgets
         from cspcost.render import tables, views
-        from cspcost.render.files import write_atomic
+        from cspcost.render.files import ensure_replaceable, read_text_exact, write_atomic
+        from cspcost.render.folders import check_output_path
 
-        outcomes = _with_progress(lambda progress: check_budgets(budgets_file, progress), "measuring budgets")
+        check_output_path(junit, "--junit")
+        check_output_path(cache_dir, "--cache-dir")
+        if update:  # before minutes of measuring, not after
+            ensure_replaceable(budgets_file)
+        outcomes = _with_progress(lambda progress: check_budgets(
+            budgets_file, progress, strict=strict, cache_dir=cache_dir, cache=not no_cache), "measuring budgets")
         if update:
-            text = Path(budgets_file).read_text(encoding="utf-8")
-            measured = {(o.model, o.metric): o.measured for o in outcomes}
-            write_atomic(budgets_file, b.updated_text(text, measured))
-            err.print(f"updated {len(measured)} limits in {budgets_file}")
-            return
+            measured = {(o.model, o.metric): o.measured for o in outcomes if o.metric != b.UNSUPPORTED}
+            write_atomic(budgets_file, b.updated_text(read_text_exact(budgets_file), measured))
         if junit:
             write_atomic(junit, b.junit_xml(outcomes))
         frame = views.budget_outcomes(outcomes)
         shown = tables.frame_table(views.budget_display(frame), f"budgets: {budgets_file}", len(frame))
         _emit_frame(frame, fmt, "", table=shown)
-        failed = [o for o in outcomes if not o.ok]
-        if failed:
-            err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
-                      + ", ".join(f"{o.model} {o.metric}" for o in failed))
-            raise typer.Exit(1)
-        err.print(f"all {len(outcomes)} budgets hold")
+        _check_verdict(outcomes, budgets_file if update else None)
+
+
+def _check_verdict(outcomes: list[Any], updated: Optional[str]) -> None:
+    """The one-line verdict on stderr; exit 1 when a limit is exceeded (never after --update)."""
+    failed = [o for o in outcomes if not o.ok]
+    if updated is not None:
+        limits = sum(o.metric != "unsupported_ops" for o in outcomes)
+        err.print(f"updated {limits} limits in {updated}", markup=False, soft_wrap=True)
+        if any(o.metric == "unsupported_ops" for o in failed):
+            err.print("warning: some models ran ops no rule prices; their new limits are lower bounds",
+                      markup=False, soft_wrap=True)
+        return
+    if failed:
+        err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
+                  + ", ".join(f"{o.model} {o.metric}" for o in failed), markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    err.print(f"all {len(outcomes)} budgets hold")
 
 
 @app.command("peers")
 def peers_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
-    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x224x224 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
     depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
     tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", callback=_given, help="Write to this file (atomically) instead of stdout."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.
 
@@ -298,6 +315,8 @@ def peers_cmd(
     with _reporting():
         from cspcost.crosscheck.engine import peers
         from cspcost.crosscheck.output import format_peers
+        from cspcost.render.folders import check_output_path
 
+        check_output_path(output, "--output")
         shape = _input_shape(input, size)
         _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)

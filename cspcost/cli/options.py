@@ -25,21 +25,11 @@ _CIO_HELP = "CIO: hardnet (conv layers, HarDNet's definition), hardnet-fc (conv 
 _MODEL_HELP = "Zoo name, timm:NAME, torchvision:NAME, ultralytics:NAME.yaml, a .yaml (Ultralytics) or .cfg (darknet) file, path/to/file.py:factory or package.module:factory."
 
 
-def _given(value: Optional[str]) -> Optional[str]:
-    """Refuse an empty value (``--output ''``, a shell variable that expanded to nothing) instead of
-    silently ignoring the option."""
-    if value is not None and not value.strip():
-        import typer
-
-        raise typer.BadParameter("must not be empty")
-    return value
-
-
 def _input_shape(input: Optional[str], size: Optional[int]) -> Optional[tuple[int, ...]]:
     """``--input CxHxW`` or ``--size S`` (3xSxS), never both; None for the model's own."""
     from cspcost.errors import UsageError
     from cspcost.shapes import check_shape, parse_input
 
-    if input and size is not None:
+    if input is not None and size is not None:
         raise UsageError("give --input or --size, not both")
-    return parse_input(input) if input else (check_shape((3, size, size)) if size is not None else None)
+    return parse_input(input) if input is not None else (check_shape((3, size, size)) if size is not None else None)

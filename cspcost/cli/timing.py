@@ -8,7 +8,6 @@ import typer
 from cspcost.cli.app import _reporting, app, err
 from cspcost.cli.options import (
     _MODEL_HELP,
-    _given,
 )
 from cspcost.cli.output import (
     Format,
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 @app.command("profile")
 def profile_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
-    input: Optional[str] = typer.Option(None, "--input", "-i", callback=_given, help="Input size CxHxW (default: the model's own)."),
+    input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (default 1: reproducible on a shared machine)."),
@@ -53,7 +52,7 @@ def profile_cmd(
         from cspcost.shapes import parse_input
 
         result = _with_phases(lambda progress: profile(
-            model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
+            model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
             per_layer=per_layer, depth=depth, progress=progress, processes=processes))
         _emit_profile(result, fmt, top)

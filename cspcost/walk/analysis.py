@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from cspcost import __version__
-from cspcost.errors import UnsupportedOpsWarning, UsageError
+from cspcost.errors import UnsupportedOpsWarning, UsageError, unsupported_ops_text
 from cspcost.shapes import check_shape
 from cspcost.sources.resolve import build, resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
@@ -180,9 +180,7 @@ def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, .
 def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
     """One warning per analysis naming every op no rule prices (the CLI prints it as one line)."""
     if unsupported:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
-        warnings.warn(f"no cost rule for {listed} in {name}; counted as 0 (strict=True fails instead)",
-                      UnsupportedOpsWarning, stacklevel=4)
+        warnings.warn(unsupported_ops_text(name, unsupported), UnsupportedOpsWarning, stacklevel=4)
 
 
 def _inputs(
