@@ -9,10 +9,13 @@ import torch
 from torch import nn
 
 from .layers import (
-    Avgpool, Connected, Convolutional, Cost, Dropout, LocalAvgpool, Maxout, Maxpool, Reorg, Route, Sam,
-    ScaleChannels, Shortcut, Softmax, Upsample, Yolo, activation_name,
+    Avgpool, Batchnorm, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
+    LocalAvgpool, Maxout, Maxpool, Region, Reorg, Reorg3d, Route, Sam, ScaleChannels, Shortcut, Softmax, Upsample,
+    XnorConvolutional, Yolo, activation_name,
 )
-from .reader import NET_IGNORED, YOLO_IGNORED, CfgError, Options, Section, Shape, load
+from .reader import (
+    DETECTION_IGNORED, NET_IGNORED, REGION_IGNORED, YOLO_IGNORED, CfgError, Options, Section, Shape, load,
+)
 
 
 # ------------------------------------------------------------------------------------- building
@@ -33,6 +36,7 @@ class _Ctx:
     index: int
     shapes: list[Shape]
     input_shape: Shape
+    modules: list[nn.Module]
 
     def shape(self, layer: int) -> Shape:
         """Output shape of an earlier layer (-1: the network input)."""
@@ -82,25 +86,105 @@ def _conv(opts: Options, ctx: _Ctx) -> Built:
     c, h, w = ctx.shape(ctx.prev)
     filters, size, groups = _positive(opts, "filters", 1), _positive(opts, "size", 1), _positive(opts, "groups", 1)
     sy, sx = _strides(opts, 1)
-    dilation = 1 if size == 1 else _positive(opts, "dilation", 1)
+    dilation = _positive(opts, "dilation", 1)
+    dilation = 1 if size == 1 else dilation  # parse_convolutional: "if (size == 1) dilation = 1"
     explicit = opts.int("padding", 0)
     padding = size // 2 if opts.int("pad", 0) else explicit
     bn = bool(opts.int("batch_normalize", 0) or opts.int("cbn", 0))
-    opts.neutral(antialiasing=0, binary=0, xnor=0, sway=0, rotate=0, stretch=0, stretch_sway=0,
-                 coordconv=0)
-    if opts.raw("share_index") is not None:
-        raise opts.error("shared weights are not supported by this reader", "share_index")
+    binary, xnor = bool(opts.int("binary", 0)), bool(opts.int("xnor", 0))
+    opts.neutral(antialiasing=0, sway=0, rotate=0, stretch=0, stretch_sway=0, coordconv=0)
     if c % groups or filters % groups:
         raise opts.error(f"does not divide the {c} input channels and {filters} filters", "groups")
     out_h, out_w = (h + 2 * padding - size) // sy + 1, (w + 2 * padding - size) // sx + 1
     if (size - 1) * dilation + 1 > size and 2 * padding != size - 1 or min(out_h, out_w) < 1:
         raise opts.error(f"cannot convolve a {h}x{w} input (padding {padding}, dilation {dilation})", "size")
     act = activation_name(opts, "logistic")
-    module = Convolutional(c, filters, size, (sy, sx), padding, dilation, groups, bn, act)
+    kind = XnorConvolutional if xnor else Convolutional
+    module = kind(c, filters, size, (sy, sx), padding, dilation, groups, bn, act, binary or xnor)
+    shared = _share(opts, ctx, module)
     flops = 2 * (c // groups) * filters * size * size * out_h * out_w
     stride = f"{sy}" if sy == sx else f"{sy}x{sx}"
     extra = (f" g{groups}" if groups > 1 else "") + (f" d{dilation}" if dilation > 1 else "")
+    extra += " xnor" if xnor else " binary" if binary else ""
+    extra += f" shares {shared}" if shared is not None else ""
+    # darknet prints an XNOR conv at 1/32 of its FLOPs (make_convolutional_layer), here rounded to whole FLOPs
+    flops = (flops + 16) // 32 if xnor else flops
     return Built(module, (ctx.prev,), (filters, out_h, out_w), f"conv {size}x{size}/{stride}{extra}", flops)
+
+
+def _share(opts: Options, ctx: _Ctx, module: Convolutional) -> int | None:
+    """``share_index``: the conv takes an earlier conv's weights (same shapes); returns that layer's index."""
+    if opts.raw("share_index") is None:
+        return None
+    value = opts.int("share_index")
+    index = value if value >= 0 else ctx.index + value  # parse_convolutional: absolute, or relative when < 0
+    if not 0 <= index < ctx.index:
+        raise opts.error(f"no such layer (only {ctx.index} before it)", "share_index")
+    other = ctx.modules[index]
+    if not isinstance(other, Convolutional) or other.weight.shape != module.weight.shape \
+            or other.batch_normalize != module.batch_normalize:
+        raise opts.error(f"layer {index} is not a [convolutional] of the same filters, size, input channels "
+                         "and batch_normalize", "share_index")
+    module.share(other)
+    return index
+
+
+def _local(opts: Options, ctx: _Ctx) -> Built:
+    """``[local]`` (parse_local + make_local_layer): output ``(h - (pad ? 1 : size))//stride + 1``.
+
+    darknet prints no BFLOPs for it (make_local_layer sets none), so it adds 0 to darknet's total.
+    """
+    c, h, w = ctx.shape(ctx.prev)
+    filters, size, stride = _positive(opts, "filters", 1), _positive(opts, "size", 1), _positive(opts, "stride", 1)
+    pad = opts.int("pad", 0)
+    if pad and 2 * pad != size - 1:  # im2col pads by `pad` itself: only pad = (size-1)/2 matches the output size
+        raise opts.error(f"pad={pad} with size={size}: darknet's output size and its im2col disagree", "pad")
+    out_h, out_w = (h - (1 if pad else size)) // stride + 1, (w - (1 if pad else size)) // stride + 1
+    if min(out_h, out_w) < 1:
+        raise opts.error(f"a {size}x{size} window does not fit a {h}x{w} input", "size")
+    module = Local(c, filters, size, stride, pad, (out_h, out_w), activation_name(opts, "logistic"))
+    module.fixes_input = True
+    return Built(module, (ctx.prev,), (filters, out_h, out_w), f"local {size}x{size}/{stride}")
+
+
+def _crnn(opts: Options, ctx: _Ctx) -> Built:
+    """``[crnn]``: three darknet convs (input, self, output); darknet's BFLOPs are their sum (make_crnn_layer)."""
+    c, h, w = ctx.shape(ctx.prev)
+    size, stride, dilation = _positive(opts, "size", 3), _positive(opts, "stride", 1), _positive(opts, "dilation", 1)
+    padding = size // 2 if opts.int("pad", 0) else opts.int("padding", 0)
+    hidden, output, groups = _positive(opts, "hidden", 1), _positive(opts, "output", 1), _positive(opts, "groups", 1)
+    bn, act = bool(opts.int("batch_normalize", 0)), activation_name(opts, "logistic")
+    opts.neutral(xnor=0)
+    out_h, out_w = (h + 2 * padding - size) // stride + 1, (w + 2 * padding - size) // stride + 1
+    if (out_h, out_w) != (h, w) or (size - 1) * dilation + 1 > size and 2 * padding != size - 1:
+        # make_crnn_layer asserts input_layer->outputs == self_layer->outputs: the size must be kept
+        raise opts.error(f"the convs must keep the {h}x{w} size (stride 1, pad=1); they give {out_h}x{out_w}", "size")
+    if any(n % groups for n in (c, hidden, output)):
+        raise opts.error(f"does not divide the {c} input, {hidden} hidden and {output} output channels", "groups")
+    cells = [Convolutional(i, o, size, (stride, stride), padding, dilation, groups, bn, act)
+             for i, o in ((c, hidden), (hidden, hidden), (hidden, output))]
+    flops = sum(2 * (i // groups) * o * size * size * h * w for i, o in ((c, hidden), (hidden, hidden), (hidden, output)))
+    module = Crnn(cells, bool(opts.int("shortcut", 0)))
+    return Built(module, (ctx.prev,), (output, h, w), f"crnn {size}x{size} {c}->{hidden}->{output}", flops)
+
+
+def _crop(opts: Options, ctx: _Ctx) -> Built:
+    """``[crop]``: at inference the centre window, times 2 minus 1 unless ``noadjust=1`` (forward_crop_layer)."""
+    c, h, w = ctx.shape(ctx.prev)
+    out_h, out_w = _positive(opts, "crop_height", 1), _positive(opts, "crop_width", 1)
+    if out_h > h or out_w > w:
+        raise opts.error(f"a {out_h}x{out_w} crop does not fit the {h}x{w} input", "crop_height")
+    for key, default in (("angle", 0.0), ("saturation", 1.0), ("exposure", 1.0), ("shift", 0.0)):
+        opts.float(key, default)  # training augmentation only
+    opts.int("flip", 0)
+    adjust = not opts.int("noadjust", 0)
+    return Built(Crop((out_h, out_w), adjust), (ctx.prev,), (c, out_h, out_w), f"crop {out_h}x{out_w}")
+
+
+def _batchnorm(opts: Options, ctx: _Ctx) -> Built:
+    """``[batchnorm]``: per-channel normalisation with darknet's rolling statistics; no BFLOPs printed."""
+    shape = ctx.shape(ctx.prev)
+    return Built(Batchnorm(shape[0]), (ctx.prev,), shape, "batchnorm")
 
 
 def _pool_geometry(opts: Options, ctx: _Ctx) -> tuple[int, tuple[int, int], int, Shape]:
@@ -225,6 +309,7 @@ def _connected(opts: Options, ctx: _Ctx) -> Built:
     outputs = _positive(opts, "output", 1)
     bn = bool(opts.int("batch_normalize", 0))
     module = Connected(c * h * w, outputs, bn, activation_name(opts, "logistic"))
+    module.fixes_input = True
     return Built(module, (ctx.prev,), (outputs, 1, 1), f"connected {c * h * w}->{outputs}")
 
 
@@ -250,13 +335,69 @@ def _cost(opts: Options, ctx: _Ctx) -> Built:
 
 def _yolo(opts: Options, ctx: _Ctx) -> Built:
     """``[yolo]``: checks darknet's ``filters == len(mask) * (classes + 5)``; free at inference."""
+    return _yolo_like(opts, ctx, 5, "yolo")
+
+
+def _gaussian_yolo(opts: Options, ctx: _Ctx) -> Built:
+    """``[Gaussian_yolo]``: as ``[yolo]`` with 4 more (uncertainty) values per box: ``classes + 9``."""
+    opts.str("yolo_point", "center")
+    return _yolo_like(opts, ctx, 9, "gaussian_yolo")
+
+
+def _yolo_like(opts: Options, ctx: _Ctx, per_box: int, label: str) -> Built:
+    """A YOLO head marker: the layer before must give ``len(mask) * (classes + per_box)`` channels."""
     classes, total = opts.int("classes", 20), opts.int("num", 1)
     mask = opts.ints("mask") if opts.raw("mask") is not None else list(range(total))
     shape = ctx.shape(ctx.prev)
-    if shape[0] != len(mask) * (classes + 5):
-        raise opts.error(f"the layer before has {shape[0]} filters, [yolo] needs "
-                         f"{len(mask)}*({classes}+5) = {len(mask) * (classes + 5)}", "classes")
-    return Built(Yolo(), (ctx.prev,), shape, "yolo")
+    if shape[0] != len(mask) * (classes + per_box):
+        raise opts.error(f"the layer before has {shape[0]} filters, [{label}] needs "
+                         f"{len(mask)}*({classes}+{per_box}) = {len(mask) * (classes + per_box)}", "classes")
+    return Built(Yolo(), (ctx.prev,), shape, label)
+
+
+def _region(opts: Options, ctx: _Ctx) -> Built:
+    """``[region]`` (YOLOv2): make_region_layer needs ``h*w*num*(classes + coords + 1)`` inputs."""
+    coords, classes, num = opts.int("coords", 4), opts.int("classes", 20), opts.int("num", 1)
+    c, h, w = shape = ctx.shape(ctx.prev)
+    if c != num * (classes + coords + 1):
+        raise opts.error(f"the layer before has {c} filters, [region] needs {num}*({classes}+{coords}+1) = "
+                         f"{num * (classes + coords + 1)}", "classes")
+    return Built(Region(), (ctx.prev,), shape, "region")
+
+
+def _detection(opts: Options, ctx: _Ctx) -> Built:
+    """``[detection]`` (YOLOv1): make_detection_layer asserts ``side^2 * ((1 + coords)*num + classes)`` inputs."""
+    coords, classes, num, side = opts.int("coords", 1), opts.int("classes", 1), opts.int("num", 1), opts.int("side", 7)
+    shape = ctx.shape(ctx.prev)
+    needed = side * side * ((1 + coords) * num + classes)
+    if shape[0] * shape[1] * shape[2] != needed:
+        raise opts.error(f"the layer before gives {shape[0] * shape[1] * shape[2]} values, [detection] needs "
+                         f"{side}^2*((1+{coords})*{num}+{classes}) = {needed}", "side")
+    module = Detection()
+    module.fixes_input = True
+    return Built(module, (ctx.prev,), shape, "detection")
+
+
+def _contrastive(opts: Options, ctx: _Ctx) -> Built:
+    """``[contrastive]``: a training loss; parse_contrastive requires ``yolo_layer`` to name a ``[yolo]``."""
+    opts.int("classes", 1000)
+    value = opts.int("yolo_layer", 0)
+    index = ctx.index + value if value < 0 else value
+    if value == 0 or not 0 <= index < ctx.index or not isinstance(ctx.modules[index], Yolo):
+        raise opts.error("must name a [yolo] layer (darknet stops: \"[contrastive] layer should point to the "
+                         "[yolo] layer\")", "yolo_layer")
+    return Built(Contrastive(), (ctx.prev,), ctx.shape(ctx.prev), f"contrastive {index}")
+
+
+def _reorg3d(opts: Options, ctx: _Ctx) -> Built:
+    """``[reorg3d]`` (reorg_layer.c): stride s trades H and W for channels (reverse: back)."""
+    c, h, w = ctx.shape(ctx.prev)
+    s, reverse = _positive(opts, "stride", 1), bool(opts.int("reverse", 0))
+    ok = c % s**4 == 0 if reverse else h % s == 0 and w % s == 0
+    if not ok:
+        raise opts.error(f"cannot reorganise a {c}x{h}x{w} input", "stride")
+    shape = (c // (s * s), h * s, w * s) if reverse else (c * s * s, h // s, w // s)
+    return Built(Reorg3d(s, reverse), (ctx.prev,), shape, f"reorg3d /{s}")
 
 
 def _reorg(opts: Options, ctx: _Ctx) -> Built:
@@ -286,7 +427,16 @@ _BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = 
     "softmax": (_softmax, frozenset()),
     "cost": (_cost, frozenset()),
     "yolo": (_yolo, YOLO_IGNORED),
+    "gaussian_yolo": (_gaussian_yolo, YOLO_IGNORED),
+    "region": (_region, REGION_IGNORED),
+    "detection": (_detection, DETECTION_IGNORED),
+    "contrastive": (_contrastive, frozenset({"temperature", "cls_normalizer", "max_delta", "contrastive_neg_max"})),
     "reorg": (_reorg, frozenset()),
+    "reorg3d": (_reorg3d, frozenset()),
+    "local": (_local, frozenset()),
+    "crnn": (_crnn, frozenset()),
+    "crop": (_crop, frozenset()),
+    "batchnorm": (_batchnorm, frozenset()),
 }
 _ALIASES = {"conv": "convolutional", "network": "net", "conn": "connected", "max": "maxpool",
             "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax"}
@@ -312,12 +462,25 @@ class DarknetNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Run every layer on the outputs it references."""
+        self._check_size(tuple(x.shape[1:]))
         outs: list[torch.Tensor] = []
         for layer in self.layers:
             outs.append(layer(*(x if i < 0 else outs[i] for i in layer.sources)))
         if len(self.outputs) == 1 and not isinstance(self.layers[self.outputs[0]], Yolo):
             return outs[self.outputs[0]]
         return tuple(outs[i] for i in self.outputs)
+
+    def _check_size(self, size: tuple[int, ...]) -> None:
+        """A layer whose weights depend on the input size ([connected], [local], [detection]) cannot
+        take another size: say which layer and how to fix it, instead of a shape error deep inside."""
+        if size == tuple(self.input_size):
+            return
+        fixed = next((layer for layer in self.layers if getattr(layer, "fixes_input", False)), None)
+        if fixed is not None:
+            want = "x".join(map(str, self.input_size))
+            raise CfgError(f"{self.name}: layer {fixed.label} fixes the input size to {want} (its weights or "
+                           f"outputs depend on it); analyse it at that size, or change width/height in [net] "
+                           f"(got {'x'.join(map(str, size))})")
 
     def darknet_flops(self, shortcut_cost: bool = False) -> int:
         """darknet's "Total BFLOPS" x 1e9 as an exact integer; ``shortcut_cost`` adds the 2020+ shortcut term."""
@@ -386,8 +549,8 @@ def build(path_or_text: str | Path, *, input_size: int | Sequence[int] | None = 
         CfgError: an unknown section or option, or a cfg darknet could not build (file:line).
     """
     file, sections = load(path_or_text)
-    ctx = _Ctx(0, [], _net_input(sections, file, input_size))
-    layers: list[nn.Module] = []
+    ctx = _Ctx(0, [], _net_input(sections, file, input_size), [])
+    layers = ctx.modules
     for ctx.index, section in enumerate(sections[1:]):
         layers.append(_build_layer(section, file, ctx))
         ctx.shapes.append(layers[-1].out_shape)

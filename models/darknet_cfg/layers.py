@@ -43,22 +43,162 @@ class Convolutional(nn.Conv2d):
     """
 
     def __init__(self, c_in: int, filters: int, size: int, stride: tuple[int, int], padding: int,
-                 dilation: int, groups: int, batch_normalize: bool, activation: str) -> None:
+                 dilation: int, groups: int, batch_normalize: bool, activation: str, binary: bool = False) -> None:
         super().__init__(c_in, filters, size, stride, padding * dilation, dilation, groups, bias=True)
-        self.batch_normalize, self.activation = batch_normalize, activation
+        self.batch_normalize, self.activation, self.binary = batch_normalize, activation, binary
         if batch_normalize:
             self.scales = nn.Parameter(torch.ones(filters))
             self.register_buffer("rolling_mean", torch.zeros(filters))
             self.register_buffer("rolling_variance", torch.ones(filters))
 
+    def share(self, other: Convolutional) -> None:
+        """Use ``other``'s weights, bias, scales and rolling statistics (darknet's ``share_index``)."""
+        self.weight, self.bias = other.weight, other.bias
+        if self.batch_normalize:
+            self.scales = other.scales
+            self.rolling_mean, self.rolling_variance = other.rolling_mean, other.rolling_variance
+
+    def kernel(self) -> torch.Tensor:
+        """The weights the conv runs: with ``binary=1`` darknet's binarize_weights, sign(w) times
+        each filter's mean |w|."""
+        if not self.binary:
+            return self.weight
+        scale = self.weight.abs().mean(dim=(1, 2, 3), keepdim=True)
+        return torch.where(self.weight > 0, scale, -scale)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """conv -> (BN | bias) -> activation, all in this module (one report row)."""
+        return self.finish(self.convolve(x))
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution alone (with the bias when there is no BN)."""
         bias = None if self.batch_normalize else self.bias
-        y = F.conv2d(x, self.weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return F.conv2d(x, self.kernel(), bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        """BN with the rolling statistics (when ``batch_normalize``), then the activation."""
         if self.batch_normalize:
             y = F.batch_norm(y, self.rolling_mean, self.rolling_variance, self.scales, self.bias,
                              False, 0.0, _BN_EPS)
         return _ACTIVATIONS[self.activation](y)
+
+
+class XnorConvolutional(Convolutional):
+    """darknet ``[convolutional] xnor=1``: binarized weights (as ``binary=1``) on a binarized input.
+
+    darknet's forward_convolutional_layer turns the input into sign(x) (binarize_cpu: +1 where x > 0,
+    else -1) and the weights into sign(w) * mean|w|, then convolves. The module runs exactly that as
+    float ops; darknet prices the conv at 1/32 of its FLOPs (make_convolutional_layer:
+    ``if (l.xnor) l.bflops = l.bflops / 32``, 32 binary products per XNOR-popcount word), and the
+    darknet convention does the same for this class (cspcost.walk.conventions).
+    """
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv of sign(x) with the binarized weights."""
+        return super().convolve(torch.where(x > 0, 1.0, -1.0).to(x.dtype))
+
+
+class Local(nn.Module):
+    """darknet ``[local]``: a locally connected layer, a conv with its own weights at every output pixel.
+
+    ``weight`` is (locations, filters, C*size*size) and ``bias`` one value per output element, as
+    make_local_layer allocates them; forward is im2col (``unfold``) and one product per location.
+    ``conv_weights`` names the weight for the darknet parameter count (it is the layer's kernel).
+    """
+
+    conv_weights = ("weight",)
+
+    def __init__(self, c_in: int, filters: int, size: int, stride: int, padding: int, out_hw: tuple[int, int],
+                 activation: str) -> None:
+        super().__init__()
+        locations = out_hw[0] * out_hw[1]
+        self.size, self.stride, self.padding, self.out_hw, self.activation = size, stride, padding, out_hw, activation
+        self.weight = nn.Parameter(torch.empty(locations, filters, c_in * size * size))
+        self.bias = nn.Parameter(torch.zeros(filters, *out_hw))
+        nn.init.uniform_(self.weight, -(2.0 / (c_in * size * size)) ** 0.5, (2.0 / (c_in * size * size)) ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Patches (N, C*k*k, L), each location's (filters x C*k*k) product, bias, activation."""
+        patches = F.unfold(x, self.size, padding=self.padding, stride=self.stride)
+        y = torch.einsum("nkl,lfk->nfl", patches, self.weight)
+        y = y.reshape(x.shape[0], -1, *self.out_hw) + self.bias
+        return _ACTIVATIONS[self.activation](y)
+
+
+class Crnn(nn.Module):
+    """darknet ``[crnn]``: a convolutional RNN cell, three darknet convolutions in one layer.
+
+    make_crnn_layer builds ``input_layer`` (C -> hidden), ``self_layer`` (hidden -> hidden) and
+    ``output_layer`` (hidden -> output), each a full darknet conv (BN, activation). One step of
+    forward_crnn_layer: ``state = input_layer(x) + self_layer(state)`` (plus the old state with
+    ``shortcut=1``), then ``output_layer(state)``. A cost report prices one step from the zero
+    state darknet starts with. The three convs' parameters live on this module (``input_weight``,
+    ``self_weight``, ``output_weight``, ...) and their ops run here, so the layer is one report row,
+    as darknet prints one line (its BFLOPs the three convs' sum).
+    """
+
+    conv_weights = ("input_weight", "self_weight", "output_weight")
+    _CELLS = ("input", "self", "output")
+
+    def __init__(self, cells: Sequence[Convolutional], shortcut: bool) -> None:
+        super().__init__()
+        self.shortcut = shortcut
+        self.specs = [(c.stride, c.padding, c.dilation, c.groups, c.batch_normalize, c.activation) for c in cells]
+        for name, cell in zip(self._CELLS, cells):
+            for key, value in cell.named_parameters():
+                self.register_parameter(f"{name}_{key}", value)
+            for key, value in cell.named_buffers():
+                self.register_buffer(f"{name}_{key}", value)
+
+    def _cell(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Cell ``index`` (input, self, output) as a darknet conv: conv, BN or bias, activation."""
+        name = self._CELLS[index]
+        stride, padding, dilation, groups, bn, act = self.specs[index]
+        weight, bias = getattr(self, f"{name}_weight"), getattr(self, f"{name}_bias")
+        y = F.conv2d(x, weight, None if bn else bias, stride, padding, dilation, groups)
+        if bn:
+            y = F.batch_norm(y, getattr(self, f"{name}_rolling_mean"), getattr(self, f"{name}_rolling_variance"),
+                             getattr(self, f"{name}_scales"), bias, False, 0.0, _BN_EPS)
+        return _ACTIVATIONS[act](y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One time step from the zero state."""
+        h = self._cell(0, x)
+        state = torch.zeros_like(h)
+        h = h + self._cell(1, state)
+        return self._cell(2, h + state if self.shortcut else h)
+
+
+class Crop(nn.Module):
+    """darknet ``[crop]`` at inference: the centre ``crop_height x crop_width`` window, then
+    ``x*2 - 1`` (forward_crop_layer's scale and shift; ``noadjust=1`` keeps x)."""
+
+    def __init__(self, out_hw: tuple[int, int], adjust: bool) -> None:
+        super().__init__()
+        self.out_hw, self.adjust = out_hw, adjust
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The centred window (darknet's dh = (h - out_h)/2, dw = (w - out_w)/2), rescaled."""
+        (h, w), (oh, ow) = x.shape[-2:], self.out_hw
+        dh, dw = (h - oh) // 2, (w - ow) // 2
+        y = x[:, :, dh:dh + oh, dw:dw + ow]
+        return y * 2 - 1 if self.adjust else y
+
+
+class Batchnorm(nn.Module):
+    """darknet ``[batchnorm]``: normalisation with the rolling statistics, then ``scales`` and ``biases``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scales = nn.Parameter(torch.ones(channels))
+        self.biases = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("rolling_mean", torch.zeros(channels))
+        self.register_buffer("rolling_variance", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference batch norm (darknet's normalize_cpu, scale_bias, add_bias)."""
+        return F.batch_norm(x, self.rolling_mean, self.rolling_variance, self.scales, self.biases,
+                            False, 0.0, _BN_EPS)
 
 
 class Connected(nn.Linear):
@@ -268,6 +408,30 @@ class Reorg(nn.Module):
         return y.reshape(n, c * s * s, h // s, w // s)
 
 
+class Reorg3d(nn.Module):
+    """darknet ``[reorg3d]`` (reorg_layer.c): space-to-depth in darknet's element order.
+
+    forward_reorg_layer calls reorg_cpu on the *output* sizes. Without ``reverse``, output channel
+    ``k = (dy*s + dx)*C + c`` holds input pixel (y*s + dy, x*s + dx) of channel c. With ``reverse=1``
+    darknet reads the (C, H, W) input as (C/s^2, H*s, W*s) blocks of C/s^4 channels and writes the
+    (C/s^2, H*s, W*s) output; the module makes the same permutation.
+    """
+
+    def __init__(self, stride: int, reverse: bool) -> None:
+        super().__init__()
+        self.stride, self.reverse = stride, reverse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same permutation of elements darknet's forward_reorg_layer makes."""
+        n, c, h, w = x.shape
+        s = self.stride
+        if self.reverse:  # A (C/s^2, H*s, W*s) -> B (C/s^4, H*s^2, W*s^2), as the output buffer
+            a = x.reshape(n, s, s, c // s**4, h * s, w * s).permute(0, 3, 4, 1, 5, 2)
+            return a.reshape(n, c // (s * s), h * s, w * s)
+        y = x.reshape(n, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4)
+        return y.reshape(n, c * s * s, h // s, w // s)
+
+
 class Softmax(nn.Module):
     """darknet ``[softmax]``: softmax over each of ``groups`` slices of the flattened input (per pixel if ``spatial``)."""
 
@@ -302,3 +466,13 @@ class Yolo(PassThrough):
     """darknet ``[yolo]``: a detection marker, free at inference; its input is a network output."""
 
 
+class Region(PassThrough):
+    """darknet ``[region]`` (YOLOv2): a detection marker; its input is a network output."""
+
+
+class Detection(PassThrough):
+    """darknet ``[detection]`` (YOLOv1): a detection marker after the last connected layer."""
+
+
+class Contrastive(PassThrough):
+    """darknet ``[contrastive]``: a training loss over a ``[yolo]`` layer's embeddings; identity at inference."""
