@@ -65,9 +65,9 @@ def _resolve_cfg(spec: str) -> Resolved:
     from cspcost_models import darknet_cfg
 
     path = Path(spec)
-    if not path.is_file():
+    if not path.exists():
         raise ModelLoadError(f"no such file: {spec}")
-    try:
+    try:  # a directory or FIFO named x.cfg is refused by the reader, which says what it is
         with torch.device("meta"):
             model = darknet_cfg.build(path)
     except darknet_cfg.CfgError as exc:

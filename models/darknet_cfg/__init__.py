@@ -27,6 +27,6 @@ cfg darknet could not build, raises :class:`CfgError` naming ``file:line``.
 from __future__ import annotations
 
 from .builder import DarknetNet, build, shortcut_bflops, shortcut_flops
-from .reader import CfgError, Section, load, read_sections
+from .reader import CfgError, CfgWarning, Section, load, read_sections
 
-__all__ = ["CfgError", "DarknetNet", "Section", "build", "load", "read_sections", "shortcut_bflops", "shortcut_flops"]
+__all__ = ["CfgError", "CfgWarning", "DarknetNet", "Section", "build", "load", "read_sections", "shortcut_bflops", "shortcut_flops"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .layers import (
-    Avgpool, Batchnorm, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
+    Avgpool, Batchnorm, Head, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
     LocalAvgpool, Maxout, Maxpool, Region, Reorg, Reorg3d, Route, Sam, ScaleChannels, Shortcut, Softmax, Upsample,
     XnorConvolutional, Yolo, activation_name,
 )
@@ -466,7 +466,7 @@ class DarknetNet(nn.Module):
         outs: list[torch.Tensor] = []
         for layer in self.layers:
             outs.append(layer(*(x if i < 0 else outs[i] for i in layer.sources)))
-        if len(self.outputs) == 1 and not isinstance(self.layers[self.outputs[0]], Yolo):
+        if len(self.outputs) == 1 and not isinstance(self.layers[self.outputs[0]], Head):
             return outs[self.outputs[0]]
         return tuple(outs[i] for i in self.outputs)
 
@@ -556,6 +556,6 @@ def build(path_or_text: str | Path, *, input_size: int | Sequence[int] | None = 
         ctx.shapes.append(layers[-1].out_shape)
     if not layers:
         raise CfgError(f"{file}:{sections[0].line}: the cfg has no layers after [net]")
-    yolos = [i for i, layer in enumerate(layers) if isinstance(layer, Yolo)]
+    yolos = [i for i, layer in enumerate(layers) if isinstance(layer, Head)]
     last = max(i for i, layer in enumerate(layers) if not isinstance(layer, Cost) or i == 0)
     return DarknetNet(file, ctx.input_shape, layers, yolos or [last])

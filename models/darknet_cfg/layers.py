@@ -462,15 +462,20 @@ class Cost(PassThrough):
     """darknet ``[cost]`` at inference: the loss is not computed; the input passes through."""
 
 
-class Yolo(PassThrough):
+class Head(PassThrough):
+    """A detection head marker (``[yolo]``, ``[region]``, ``[detection]``): free at inference; its
+    input is one of the network's outputs."""
+
+
+class Yolo(Head):
     """darknet ``[yolo]``: a detection marker, free at inference; its input is a network output."""
 
 
-class Region(PassThrough):
+class Region(Head):
     """darknet ``[region]`` (YOLOv2): a detection marker; its input is a network output."""
 
 
-class Detection(PassThrough):
+class Detection(Head):
     """darknet ``[detection]`` (YOLOv1): a detection marker after the last connected layer."""
 
 
