@@ -514,6 +514,9 @@ def _net_input(sections: list[Section], file: str, input_size: int | Sequence[in
         raise CfgError(f"{file}:{line}: the first section must be [net] or [network]")
     opts = Options(sections[0], file)
     shape = (opts.int("channels", 0), opts.int("height", 0), opts.int("width", 0))
+    inputs = opts.int("inputs", 0)
+    if shape == (0, 0, 0) and inputs > 0:  # a text or sequence model (parse_net_options: net->inputs)
+        shape = (inputs, 1, 1)
     opts.finish(NET_IGNORED)
     if input_size is not None:
         shape = (3, input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
