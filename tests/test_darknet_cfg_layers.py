@@ -311,3 +311,24 @@ def test_a_fifo_or_directory_named_cfg_says_what_it_is(tmp_path: Path) -> None:
         build(tmp_path / "pipe.cfg")
     with pytest.raises(CfgError, match=r"dir.cfg: is a directory, not a cfg file"):
         build(tmp_path / "dir.cfg")
+
+
+# ------------------------------------------------------------- activation, lrn, empty, implicit
+def test_activation_empty_and_implicit_layers() -> None:
+    """[activation] applies its function, [silence] passes through, [implicit] gives its filters x 1 x 1
+    tensor whatever the input; none prints BFLOPs."""
+    model = build(net(2, 3, 3, "[activation]\nactivation=relu\n\n[silence]\n\n[implicit]\nfilters=4\nmean=0.5\n"))
+    assert [layer.out_shape for layer in model.layers] == [(2, 3, 3), (2, 3, 3), (4, 1, 1)]
+    x = torch.randn(1, 2, 3, 3)
+    assert torch.equal(model.layers[0](x), x.relu()) and torch.equal(model.layers[1](x), x)
+    assert torch.equal(model(x), torch.full((1, 4, 1, 1), 0.5))
+    assert model.darknet_flops() == 0
+
+
+def test_lrn_uses_darknets_undivided_alpha() -> None:
+    """normalization_layer.c: out = x * (kappa + alpha * sum over size channels of x^2)^-beta."""
+    model = build(net(5, 2, 2, "[lrn]\nsize=3\nalpha=0.1\nbeta=0.75\nkappa=2\n"))
+    x = torch.randn(1, 5, 2, 2)
+    squares = F.pad(x * x, (0, 0, 0, 0, 1, 1))
+    window = squares[:, 0:5] + squares[:, 1:6] + squares[:, 2:7]  # channels c-1, c, c+1
+    assert torch.allclose(model(x), x * (2 + 0.1 * window) ** -0.75, atol=1e-6)

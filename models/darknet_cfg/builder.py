@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .layers import (
-    Avgpool, Batchnorm, Head, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
+    Activation, Avgpool, Batchnorm, Empty, Head, Implicit, Normalization, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
     LocalAvgpool, Maxout, Maxpool, Region, Reorg, Reorg3d, Route, Sam, ScaleChannels, Shortcut, Softmax, Upsample,
     XnorConvolutional, Yolo, activation_name,
 )
@@ -411,6 +411,32 @@ def _reorg(opts: Options, ctx: _Ctx) -> Built:
     return Built(Reorg(s, reverse), (ctx.prev,), shape, f"reorg /{s}")
 
 
+def _activation(opts: Options, ctx: _Ctx) -> Built:
+    """``[activation]`` (parse_activation): the activation alone; default linear."""
+    act = activation_name(opts, "linear")
+    return Built(Activation(act), (ctx.prev,), ctx.shape(ctx.prev), f"activation {act}")
+
+
+def _normalization(opts: Options, ctx: _Ctx) -> Built:
+    """``[normalization]``/``[lrn]`` (parse_normalization): local response normalisation; no BFLOPs printed."""
+    size = _positive(opts, "size", 5)
+    module = Normalization(size, opts.float("alpha", 0.0001), opts.float("beta", 0.75), opts.float("kappa", 1.0))
+    return Built(module, (ctx.prev,), ctx.shape(ctx.prev), f"lrn {size}")
+
+
+def _empty(opts: Options, ctx: _Ctx) -> Built:
+    """``[empty]``/``[silence]``: the previous output passed through."""
+    return Built(Empty(), (ctx.prev,), ctx.shape(ctx.prev), "empty")
+
+
+def _implicit(opts: Options, ctx: _Ctx) -> Built:
+    """``[implicit]`` (parse_implicit): a learned filters x 1 x 1 tensor; ``atoms`` other than 1 not built."""
+    filters = _positive(opts, "filters", 128)
+    opts.neutral(atoms=1)
+    opts.float("std", 0.2)
+    return Built(Implicit(filters, opts.float("mean", 0.0)), (ctx.prev,), (filters, 1, 1), f"implicit {filters}")
+
+
 _BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = {
     "convolutional": (_conv, frozenset({"flipped", "dot", "angle", "grad_centr", "reverse",
                                         "assisted_excitation", "bin_output"})),
@@ -437,9 +463,14 @@ _BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = 
     "crnn": (_crnn, frozenset()),
     "crop": (_crop, frozenset()),
     "batchnorm": (_batchnorm, frozenset()),
+    "activation": (_activation, frozenset()),
+    "normalization": (_normalization, frozenset()),
+    "empty": (_empty, frozenset()),
+    "implicit": (_implicit, frozenset()),
 }
 _ALIASES = {"conv": "convolutional", "network": "net", "conn": "connected", "max": "maxpool",
-            "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax"}
+            "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax", "lrn": "normalization",
+            "silence": "empty"}
 
 
 # ------------------------------------------------------------------------------------ the model

@@ -481,3 +481,47 @@ class Detection(Head):
 
 class Contrastive(PassThrough):
     """darknet ``[contrastive]``: a training loss over a ``[yolo]`` layer's embeddings; identity at inference."""
+
+
+class Activation(nn.Module):
+    """darknet ``[activation]``: the activation alone, on any input."""
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The named activation, element-wise."""
+        return _ACTIVATIONS[self.activation](x)
+
+
+class Normalization(nn.Module):
+    """darknet ``[normalization]``/``[lrn]``: x / (kappa + alpha * sum of x^2 over ``size`` channels)^beta.
+
+    darknet does not divide alpha by the window (normalization_layer.c); PyTorch's
+    ``local_response_norm`` does, so the module passes ``alpha * size``.
+    """
+
+    def __init__(self, size: int, alpha: float, beta: float, kappa: float) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.kappa = size, alpha, beta, kappa
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Local response normalisation across channels."""
+        return F.local_response_norm(x, self.size, self.alpha * self.size, self.beta, self.kappa)
+
+
+class Empty(PassThrough):
+    """darknet ``[empty]``/``[silence]``: its output is its input."""
+
+
+class Implicit(nn.Module):
+    """darknet ``[implicit]`` (YOLOR): a learned (filters, 1, 1) tensor that ignores its input."""
+
+    def __init__(self, filters: int, mean: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((1, filters, 1, 1), mean))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned tensor, one per batch item."""
+        return self.weight.expand(x.shape[0], -1, -1, -1)
