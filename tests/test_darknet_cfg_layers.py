@@ -332,3 +332,29 @@ def test_lrn_uses_darknets_undivided_alpha() -> None:
     squares = F.pad(x * x, (0, 0, 0, 0, 1, 1))
     window = squares[:, 0:5] + squares[:, 1:6] + squares[:, 2:7]  # channels c-1, c, c+1
     assert torch.allclose(model(x), x * (2 + 0.1 * window) ** -0.75, atol=1e-6)
+
+
+# ------------------------------------------------------------------------- rnn, gru, lstm
+@pytest.mark.parametrize(("section", "cells_in", "cells_self"), [
+    ("[rnn]\noutput=6\nhidden=5\nactivation=leaky\n", 8 * 5, 5 * 5 + 5 * 6),  # input 8->5; self 5->5, output 5->6
+    ("[gru]\noutput=6\n", 3 * 8 * 6, 3 * 6 * 6),  # uz, ur, uh: 8->6; wz, wr, wh: 6->6
+    ("[lstm]\noutput=6\nbatch_normalize=1\n", 4 * 8 * 6, 4 * 6 * 6),  # uf, ui, ug, uo; wf, wi, wg, wo
+])
+def test_recurrent_layers_are_connected_cells(section: str, cells_in: int, cells_self: int) -> None:
+    """darknet builds [rnn] from 3, [gru] from 6 and [lstm] from 8 [connected] cells and prints no
+    BFLOPs for them; cspcost's darknet convention prices each cell's product as [connected] (2 x MACs)."""
+    model = build(f"[net]\ninputs=8\n\n{section}")
+    assert model.input_size == (8, 1, 1) and model.layers[0].out_shape == (6, 1, 1)
+    assert model.darknet_flops() == 0
+    assert totals(model)["flops"] == 2 * (cells_in + cells_self)
+    assert totals(model)["params"] == cells_in + cells_self  # weights only
+    assert model(torch.randn(2, 8, 1, 1)).shape == (2, 6, 1, 1)
+
+
+def test_rnn_step_from_the_zero_state() -> None:
+    """One step: output(input(x) + self(0)) with linear cells and no BN is a chain of affine maps."""
+    model = build("[net]\ninputs=3\n\n[rnn]\noutput=2\nhidden=4\nactivation=linear\n")
+    rnn, x = model.layers[0], torch.randn(1, 3)
+    state = F.linear(x, rnn.input_weight, rnn.input_bias) + F.linear(torch.zeros(1, 4), rnn.self_weight, rnn.self_bias)
+    expected = F.linear(state, rnn.output_weight, rnn.output_bias)
+    assert torch.allclose(model(x.view(1, 3, 1, 1)).flatten(), expected.flatten(), atol=1e-6)

@@ -1,6 +1,7 @@
 """Building a DarknetNet from cfg sections: shapes, references and darknet's FLOPs, layer by layer."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -9,7 +10,7 @@ import torch
 from torch import nn
 
 from .layers import (
-    Activation, Avgpool, Batchnorm, Empty, Head, Implicit, Normalization, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
+    Activation, Avgpool, Batchnorm, Empty, Gru, Head, Implicit, Lstm, Normalization, Rnn, Connected, Contrastive, Convolutional, Cost, Crnn, Crop, Detection, Dropout, Local,
     LocalAvgpool, Maxout, Maxpool, Region, Reorg, Reorg3d, Route, Sam, ScaleChannels, Shortcut, Softmax, Upsample,
     XnorConvolutional, Yolo, activation_name,
 )
@@ -437,6 +438,34 @@ def _implicit(opts: Options, ctx: _Ctx) -> Built:
     return Built(Implicit(filters, opts.float("mean", 0.0)), (ctx.prev,), (filters, 1, 1), f"implicit {filters}")
 
 
+def _recurrent(module: nn.Module, ctx: _Ctx, outputs: int, label: str) -> Built:
+    """A recurrent layer on the flattened previous output: (outputs, 1, 1), fixed input size, no BFLOPs."""
+    module.fixes_input = True
+    return Built(module, (ctx.prev,), (outputs, 1, 1), label)
+
+
+def _rnn(opts: Options, ctx: _Ctx) -> Built:
+    """``[rnn]`` (parse_rnn): three connected cells; darknet prints no BFLOPs for connected layers."""
+    inputs = math.prod(ctx.shape(ctx.prev))
+    output, hidden = _positive(opts, "output", 1), _positive(opts, "hidden", 1)
+    act, bn = activation_name(opts, "logistic"), bool(opts.int("batch_normalize", 0))
+    opts.int("logistic", 0)
+    module = Rnn(inputs, hidden, output, act, bn, bool(opts.int("shortcut", 0)))
+    return _recurrent(module, ctx, output, f"rnn {inputs}->{hidden}->{output}")
+
+
+def _gru(opts: Options, ctx: _Ctx) -> Built:
+    """``[gru]`` (parse_gru): six connected cells."""
+    inputs, output = math.prod(ctx.shape(ctx.prev)), _positive(opts, "output", 1)
+    return _recurrent(Gru(inputs, output, bool(opts.int("batch_normalize", 0))), ctx, output, f"gru {inputs}->{output}")
+
+
+def _lstm(opts: Options, ctx: _Ctx) -> Built:
+    """``[lstm]`` (parse_lstm): eight connected cells."""
+    inputs, output = math.prod(ctx.shape(ctx.prev)), _positive(opts, "output", 1)
+    return _recurrent(Lstm(inputs, output, bool(opts.int("batch_normalize", 0))), ctx, output, f"lstm {inputs}->{output}")
+
+
 _BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = {
     "convolutional": (_conv, frozenset({"flipped", "dot", "angle", "grad_centr", "reverse",
                                         "assisted_excitation", "bin_output"})),
@@ -467,6 +496,9 @@ _BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = 
     "normalization": (_normalization, frozenset()),
     "empty": (_empty, frozenset()),
     "implicit": (_implicit, frozenset()),
+    "rnn": (_rnn, frozenset()),
+    "gru": (_gru, frozenset()),
+    "lstm": (_lstm, frozenset()),
 }
 _ALIASES = {"conv": "convolutional", "network": "net", "conn": "connected", "max": "maxpool",
             "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax", "lrn": "normalization",
