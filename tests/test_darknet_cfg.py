@@ -361,7 +361,8 @@ ERRORS = [
     (net(3, 8, 8, "[convolutional]\nfilters=4\nsize=1\nstride=2\n\n[maxpool]\nsize=2\nstride_x=2\nstride_y=1\n\n"
                   "[shortcut]\nfrom=0\n"),
      "bad.cfg:20: [shortcut] from=0: cannot add a 4x4x4 output onto 4x4x2"),
-    (net(3, 8, 8, "[lstm]\noutput=4\n"), "bad.cfg:9: unknown section [lstm]"),
+    (net(3, 8, 8, "[lsmt]\noutput=4\n"), "bad.cfg:9: unknown section [lsmt]"),
+    (net(3, 8, 8, "[conv_lstm]\noutput=4\n"), "bad.cfg:9: [conv_lstm] is a darknet layer this reader does not build"),
     (net(3, 8, 8, "[maxpool]\nsize=2\nszie=3\n"), "bad.cfg:11: [maxpool] szie=3: unknown option 'szie'"),
     (net(3, 8, 8, "[convolutional]\nactivation=hard_swish\n"), "bad.cfg:10: [convolutional] activation=hard_swish: unknown activation"),
     (net(3, 8, 8, "[convolutional]\nfilters=18\n\n[yolo]\nclasses=80\nmask=0,1,2\n"),

@@ -500,6 +500,8 @@ _BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = 
     "gru": (_gru, frozenset()),
     "lstm": (_lstm, frozenset()),
 }
+# Sections darknet's parser knows (string_to_layer_type) that are not built here, and why.
+_NOT_BUILT = {"conv_lstm": "a convolutional LSTM over time steps", "history": "a buffer of past frames"}
 _ALIASES = {"conv": "convolutional", "network": "net", "conn": "connected", "max": "maxpool",
             "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax", "lrn": "normalization",
             "silence": "empty"}
@@ -591,6 +593,9 @@ def _net_input(sections: list[Section], file: str, input_size: int | Sequence[in
 def _build_layer(section: Section, file: str, ctx: _Ctx) -> nn.Module:
     """One section as a tagged layer module."""
     kind = _ALIASES.get(section.kind, section.kind)
+    if kind in _NOT_BUILT:
+        raise CfgError(f"{file}:{section.line}: [{section.kind}] is a darknet layer this reader does not build "
+                       f"({_NOT_BUILT[kind]})")
     if kind not in _BUILDERS:
         raise CfgError(f"{file}:{section.line}: unknown section [{section.kind}]")
     builder, ignored = _BUILDERS[kind]
