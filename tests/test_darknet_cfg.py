@@ -480,7 +480,7 @@ PUBLISHED = [
     ("enetb0", None, 3, 0.915, False), ("mobilenet-v2", None, 3, 0.858, False),
     ("csmobilenet-v2", None, 3, 0.764, False), ("resnet10", None, 3, 2.273, False),
     ("yolov4", 608, 1, 128.5, True), ("yolov4", 512, 1, 91.1, True), ("yolov4", 416, 1, 60.1, True),
-    ("yolov4-csp", 512, 0, 77, True), ("yolov4-tiny", None, 1, 6.9, True), ("yolov3", None, 1, 65.9, True),
+    ("yolov4-csp", 512, 0, 77, True), ("yolov4-csp", 640, 0, 120, True), ("yolov4-tiny", None, 1, 6.9, True), ("yolov3", None, 1, 65.9, True),
     ("yolov3-spp", None, 1, 141.5, True), ("yolov3-tiny", None, 1, 5.6, True), ("yolov3-tiny-prn", None, 1, 3.5, True),
 ]
 
