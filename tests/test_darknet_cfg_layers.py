@@ -358,3 +358,19 @@ def test_rnn_step_from_the_zero_state() -> None:
     state = F.linear(x, rnn.input_weight, rnn.input_bias) + F.linear(torch.zeros(1, 4), rnn.self_weight, rnn.self_bias)
     expected = F.linear(state, rnn.output_weight, rnn.output_bias)
     assert torch.allclose(model(x.view(1, 3, 1, 1)).flatten(), expected.flatten(), atol=1e-6)
+
+
+def test_cli_prints_an_unread_key_as_one_warning_line(tmp_path: Path) -> None:
+    """`cspcost analyze x.cfg` loads a cfg carrying [net] max_epochs (as Gaussian_yolov3_BDD.cfg does)
+    and says so once on stderr; exit 0."""
+    from typer.testing import CliRunner
+
+    from cspcost.cli import app
+
+    path = tmp_path / "epochs.cfg"
+    path.write_text(net(3, 8, 8, "[convolutional]\nfilters=2\nsize=1\n").replace("[net]\n", "[net]\nmax_epochs = 300\n"))
+    result = CliRunner().invoke(app, ["analyze", str(path), "--convention", "darknet", "--format", "json"])
+    assert result.exit_code == 0
+    warned = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert warned == ["warning: epochs.cfg:2: [net] max_epochs=300: darknet never reads this key (it prints "
+                      "'Unused field'); ignored"]
