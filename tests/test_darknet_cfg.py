@@ -482,6 +482,7 @@ PUBLISHED = [
     ("yolov4", 608, 1, 128.5, True), ("yolov4", 512, 1, 91.1, True), ("yolov4", 416, 1, 60.1, True),
     ("yolov4-csp", 512, 0, 77, True), ("yolov4-csp", 640, 0, 120, True), ("yolov4-tiny", None, 1, 6.9, True), ("yolov3", None, 1, 65.9, True),
     ("yolov3-spp", None, 1, 141.5, True), ("yolov3-tiny", None, 1, 5.6, True), ("yolov3-tiny-prn", None, 1, 3.5, True),
+    ("csresnext50-panet-spp", None, 1, 71.3, True), ("enet-coco", None, 1, 3.7, True),
 ]
 
 
