@@ -496,6 +496,24 @@ def test_real_cfg_totals_equal_published_figures(name: str, size: int | None, di
     assert round(model.darknet_flops(shortcut_cost=shortcuts) / 1e9, digits) == figure
 
 
+# Figures that equal darknet's total cut (not rounded) to the printed digits: 35.58 -> 35.5 (yolov4 at 320),
+# 100.588 -> 100.5 (a figure from before darknet counted shortcut adds: 100.606 with them), 0.967 -> 0.96
+# (CSPNet README "Darknet Ref."; its convs alone are 0.965).
+PUBLISHED_CUT = [("yolov4", 320, 1, 35.5, True), ("csresnext50-panet-spp-original-optimal", None, 1, 100.5, False),
+                 ("darknet", None, 2, 0.96, False)]
+
+
+@pytest.mark.parametrize(("name", "size", "digits", "figure", "shortcuts"), PUBLISHED_CUT,
+                         ids=[f"{p[0]}-{p[1] or 'net'}" for p in PUBLISHED_CUT])
+def test_real_cfg_totals_cut_to_published_figures(name: str, size: int | None, digits: int, figure: float,
+                                                  shortcuts: bool) -> None:
+    """These published figures are darknet's total truncated, not rounded, to their digits."""
+    with torch.device("meta"):
+        model = build(real_cfg(name), input_size=size)
+    scaled = model.darknet_flops(shortcut_cost=shortcuts) * 10**digits
+    assert scaled // 10**9 == round(figure * 10**digits) and round(model.darknet_flops(shortcut_cost=shortcuts) / 1e9, digits) != figure
+
+
 def test_every_cfg_in_the_folder_loads_and_runs() -> None:
     """Each ``*.cfg`` under CSPCOST_CFG_DIR builds and runs on meta (darknet loads them all)."""
     root = Path(REAL_DIR or "/nonexistent")
