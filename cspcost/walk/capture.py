@@ -399,11 +399,19 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
             labels[name] = module.label
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
         seen.update(id(p) for p in own)
-        weight = getattr(module, "weight", None) if isinstance(module, _WEIGHTED) else None
-        weights = weight.numel() if weight is not None and any(p is weight for p in own) else 0
+        weights = sum(w.numel() for w in _kernels(module) if any(p is w for p in own))
         if own:
             params[name] = (sum(p.numel() for p in own), weights)
     return types, labels, params
+
+
+def _kernels(module: nn.Module) -> list[torch.Tensor]:
+    """The weights darknet counts for a module: a conv's or linear's ``weight``, or the parameters a
+    module that runs its own kernels names in ``conv_weights`` (darknet cfg ``[local]``, ``[crnn]``)."""
+    if isinstance(module, _WEIGHTED):
+        return [module.weight] if module.weight is not None else []
+    names = getattr(module, "conv_weights", ())
+    return [p for p in (getattr(module, name, None) for name in names) if isinstance(p, torch.Tensor)]
 
 
 def _forward_error(model: nn.Module, where: str, exc: BaseException, dev: torch.device, sites: _CallSites,
