@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any, Sequence
 
 from cspcost.errors import UsageError
 
@@ -38,3 +39,18 @@ def parse_fraction_list(text: str) -> list[Fraction]:
     if not values or any(not 0 < v <= 1 for v in values):
         raise UsageError(f"split ratios must lie in (0, 1], got {text!r}")
     return values
+
+
+def check_shape(shape: Sequence[Any]) -> tuple[int, ...]:
+    """``shape`` as a tuple, or a UsageError unless it is a non-empty sequence of positive ints."""
+    if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
+        raise UsageError(f"malformed input size {tuple(shape)!r}; expected positive ints such as (3, 224, 224)")
+    return tuple(shape)
+
+
+def check_sizes(size: Sequence[Any]) -> list[tuple[int, ...]]:
+    """One (C, H, W) or a sequence of them (a model with several inputs), each validated."""
+    if not size:
+        raise UsageError("malformed input size (); expected positive ints such as (3, 224, 224)")
+    several = isinstance(size[0], (list, tuple))
+    return [check_shape(s) for s in size] if several else [check_shape(size)]

@@ -11,8 +11,9 @@ from torch import nn
 from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
 from cspcost.errors import UsageError
-from cspcost.sources.resolve import build, resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.shapes import check_shape
+from cspcost.sources.resolve import build, resolve_model
+from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
 from cspcost.walk.capture import capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
 
@@ -94,14 +95,13 @@ def _dtype(model: nn.Module) -> torch.dtype:
 def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
             seed: int) -> tuple[str, nn.Module, Callable[[int], nn.Module], tuple[int, ...]]:
     """Display name, a meta model to capture, a maker of the real CPU model (checked against memory), input size."""
+    resolved = resolve_model(model_or_name)
     if isinstance(model_or_name, nn.Module):
         if any(p.is_meta for p in model_or_name.parameters()):
             raise UsageError("the model's weights are on meta; peers need real weights (pass a spec, or a CPU model)")
-        size = tuple(input_size or getattr(model_or_name, "input_size", None) or DEFAULT_INPUT)
-        return type(model_or_name).__name__, model_or_name, lambda peak: model_or_name, _size(size)
-    resolved = resolve(model_or_name)
+        return resolved.name, model_or_name, lambda peak: model_or_name, _size(input_size, resolved)
     meta_model = build(resolved)
-    size = _size(tuple(input_size or resolved.input_size or DEFAULT_INPUT))
+    size = _size(input_size, resolved)
 
     def real(peak: int) -> nn.Module:
         _check_memory(resolved.name, meta_model, peak)
@@ -112,11 +112,9 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
     return resolved.name, meta_model, real, size
 
 
-def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
-    """A validated (C, H, W)."""
-    if not size or any(not isinstance(d, int) or d <= 0 for d in size):
-        raise UsageError(f"malformed input size {size!r}; expected positive ints such as (3, 224, 224)")
-    return size
+def _size(input_size: Sequence[int] | None, resolved: Resolved) -> tuple[int, ...]:
+    """The validated (C, H, W): the caller's, else the model's own, else the default."""
+    return check_shape(input_size or resolved.input_size or DEFAULT_INPUT)
 
 
 def _available_bytes() -> int | None:

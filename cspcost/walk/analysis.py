@@ -13,7 +13,8 @@ from torch import nn
 
 from cspcost import __version__
 from cspcost.errors import UnsupportedOpsWarning, UsageError
-from cspcost.sources.resolve import build, resolve
+from cspcost.shapes import check_shape, check_sizes
+from cspcost.sources.resolve import build, resolve_model
 from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
@@ -141,9 +142,10 @@ def measure_rows(
     conv = convention or make_convention()
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
-    name, model, default_size = _model(model_or_name)
+    resolved = resolve_model(model_or_name)
+    name, model = resolved.name, build(resolved)
     dev = check_device(device)
-    args, kwargs = _inputs(inputs, input_size or default_size or DEFAULT_INPUT, batch, dev, dtype)
+    args, kwargs = _inputs(inputs, input_size or resolved.input_size or DEFAULT_INPUT, batch, dev, dtype)
     cap = capture(conv.prepare(model), args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
     _warn_unsupported(name, unsupported)
@@ -162,17 +164,6 @@ def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
     """The computational bottleneck (paper, Fig. 7): the layer with the largest FLOPs."""
     heaviest = max(rows, key=lambda row: row["flops"], default=None)
     return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
-
-
-def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, ...] | None]:
-    """The display name, module and default input size of what the user passed."""
-    if isinstance(model_or_name, nn.Module):
-        # A module may say what it expects (a darknet cfg model carries its [net] size).
-        size = getattr(model_or_name, "input_size", None)
-        own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
-        return type(model_or_name).__name__, model_or_name, own
-    resolved = resolve(model_or_name)
-    return resolved.name, build(resolved), resolved.input_size
 
 
 def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
@@ -195,16 +186,7 @@ def _inputs(
         if isinstance(inputs, dict):
             return [], _remade(inputs, dev, dtype)
         return [_remade(x, dev, dtype) for x in inputs], {}
-    sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
-    for s in sizes:
-        _check_shape(s)
-    return make_inputs(sizes, batch, dev, dtype), {}
-
-
-def _check_shape(shape: tuple[Any, ...]) -> None:
-    """A UsageError unless ``shape`` is a non-empty tuple of positive ints."""
-    if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
-        raise UsageError(f"malformed input size {shape!r}; expected positive ints such as (3, 224, 224)")
+    return make_inputs(check_sizes(size), batch, dev, dtype), {}
 
 
 def _is_shape(x: Any) -> bool:
@@ -217,7 +199,7 @@ def _remade(x: Any, dev: torch.device, dtype: torch.dtype) -> Any:
     if isinstance(x, torch.Tensor):
         return torch.empty_like(x, device=dev) if x.device != dev else x
     if _is_shape(x):
-        _check_shape(tuple(x))
+        check_shape(x)
         return make_inputs([tuple(x)[1:]], x[0], dev, dtype)[0]
     if isinstance(x, dict):
         return {k: _remade(v, dev, dtype) for k, v in x.items()}
