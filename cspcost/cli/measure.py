@@ -189,12 +189,11 @@ def _warn_latency(details: Optional[dict[str, Any]]) -> None:
 
 def _emit_comparison(result: Comparison, fmt: Format) -> None:
     """The comparison table in the chosen format."""
-    import json
-
     from cspcost.render import tables
+    from cspcost.render.jsondump import dumps
 
     if fmt is Format.json:
-        _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
+        _emit(dumps(result.to_dict()) + "\n", None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
         if fmt in (Format.table, Format.md) and result.stages is not None:

@@ -96,17 +96,16 @@ def device(
     Example: `cspcost device --refresh`
     """
     with _reporting():
-        import json
-
         import pandas as pd
 
         from cspcost.profiling.peaks import measure_peaks
+        from cspcost.render.jsondump import dumps
 
         peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
                                                             refresh=refresh, progress=progress))
         data = peaks.to_dict()
         if fmt is Format.json:
-            _emit(json.dumps(data, indent=2, default=str) + "\n", None)
+            _emit(dumps(data) + "\n", None)
             return
         flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
         frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})

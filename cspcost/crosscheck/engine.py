@@ -1,7 +1,6 @@
 """``cspcost.peers``: build the model, capture it once, run every peer, predict and explain each number."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -11,6 +10,7 @@ from torch import nn
 from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
 from cspcost.errors import UsageError
+from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape
 from cspcost.sources.resolve import build, resolve_model
 from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
@@ -39,7 +39,7 @@ class PeersResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The result as JSON."""
-        return json.dumps(self.to_dict(), indent=indent)
+        return dumps(self.to_dict(), indent)
 
 
 def peers(model_or_name: nn.Module | str, input_size: Sequence[int] | None = None, *, depth: int = 1,

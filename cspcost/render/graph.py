@@ -5,8 +5,9 @@ are drawn too; an edge carries the channel range read when it is not the whole t
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
+
+from cspcost.render.jsondump import dumps
 
 if TYPE_CHECKING:
     from cspcost.walk.dataflow import Graph
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 def to_json(graph: Graph) -> str:
     """The graph as indented JSON: ``inputs`` (shapes) and ``nodes`` with their input edges."""
-    return json.dumps(graph.to_dict(), indent=1) + "\n"
+    return dumps(graph.to_dict(), indent=1) + "\n"
 
 
 def _label(node: Any) -> str:

@@ -1,7 +1,6 @@
 """The Python API, mirroring the CLI: ``cspcost.analyze(model_or_name, ...)``."""
 from __future__ import annotations
 
-import json
 import platform
 import warnings
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from torch import nn
 
 from cspcost import __version__
 from cspcost.errors import UnsupportedOpsWarning, UsageError
+from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape, check_sizes
 from cspcost.sources.resolve import build, resolve_model
 from cspcost.sources.resolved import DEFAULT_INPUT
@@ -56,12 +56,7 @@ class AnalysisResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The result as a JSON string (the same object ``--format json`` prints)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    """numpy scalars to plain Python numbers."""
-    return value.item() if hasattr(value, "item") else str(value)
+        return dumps(self.to_dict(), indent)
 
 
 def analyze(
