@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import cspcost
 from cspcost.cli import app
 from cspcost.crosscheck import engine
-from cspcost.crosscheck.predict import class_name
+from cspcost.walk.classes import class_name
 from cspcost.errors import UsageError
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, CountRule, RuleSet, macs
 

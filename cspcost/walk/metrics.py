@@ -47,14 +47,14 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
         rule = lookup(ev.op)
         if rule is None:  # a peer convention may still count it from its shapes
             unsupported[ev.op] += 1
-            macs, flops = conv.count(ev, OpCost("unsupported"), capture.module_types.get(ev.module, "?"))
+            macs, flops = conv.count(ev, OpCost("unsupported"), capture)
             rows.append(_op_row(i, ev, "unsupported", macs, flops, 0, 0, 0, 0))
             continue
         c = rule.cost(ev)
         if c.kind == "bn" and conv.fuse_bn and _foldable(capture.events, i):
             rows.append({**_op_row(i, ev, "bn", 0, 0, 0, 0, 0, 0), "folded_into": _fold_target(capture.events[i - 1])})
             continue
-        macs, flops = conv.count(ev, c, capture.module_types.get(ev.module, "?"))
+        macs, flops = conv.count(ev, c, capture)
         cio = c.io_elems if c.kind in cio_kinds else 0
         row = _op_row(i, ev, c.kind, macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written)
         row["cio_out_elems"] = ev.outputs[0].numel if cio else 0
