@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, sites
+from cspcost.crosscheck.predict import Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
 from cspcost.errors import UsageError
 from cspcost.render.jsondump import dumps
@@ -16,6 +16,7 @@ from cspcost.sources.resolve import build, resolve_model
 from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
 from cspcost.walk.capture import capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
+from cspcost.walk.metrics import ROOT
 
 __all__ = ["PeersResult", "peers"]
 # thop counts functional products for the whole model only (its per-module tree has none of them)

@@ -14,11 +14,9 @@ from torch import nn
 from cspcost.walk.capture import Capture
 from cspcost.walk.classes import module_bases
 from cspcost.walk.conventions.counting import RuleSet, Site, make_site, not_fused
+from cspcost.walk.metrics import ROOT
 from cspcost.walk.records import OpCost
 from cspcost.walk.rules import lookup
-
-ROOT = "(root)"
-
 
 def sites(capture: Capture, model: nn.Module) -> list[Site]:
     """Each recorded op with cspcost's cost and the classes of its module and the modules around it

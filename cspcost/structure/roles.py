@@ -10,8 +10,7 @@ from typing import Any
 
 from cspcost.structure.detect import ROLES, Found
 from cspcost.walk.dataflow import Graph
-
-METRICS = ("flops", "params", "cio_elems")
+from cspcost.walk.records import METRICS
 
 
 def role_costs(graph: Graph, block: Found) -> dict[str, dict[str, int]]:

@@ -5,6 +5,9 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any
 
+# The headline costs that structure sums by role and comparison by stage.
+METRICS = ("flops", "params", "cio_elems")
+
 
 @dataclass(frozen=True, slots=True)
 class TensorMeta:
