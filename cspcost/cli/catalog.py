@@ -70,7 +70,7 @@ def models(
         from cspcost.render import tables
 
         frame = models_table(convention.value)
-        _emit_frame(frame, fmt, "", table=tables.models_table(frame, convention.value))
+        _emit_frame(frame, fmt, "", table=tables.zoo_table(frame, convention.value))
 
 
 @app.command()

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # annotations only: torch-backed modules are imported inside 
     from cspcost.walk.analysis import AnalysisResult
 
 
-@app.command()
-def analyze(
+@app.command("analyze")
+def analyze_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
@@ -63,11 +63,11 @@ def analyze(
     """
     with _reporting():
         from cspcost.structure import find_csp
-        from cspcost.walk.analysis import analyze as run_analysis
+        from cspcost.walk.analysis import analyze
 
         _settle_heap()
         shape = _input_shape(input, size)
-        result = run_analysis(model, shape, batch, device=device, convention=convention.value,
+        result = analyze(model, shape, batch, device=device, convention=convention.value,
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                               strict=strict, depth=depth)
         result = find_csp(result) if csp else result
@@ -111,8 +111,8 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     return text
 
 
-@app.command()
-def compare(
+@app.command("compare")
+def compare_cmd(
     models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
@@ -140,7 +140,7 @@ def compare(
     * `cspcost compare resnet10 cspresnet10 --profile --format json`
     """
     with _reporting():
-        from cspcost.comparison.engine import compare as run_compare
+        from cspcost.comparison.engine import compare
         from cspcost.comparison.output import write_report
         from cspcost.errors import UsageError
         from cspcost.shapes import parse_input
@@ -149,7 +149,7 @@ def compare(
             raise UsageError("compare needs at least two models")
         _settle_heap()
         latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
-        result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
+        result = compare(models, parse_input(input) if input else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
         if plot:
@@ -210,7 +210,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 
 @app.command("report")
-def zoo_report(
+def report_cmd(
     out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
@@ -221,13 +221,12 @@ def zoo_report(
     Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
     """
     with _reporting():
-        from cspcost.report import latency_report
-        from cspcost.report import zoo_report as run_report
+        from cspcost.report import latency_report, zoo_report
 
         if latency:
             files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
         else:
-            files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+            files = _with_progress(lambda progress: zoo_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
 
 

@@ -17,7 +17,7 @@ import torch
 from cspcost.formulas import FUSIONS, csp_block, general_dense_cio, split_channels
 from cspcost.walk.analysis import analyze, measure_rows
 
-Progress = Callable[[int, int], None]
+SweepProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def _module(cfg: BlockConfig) -> torch.nn.Module:
                                  fusion=cfg.fusion, bottleneck=cfg.bottleneck)
 
 
-def check(cfg: BlockConfig) -> dict[str, object]:
+def check_block(cfg: BlockConfig) -> dict[str, object]:
     """Closed form and walker measurement of one block, side by side."""
     expected = csp_block(cfg.c, cfg.d, cfg.m, cfg.w, cfg.h, cfg.gamma, fusion=cfg.fusion, k=cfg.k,
                          bottleneck=cfg.bottleneck)
@@ -79,12 +79,12 @@ def check(cfg: BlockConfig) -> dict[str, object]:
     return row
 
 
-def sweep(configs: Iterable[BlockConfig], progress: Progress | None = None) -> pd.DataFrame:
+def sweep(configs: Iterable[BlockConfig], progress: SweepProgress | None = None) -> pd.DataFrame:
     """Check every config; one row each, with an ``agree`` column."""
     configs = list(configs)
     rows = []
     for i, cfg in enumerate(configs):
-        rows.append(check(cfg))
+        rows.append(check_block(cfg))
         if progress:
             progress(i + 1, len(configs))
     return pd.DataFrame(rows)

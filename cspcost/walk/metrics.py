@@ -22,10 +22,10 @@ from cspcost.walk.records import OpCost, OpEvent
 from cspcost.walk.rules import lookup
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
-SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
+SUMMED_COLUMNS = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
           "cio_out_elems", "out_elems", "bytes_read", "bytes_written"]
 SHARED = ["macs", "flops", "params", "cio_elems"]  # columns that get a *_share column
-COLUMNS = ["name", "type", "label", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED),
+COLUMNS = ["name", "type", "label", *SUMMED_COLUMNS, "intensity", "out_shape", *(f"{c}_share" for c in SHARED),
            "calls"]
 TOTAL_KEYS = ["macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
               "bytes_read", "bytes_written"]
@@ -130,7 +130,7 @@ def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name, "type": capture.module_types.get(path, "?"),
                            "label": capture.module_labels.get(path, ""),
                            "calls": capture.module_calls.get(path, 0)}
-    row.update({key: 0 for key in SUMMED})
+    row.update({key: 0 for key in SUMMED_COLUMNS})
     row["out_shape"], row["_adds"] = (), 0
     return row
 
@@ -155,7 +155,7 @@ def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, st
             if calls is not None and name != row["name"]:
                 merged[name]["calls"] = calls.get("" if name == ROOT else name, 0)
             continue
-        for key in SUMMED:
+        for key in SUMMED_COLUMNS:
             target[key] += row[key]
         if row["ops"]:
             target["out_shape"] = row["out_shape"]
