@@ -13,7 +13,7 @@ from cspcost.errors import UsageError
 from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape
 from cspcost.sources.resolve import build, resolve_model
-from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
+from cspcost.sources.record import DEFAULT_INPUT, Resolved
 from cspcost.walk.capture import capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
 from cspcost.walk.metrics import ROOT

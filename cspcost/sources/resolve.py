@@ -22,7 +22,7 @@ from cspcost.errors import CfgFileError, ModelLoadError, UnknownModelError, Usag
 from cspcost.sources import timm as timm_source
 from cspcost.sources import torchvision as torchvision_source
 from cspcost.sources import ultralytics as ultralytics_source
-from cspcost.sources.resolved import Resolved
+from cspcost.sources.record import Resolved
 
 _LIBRARIES = ((timm_source.PREFIX, timm_source.resolve), (torchvision_source.PREFIX, torchvision_source.resolve))
 

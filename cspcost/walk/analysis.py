@@ -15,7 +15,7 @@ from cspcost.errors import UnsupportedOpsWarning, UsageError
 from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape, check_sizes
 from cspcost.sources.resolve import build, resolve_model
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.sources.record import DEFAULT_INPUT
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
