@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from cspcost.errors import UsageError
+from cspcost.errors import BudgetFileError, UsageError
 from cspcost.shapes import parse_input
 from cspcost.walk.conventions import CATALOG, CIO_KINDS
 
@@ -35,10 +35,6 @@ LIMITS = ("cio_elems_max", "flops_max", "macs_max", "params_max", "bottleneck_fl
           # the heaviest CSP block's cost (cspcost.structure; 0 when the model has none)
           "csp_block_flops_max", "csp_block_params_max", "csp_block_cio_elems_max")
 OPTIONS = ("input", "convention", "cio", "tolerance", "batch")
-
-
-class BudgetFileError(UsageError):
-    """A malformed budgets file: the message names the file, line and key."""
 
 
 @dataclass(frozen=True)
