@@ -58,7 +58,7 @@ def conventions(
 
 @app.command()
 def models(
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch or darknet (the paper's counting)."),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help="pytorch or darknet (the paper's counting)."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """List the zoo: every model with its family, baseline, input size, params, FLOPs and CIO.

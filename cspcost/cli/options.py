@@ -4,23 +4,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional
 
+from cspcost.walk.conventions import CATALOG, CIO_KINDS  # plain registries: no torch
 
-class Cio(str, Enum):
-    """CIO conventions (cspcost conventions lists them)."""
-
-    hardnet = "hardnet"
-    hardnet_fc = "hardnet-fc"
-    cspnet = "cspnet"
-
-
-class ConventionName(str, Enum):
-    """Counting conventions (cspcost conventions lists them)."""
-
-    pytorch = "pytorch"
-    darknet = "darknet"
-    torchvision = "torchvision"
-    timm = "timm"
-    ultralytics = "ultralytics"
+# The choices come from the library's registries, so a new convention or CIO option is one edit there.
+Cio = Enum("Cio", {name: name for name in CIO_KINDS}, type=str)  # type: ignore[misc]
+Cio.__doc__ = "CIO conventions (cspcost conventions lists them)."
+ConventionName = Enum("ConventionName", {name: name for name in CATALOG}, type=str)  # type: ignore[misc]
+ConventionName.__doc__ = "Counting conventions (cspcost conventions lists them)."
 
 
 _CONVENTION_HELP = "pytorch (every op and parameter), darknet (the CSPNet paper's counting), or the numbers torchvision, timm or ultralytics publish (cspcost conventions)."
