@@ -59,6 +59,7 @@ class Every(nn.Module):
 
 def _assert_exact(result: engine.PeersResult) -> None:
     """Every live peer ran and its total equals cspcost's prediction, in total and per layer."""
+    pytest.importorskip("thop")  # ultralytics-thop: the `peers` extra
     rows = {p["tool"]: p for p in result.peers}
     for tool in LIVE:
         assert rows[tool]["status"] == "ok", rows[tool]["error"]
@@ -143,6 +144,7 @@ def test_yolo_exact() -> None:
 
 def test_missing_and_failing_peers_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer not installed is listed as missing; one that fails on the model shows its one-line error."""
+    pytest.importorskip("thop")
     monkeypatch.setattr(engine, "run_peer", engine.run_peer)  # the real runner, with one peer broken:
     from cspcost.crosscheck import runners
 
