@@ -68,14 +68,16 @@ def analyze_cmd(
         _settle_heap()
         shape = _input_shape(input, size)
         result = analyze(model, shape, batch, device=device, convention=convention.value,
-                              cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
-                              strict=strict, depth=depth)
+                         cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
+                         strict=strict, depth=depth)
         result = find_csp(result) if csp else result
         if graph:
             from cspcost.render.files import write_atomic
-            from cspcost.structure import graph_text
+            from cspcost.render.graph import graph_text
+            from cspcost.structure import op_roles
 
-            write_atomic(graph, graph_text(result, graph))
+            assert result.graph is not None  # analyze always records the dataflow
+            write_atomic(graph, graph_text(result.graph, graph, op_roles(result.graph)))
             err.print(f"wrote {graph}")
         _emit(_format_analysis(result, fmt, top, sort), output)
 
