@@ -203,3 +203,19 @@ def test_cli_json_shape(tmp_path) -> None:
         assert out.exit_code == 0 and "thop" in out.stdout
     bad = runner.invoke(app, ["peers", spec, "-t", "nope"])
     assert bad.exit_code == 2 and "unknown peer" in bad.output
+
+
+def test_peers_run_on_one_thread_and_restore_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer runs with one intra-op thread (counts do not depend on threads); the caller's count comes back."""
+    from cspcost.crosscheck import runners
+
+    seen: list[int] = []
+
+    def spy(model: nn.Module, x: torch.Tensor) -> tuple[int, None]:
+        seen.append(torch.get_num_threads())
+        return 0, None
+
+    monkeypatch.setitem(runners.PEERS, "fvcore", ("fvcore", "fvcore", "MACs", spy))
+    before = torch.get_num_threads()
+    runners.run_peer("fvcore", nn.Identity(), torch.zeros(1))
+    assert seen == [1] and torch.get_num_threads() == before
