@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cspcost.cli import app
-from cspcost.formulas.sweep import BlockConfig, check_block, zoo_dense_blocks
+from cspcost.errors import UsageError
+from cspcost.formulas.sweep import BlockConfig, check_block, parse_grid, zoo_dense_blocks
 from cspcost.formulas import EXPLANATIONS, cio_savings_ratio, csp_block, dense_block_cio, general_dense_cio, partial_dense_block_cio, split_channels
 
 runner = CliRunner()
@@ -138,3 +139,12 @@ def test_cli_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fc, "check_block", lambda cfg: {**original(cfg), "agree": False})
     result = runner.invoke(app, ["formulas", "--c", "8", "--d", "4", "--m", "2", "--size", "4"])
     assert result.exit_code == 1
+
+
+def test_parse_grid_from_text() -> None:
+    """The CLI's comma lists become the grid (2 c x 1 d x 1 m x 1 size x 2 gamma x 1 k x 2 fusions = 8;
+    gamma 1/4 of c=2 is not whole channels, so 2 of them drop: 6); an unknown fusion is one usage error."""
+    configs = parse_grid("2,8", "4", "1", "6", "1/4,1/2", "3", "none, csp", bottleneck=None)
+    assert len(configs) == 6 and {cfg.fusion for cfg in configs} == {"none", "csp"}
+    with pytest.raises(UsageError, match="unknown fusion fast; use"):
+        parse_grid("8", "4", "1", "6", "1/2", "3", "none,fast")

@@ -1,7 +1,7 @@
 """The listing and checking commands: ``rules``, ``conventions``, ``models`` and ``formulas``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
@@ -15,10 +15,6 @@ from cspcost.cli.output import (
     _emit_frame,
     _with_progress,
 )
-
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 @app.command()
 def rules(
@@ -104,45 +100,23 @@ def formulas(
             _emit(views.explanations(EXPLANATIONS), None)
             return
         if zoo:
-            frame = _zoo_formulas()
+            from cspcost.formulas.sweep import zoo_dense_blocks
+
+            frame = zoo_dense_blocks()
             view = views.formula_zoo(frame) if fmt is Format.table else frame
             _emit_frame(view, fmt, "paper's dense-block CIO formula vs walker, zoo dense blocks")
             return
         from cspcost.formulas import sweep as fc
-        from cspcost.shapes import parse_fraction_list
-        from cspcost.shapes import parse_int_list as ints
 
-        fusions = [f.strip() for f in fusion.split(",") if f.strip()]
-        configs = fc.grid(ints(c), ints(d), ints(m), ints(size), parse_fraction_list(gamma),
-                          ints(kernel), _check_fusions(fusions), [bottleneck])
+        configs = fc.parse_grid(c, d, m, size, gamma, kernel, fusion, bottleneck)
         frame = _with_progress(lambda progress: fc.sweep(configs, progress), "checking closed forms")
         agree = int(frame["agree"].sum())
         title = f"{agree} of {len(frame)} configurations agree exactly"
         if fmt is Format.table:
             title += " (f: closed form, w: walker)"
-            wrong = frame[~frame["agree"]]
-            shown = frame if show_all else (wrong if len(wrong) else frame.head(12))
-            _emit_frame(views.formula_sweep(shown), fmt, title)
+            _emit_frame(views.formula_sweep(frame, show_all), fmt, title)
         else:
             _emit_frame(frame, fmt, title)
         err.print(f"{agree} of {len(frame)} configurations agree exactly")
         if agree != len(frame):
             raise typer.Exit(1)
-
-
-def _check_fusions(fusions: list[str]) -> list[str]:
-    """Validate --fusion names."""
-    from cspcost.errors import UsageError
-    from cspcost.formulas import FUSIONS
-
-    unknown = [f for f in fusions if f not in FUSIONS]
-    if unknown or not fusions:
-        raise UsageError(f"unknown fusion {', '.join(unknown) or '(none)'}; use {', '.join(FUSIONS)}")
-    return fusions
-
-
-def _zoo_formulas() -> pd.DataFrame:
-    """The zoo's dense blocks against the formula."""
-    from cspcost.formulas.sweep import zoo_dense_blocks
-
-    return zoo_dense_blocks()

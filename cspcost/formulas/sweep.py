@@ -14,7 +14,9 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import torch
 
+from cspcost.errors import UsageError
 from cspcost.formulas import FUSIONS, csp_block, general_dense_cio, split_channels
+from cspcost.shapes import parse_fraction_list, parse_int_list
 from cspcost.walk.analysis import analyze, measure_rows
 
 SweepProgress = Callable[[int, int], None]
@@ -50,6 +52,17 @@ def grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequence[in
         if (Fraction(g) * ci).denominator == 1:
             configs.append(BlockConfig(ci, di, mi, s, s, Fraction(g), ki, f, b))
     return configs
+
+
+def parse_grid(c: str, d: str, m: str, size: str, gamma: str, kernel: str, fusion: str,
+               bottleneck: int | None = None) -> list[BlockConfig]:
+    """The grid from comma-separated text as ``cspcost formulas`` takes it (``"32,64"``, ``"1/4,1/2"``)."""
+    fusions = [f.strip() for f in fusion.split(",") if f.strip()]
+    unknown = [f for f in fusions if f not in FUSIONS]
+    if unknown or not fusions:
+        raise UsageError(f"unknown fusion {', '.join(unknown) or '(none)'}; use {', '.join(FUSIONS)}")
+    return grid(parse_int_list(c), parse_int_list(d), parse_int_list(m), parse_int_list(size),
+                parse_fraction_list(gamma), parse_int_list(kernel), fusions, [bottleneck])
 
 
 def _module(cfg: BlockConfig) -> torch.nn.Module:
