@@ -11,6 +11,7 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _with_progress,
@@ -18,7 +19,7 @@ from cspcost.cli.output import (
 
 @app.command()
 def rules(
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List the op cost registry: every aten op cspcost prices or declares free, with its convention.
 
@@ -38,7 +39,7 @@ def rules(
 
 @app.command()
 def conventions(
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List the counting conventions: what each counts, whose numbers it reproduces, its per-op rules.
 
@@ -55,7 +56,7 @@ def conventions(
 @app.command()
 def models(
     convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help="pytorch or darknet (the paper's counting)."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List the zoo: every model with its family, baseline, input size, params, FLOPs and CIO.
 
@@ -82,7 +83,7 @@ def formulas(
     explain: bool = typer.Option(False, "--explain", help="Print each formula with its assumptions and source, then exit."),
     zoo: bool = typer.Option(False, "--zoo", help="Check the formulas against the zoo's DenseNet-201 dense blocks instead."),
     show_all: bool = typer.Option(False, "--all", help="List every configuration in the table, not only disagreements."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Check the CSPNet paper's closed forms (dense vs partial dense block CIO, MACs, params) against the walker.
 

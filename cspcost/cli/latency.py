@@ -11,6 +11,7 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _with_phases,
@@ -36,7 +37,7 @@ def profile_cmd(
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
 
@@ -89,7 +90,7 @@ def device(
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
 

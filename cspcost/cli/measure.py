@@ -17,6 +17,7 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _emit_section,
@@ -46,7 +47,7 @@ def analyze_cmd(
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
@@ -129,7 +130,7 @@ def compare_cmd(
     rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
     processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
 
@@ -237,7 +238,7 @@ def check(
     budgets_file: str = typer.Argument(..., metavar="BUDGETS.toml", help="TOML file: one [model] table of *_max limits each."),
     update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments kept)."),
     junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
@@ -284,7 +285,7 @@ def peers_cmd(
     depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
     tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.

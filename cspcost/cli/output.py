@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
+
+import typer
 
 from cspcost.cli.app import err
 
@@ -21,6 +23,10 @@ class Format(str, Enum):
     json = "json"
     csv = "csv"
     md = "md"
+
+
+# ``--format``/``-f``, declared once: ``fmt: FormatOption = Format.table``.
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, json, csv or md.")]
 
 
 def _emit(text: str, output: Optional[str]) -> None:
