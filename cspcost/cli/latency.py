@@ -15,9 +15,12 @@ from cspcost.cli.output import (
     _emit,
     _emit_frame,
     _with_phases,
+    renderer,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from cspcost.profiling.result import ProfileResult
 
 
@@ -61,27 +64,28 @@ def profile_cmd(
 
 def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
     """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
-    from cspcost.render import export, tables, views
+    from cspcost.render import views
 
     layers = result.layers
     if layers is not None and top:
         layers = layers.sort_values("measured_ms", ascending=False).head(top)
-    if fmt is Format.json:
-        _emit(result.to_json() + "\n", None)
-    elif fmt in (Format.csv, Format.md) and layers is not None:
-        _emit(export.to_csv(layers) if fmt is Format.csv else export.to_markdown(layers), None)
-    elif fmt in (Format.csv, Format.md):
-        frame = views.latency(result)
-        _emit(export.to_csv(frame) if fmt is Format.csv else export.to_markdown(frame), None)
-    else:
-        _emit(views.profile_block(result), None)
-        if layers is not None:
-            view = views.profile_layers(layers, tables.TABLE_WIDTH)
-            _emit(tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound"))), None)
-            if result.layer_summary:
-                err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    frame = layers if layers is not None else views.latency(result)
+    _emit(renderer(fmt).result(result, frame, lambda: _profile_text(result, layers)), None)
+    if fmt.value == "table" and layers is not None and result.layer_summary:
+        err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
     for line in result.warnings:
         err.print(f"warning: {line}", markup=False, soft_wrap=True)
+
+
+def _profile_text(result: ProfileResult, layers: Optional[pd.DataFrame]) -> str:
+    """The terminal view of a profile: the summary block and, with per-layer data, the layer table."""
+    from cspcost.render import tables, views
+
+    text = views.profile_block(result)
+    if layers is not None:
+        view = views.profile_layers(layers, tables.TABLE_WIDTH)
+        text += tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound")))
+    return text
 
 
 @app.command()

@@ -21,6 +21,7 @@ from cspcost.cli.output import (
     _emit,
     _emit_frame,
     _emit_section,
+    renderer,
     _with_phases,
     _with_progress,
 )
@@ -86,7 +87,6 @@ def analyze_cmd(
 def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:
     """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
     from cspcost.errors import UsageError
-    from cspcost.render import export, tables
 
     layers = result.layers
     key = sort or ("flops" if top else None)
@@ -97,12 +97,14 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     if top is not None:
         layers = layers.head(top)
     result = dataclasses.replace(result, layers=layers)
-    if fmt is Format.json:
-        return result.to_json() + "\n"
-    if fmt is Format.csv:
-        return export.to_csv(layers)
-    if fmt is Format.md:
-        return export.to_markdown(layers)
+    return renderer(fmt).result(result, layers, lambda: _analysis_text(result))
+
+
+def _analysis_text(result: AnalysisResult) -> str:
+    """The terminal view of an analysis: the layer table and any CSP blocks."""
+    from cspcost.render import tables
+
+    layers = result.layers
     shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
     text = tables.render_text(tables.layer_table(layers, result.totals, title))
@@ -193,13 +195,12 @@ def _warn_latency(details: Optional[dict[str, Any]]) -> None:
 def _emit_comparison(result: Comparison, fmt: Format) -> None:
     """The comparison table in the chosen format."""
     from cspcost.render import tables
-    from cspcost.render.jsondump import dumps
 
-    if fmt is Format.json:
-        _emit(dumps(result.to_dict()) + "\n", None)
+    if fmt.value == "json":
+        _emit(renderer(fmt).result(result, result.table, str), None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
-        if fmt in (Format.table, Format.md) and result.stages is not None:
+        if fmt.value != "csv" and result.stages is not None:
             from cspcost.render import views
 
             stages = views.stage_deltas(result.stages, result.labels)
@@ -303,4 +304,4 @@ def peers_cmd(
         from cspcost.crosscheck.output import format_peers
 
         shape = _input_shape(input, size)
-        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)
+        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), renderer(fmt)), output)

@@ -41,6 +41,12 @@ class Comparison:
         """Legend labels, 'model @HxW'."""
         return [label(r) for r in self.results]
 
+    def to_json(self, indent: int | None = 2) -> str:
+        """The comparison as JSON (what ``--format json`` prints)."""
+        from cspcost.render.jsondump import dumps
+
+        return dumps(self.to_dict(), indent)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the table rows and each model's totals and convention."""
         data = {
