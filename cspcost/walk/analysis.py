@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import platform
 import warnings
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -19,7 +20,8 @@ from cspcost.sources.record import DEFAULT_INPUT
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
-from cspcost.walk.metrics import aggregate, layer_rows, price_ops, to_frame, totals
+from cspcost.walk.metrics import ROOT, SUMMED_COLUMNS, aggregate, layer_rows, price_ops, to_frame, totals
+from cspcost.walk.records import LayerRow, Totals
 
 __all__ = ["AnalysisResult", "Measured", "analyze", "measure_rows"]
 
@@ -31,7 +33,7 @@ class AnalysisResult:
     model: str
     input_shape: list[tuple[int, ...]]  # with the batch dimension
     convention: Convention
-    totals: dict[str, Any]
+    totals: Totals
     layers: pd.DataFrame
     unsupported_ops: dict[str, int]
     ops: list[dict[str, Any]] = field(repr=False)  # every priced op, in execution order
@@ -57,6 +59,38 @@ class AnalysisResult:
     def to_json(self, indent: int | None = 2) -> str:
         """The result as a JSON string (the same object ``--format json`` prints)."""
         return dumps(self.to_dict(), indent)
+
+    # Queries, as fvcore's FlopCountAnalysis answers them (unsupported ops: the ``unsupported_ops`` field).
+    def total(self, metric: str = "flops", module: str | None = None) -> int:
+        """The model's total of ``metric`` (a ``totals`` key), or that of ``module`` and everything inside it."""
+        if module is None:
+            if metric not in self.totals:
+                raise UsageError(f"no total {metric!r}; use {', '.join(self.totals)}")
+            return int(self.totals[metric])  # type: ignore[literal-required]
+        found = self.by_module(metric)
+        if module not in found:
+            raise UsageError(f"no module {module!r} in {self.model}; by_module() lists them")
+        return found[module]
+
+    def by_module(self, metric: str = "flops") -> dict[str, int]:
+        """Every module path -> ``metric`` over it and its submodules ("" is the whole model)."""
+        if metric not in SUMMED_COLUMNS:
+            raise UsageError(f"no layer column {metric!r}; use {', '.join(SUMMED_COLUMNS)}")
+        found: dict[str, int] = defaultdict(int)
+        for name, value in zip(self.layers["name"], self.layers[metric]):
+            parts = [] if name == ROOT else name.split(".")
+            for i in range(len(parts) + 1):
+                found[".".join(parts[:i])] += int(value)
+        return dict(found)
+
+    def by_operator(self, metric: str = "flops") -> dict[str, int]:
+        """Every aten op -> ``metric`` over all its calls, as the result's convention counts them."""
+        if not self.ops or metric not in self.ops[0]:
+            raise UsageError(f"no op column {metric!r}; use macs, flops, cio_elems, out_elems, bytes_read, bytes_written")
+        found: dict[str, int] = defaultdict(int)
+        for op in self.ops:
+            found[op["op"]] += int(op[metric])
+        return dict(found)
 
 
 def analyze(
@@ -122,8 +156,8 @@ class Measured:
     capture: Capture
     convention: Convention
     ops: list[dict[str, Any]]
-    rows: list[dict[str, Any]]
-    totals: dict[str, Any]
+    rows: list[LayerRow]
+    totals: Totals
     unsupported: dict[str, int]
 
 
@@ -155,7 +189,7 @@ def _graph(measured: Measured) -> Graph:
     return make_graph(cap.events, cap.flow, measured.ops, params, cap.module_types, cap.input_shapes)
 
 
-def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
+def _bottleneck(rows: list[LayerRow]) -> tuple[str, int]:
     """The computational bottleneck (paper, Fig. 7): the layer with the largest FLOPs."""
     heaviest = max(rows, key=lambda row: row["flops"], default=None)
     return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
