@@ -136,6 +136,7 @@ def test_real_models_exact(spec: str, size: tuple[int, int, int]) -> None:
     _assert_exact(cspcost.peers(spec, size))
 
 
+@pytest.mark.slow
 def test_yolo_exact() -> None:
     """An Ultralytics YOLO (C2f, SPPF max pools, nn.Upsample, concat, DFL softmax) at 64 x 64."""
     pytest.importorskip("ultralytics")
