@@ -8,6 +8,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# Budget checks cache their measurements; tests never read or fill the user's cache.
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+os.environ["CSPCOST_CACHE_DIR"] = tempfile.mkdtemp(prefix="cspcost-test-cache-")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip every test marked ``cuda`` on a machine without a CUDA GPU (one reason, one place)."""

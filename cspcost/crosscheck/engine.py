@@ -9,11 +9,11 @@ from torch import nn
 
 from cspcost.crosscheck.predict import Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
-from cspcost.errors import UsageError
+from cspcost.errors import USER_CODE_FAILURES, ModelLoadError, UsageError, failure_text
 from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape
-from cspcost.sources.resolve import build, resolve_model
 from cspcost.sources.record import DEFAULT_INPUT, Resolved
+from cspcost.sources.resolve import build, resolve_model
 from cspcost.walk.capture import capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
 from cspcost.walk.metrics import ROOT
@@ -107,8 +107,11 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
     def real(peak: int) -> nn.Module:
         _check_memory(resolved.name, meta_model, peak)
         torch.manual_seed(seed)
-        with torch.device("cpu"):
-            return resolved.factory()
+        try:
+            with torch.device("cpu"):
+                return resolved.factory()
+        except USER_CODE_FAILURES as exc:  # the factory built on meta but fails (or exits) on the CPU
+            raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
 
     return resolved.name, meta_model, real, size
 
