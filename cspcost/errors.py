@@ -62,5 +62,10 @@ class UnsupportedOpsWarning(UserWarning):
     """The model ran ops that no rule prices; they count as 0 (``--strict`` makes this an error)."""
 
 
+class ValuesNeededWarning(UserWarning):
+    """A model that reads tensor values (a detector, a quantized model) left the meta device for the
+    CPU, with random weights; the message says why."""
+
+
 class MissingExtraError(UsageError):
     """A model spec needs an optional library that is not installed; the message names the extra."""

@@ -103,12 +103,19 @@ def _import_file(path: str) -> ModuleType:
 
 
 def build(resolved: Resolved, device: str = "meta") -> nn.Module:
-    """Build the model without allocating weights (on meta); stand-ins supply any device later."""
-    try:
-        with torch.device("meta"):
-            model = resolved.factory()
-    except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
+    """Build the model without allocating weights (on meta); stand-ins supply any device later.
+
+    A model that needs real values (``resolved.device`` set) is built normally, with its own
+    random weights: zero stand-ins would make its data-dependent steps degenerate.
+    """
+    if resolved.device not in (None, "meta"):
         model = _build_plain(resolved)
+    else:
+        try:
+            with torch.device("meta"):
+                model = resolved.factory()
+        except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
+            model = _build_plain(resolved)
     if not isinstance(model, nn.Module):
         raise ModelLoadError(f"{resolved.name!r} returned {type(model).__name__}, not an nn.Module")
     return model

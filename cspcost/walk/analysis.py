@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from cspcost import __version__
-from cspcost.errors import UnsupportedOpsWarning, UsageError
+from cspcost.errors import UnsupportedOpsWarning, UsageError, ValuesNeededWarning
 from cspcost.sources.resolve import build, resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
@@ -141,9 +141,12 @@ def measure_rows(
     conv = convention or make_convention()
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
-    name, model, default_size = _model(model_or_name)
+    name, model, resolved = _model(model_or_name)
+    if inputs is None and input_size is None and resolved.inputs is not None:
+        inputs = resolved.inputs()
+    device = _needed_device(resolved, device)
     dev = check_device(device)
-    args, kwargs = _inputs(inputs, input_size or default_size or DEFAULT_INPUT, batch, dev, dtype)
+    args, kwargs = _inputs(inputs, input_size or resolved.input_size or DEFAULT_INPUT, batch, dev, dtype)
     cap = capture(conv.prepare(model), args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
     _warn_unsupported(name, unsupported)
@@ -164,15 +167,25 @@ def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
     return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
 
 
-def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, ...] | None]:
-    """The display name, module and default input size of what the user passed."""
+def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, Resolved]:
+    """The display name, module and defaults (input size, inputs, device) of what the user passed."""
     if isinstance(model_or_name, nn.Module):
         # A module may say what it expects (a darknet cfg model carries its [net] size).
         size = getattr(model_or_name, "input_size", None)
         own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
-        return type(model_or_name).__name__, model_or_name, own
+        name = type(model_or_name).__name__
+        return name, model_or_name, Resolved(name, lambda: model_or_name, own)
     resolved = resolve(model_or_name)
-    return resolved.name, build(resolved), resolved.input_size
+    return resolved.name, build(resolved), resolved
+
+
+def _needed_device(resolved: Resolved, device: str) -> str:
+    """The device to run on: a model that needs values leaves the default meta for its own, saying so."""
+    if device != "meta" or resolved.device in (None, "meta"):
+        return device
+    warnings.warn(f"{resolved.name} runs on the {resolved.device} with random weights ({resolved.reason})",
+                  ValuesNeededWarning, stacklevel=4)
+    return resolved.device
 
 
 def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
