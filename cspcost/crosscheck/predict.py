@@ -15,7 +15,7 @@ from torch import nn
 from cspcost.walk.capture import Capture
 from cspcost.walk.conventions.counting import MHA_FAST_PATH, RuleSet, Site, not_fused
 from cspcost.walk.records import OpCost
-from cspcost.walk.rules import lookup
+from cspcost.walk.rules import rule_for
 
 ROOT = "(root)"
 
@@ -47,7 +47,7 @@ def sites(capture: Capture, model: nn.Module) -> list[Site]:
     bases = module_bases(model)
     found = []
     for ev in capture.events:
-        rule = lookup(ev.op)
+        rule = rule_for(ev)
         cost = rule.cost(ev) if rule is not None else OpCost("unsupported")
         parts = ev.module.split(".") if ev.module else []
         outer = tuple(bases.get(".".join(parts[:i]), ()) for i in range(len(parts)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import platform
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import pandas as pd
@@ -19,6 +19,8 @@ from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
 from cspcost.walk.metrics import aggregate, layer_rows, price_ops, to_frame, totals
+from cspcost.walk.quantized import REASON as QUANTIZED_REASON
+from cspcost.walk.quantized import is_quantized
 
 __all__ = ["AnalysisResult", "Measured", "analyze", "measure_rows"]
 
@@ -142,6 +144,7 @@ def measure_rows(
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
     name, model, resolved = _model(model_or_name)
+    resolved = _quantized_to_cpu(resolved, model)
     if inputs is None and input_size is None and resolved.inputs is not None:
         inputs = resolved.inputs()
     device = _needed_device(resolved, device)
@@ -177,6 +180,13 @@ def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, Resolved]:
         return name, model_or_name, Resolved(name, lambda: model_or_name, own)
     resolved = resolve(model_or_name)
     return resolved.name, build(resolved), resolved
+
+
+def _quantized_to_cpu(resolved: Resolved, model: nn.Module) -> Resolved:
+    """A torch.ao quantized model (its own or a user's) needs the CPU: no meta kernels exist for it."""
+    if resolved.device is None and is_quantized(model):
+        return replace(resolved, device="cpu", reason=QUANTIZED_REASON)
+    return resolved
 
 
 def _needed_device(resolved: Resolved, device: str) -> str:

@@ -23,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
 from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.meta_shapes import SHORTCUTS
+from cspcost.walk.quantized import packed_meta, packed_params
 from cspcost.walk.records import OpEvent, TensorMeta
 from cspcost.walk.tensors import op_tensors, tensor_leaves
 
@@ -59,6 +60,8 @@ def _meta(x: Any) -> Any:
         return TensorMeta(tuple(x.shape), str(x.dtype), x.element_size(), x.is_contiguous())
     if isinstance(x, (list, tuple)):
         return [_meta(v) for v in x] if isinstance(x, list) else tuple(_meta(v) for v in x)
+    if isinstance(x, torch.ScriptObject):  # a quantized op's packed weight
+        return packed_meta(x) or x
     return x
 
 
@@ -374,7 +377,8 @@ _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 
 def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[int, int]]]:
     """One pass over the module tree: each module's type, its label (darknet cfg layers carry one),
-    and its own parameters and conv/linear weights, a shared tensor counted once.
+    and its own parameters and conv/linear weights, a shared tensor counted once (a quantized
+    module's packed int8 weight and bias count as its parameters).
 
     Conv and linear weights are what darknet (and the CSPNet paper) count: no bias, no BN; a
     fully connected layer is a 1x1 conv there.
@@ -391,8 +395,9 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
         seen.update(id(p) for p in own)
         weight = getattr(module, "weight", None) if isinstance(module, _WEIGHTED) else None
         weights = weight.numel() if weight is not None and any(p is weight for p in own) else 0
-        if own:
-            params[name] = (sum(p.numel() for p in own), weights)
+        packed, packed_weights = packed_params(module)  # torch.ao quantized conv/linear
+        if own or packed:
+            params[name] = (sum(p.numel() for p in own) + packed, weights + packed_weights)
     return types, labels, params
 
 
