@@ -694,3 +694,12 @@ _complex(_with_inplace("div"), _complex_product(11, 2),
 _complex(_with_inplace("abs"), per_element(4), "4 flops per element: 2 mul, 1 add, 1 sqrt")
 _complex(_with_inplace("exp"), per_element(5), "5 flops per element: exp, cos, sin, 2 mul")
 _complex(("aten.sum", "aten.mean"), per_element(2), "2 flops per input element (real and imaginary adds)")
+_add(("aten.conj_physical", "aten._conj_physical"), "eltwise", per_element(1),
+     "1 flop per element (negates the imaginary part; a copy of a real tensor)")
+_complex(("aten.conj_physical", "aten._conj_physical"), per_element(1),
+         "1 flop per element (the imaginary part negated)")
+free("aten.real", "aten.imag", "aten.conj", "aten._conj", "aten._neg_view", kind="view",
+     reason="a view of a complex tensor (its real or imaginary part, or a lazily conjugated view)")
+free("aten.complex", "aten.resolve_conj", "aten.resolve_neg", kind="move",
+     reason="data movement only: two real tensors interleaved into a complex one, or a lazy "
+            "conjugate/negation materialised as a copy")
