@@ -36,8 +36,9 @@ _SEED = 0
 _FROZEN_BN = frozenset({"fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
                         "fasterrcnn_mobilenet_v3_large_320_fpn", "maskrcnn_resnet50_fpn",
                         "keypointrcnn_resnet50_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn"})
-_VALUES = {"detection": "detectors read values (post-processing, proposals after NMS)",
-           "quantization": "quantized kernels have no meta implementation"}
+_VALUES = {"detection": "a detector reads values (post-processing, the proposals NMS keeps); its weights are "
+                        "random, so its RoI heads run on as many proposals as survive",
+           "quantization": "quantized kernels have no meta implementation; its weights are random"}
 
 
 def resolve(spec: str) -> Resolved:

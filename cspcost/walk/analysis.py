@@ -193,7 +193,7 @@ def _needed_device(resolved: Resolved, device: str) -> str:
     """The device to run on: a model that needs values leaves the default meta for its own, saying so."""
     if device != "meta" or resolved.device in (None, "meta"):
         return device
-    warnings.warn(f"{resolved.name} runs on the {resolved.device} with random weights ({resolved.reason})",
+    warnings.warn(f"{resolved.name} runs on the {resolved.device}, not meta: {resolved.reason}",
                   ValuesNeededWarning, stacklevel=4)
     return resolved.device
 
