@@ -24,7 +24,7 @@ import pytest
 import cspcost
 
 models = pytest.importorskip("torchvision.models")
-from cspcost.sources.torchvision import task_of  # noqa: E402 - after the importorskip
+from cspcost.sources.torchvision import task_of, weight_kwargs  # noqa: E402 - after the importorskip
 
 SLOW = {
     "detection": {"fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2",
@@ -148,8 +148,9 @@ def _bn_channels(name: str) -> int:
     """BatchNorm channels of the float model a quantized builder quantizes (built on meta)."""
     import torch
 
-    with torch.device("meta"):
-        float_model = models.get_model(name, weights=None, quantize=False)
+    kwargs = weight_kwargs(models, name, models.get_model_weights(name).DEFAULT, "quantization")
+    with torch.device("meta"):  # as the source builds it (GoogLeNet without its aux heads), unquantized
+        float_model = models.get_model(name, **{**kwargs, "quantize": False})
     return sum(m.num_features for m in float_model.modules() if isinstance(m, torch.nn.BatchNorm2d))
 
 

@@ -18,6 +18,7 @@ no meta kernels: both run on the CPU with seeded random weights.
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -109,7 +110,11 @@ def _factory(models: Any, name: str, kwargs: dict[str, Any]) -> Callable[[], nn.
     """Build with the weights' keyword arguments, seeded; detectors get their trained-backbone BN."""
     def build() -> nn.Module:
         torch.manual_seed(_SEED)  # random weights, the same on every run (detector outputs depend on them)
-        model = models.get_model(name, **kwargs)
+        with warnings.catch_warnings():
+            # quantize=True builds warn of torch's quantized-tensor deprecation and of observers
+            # never calibrated: torchvision's own build steps, nothing the user can act on
+            warnings.simplefilter("ignore")
+            model = models.get_model(name, **kwargs)
         if name in _FROZEN_BN:
             _freeze_bn(model.backbone)
         return model

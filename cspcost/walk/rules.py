@@ -98,6 +98,11 @@ def rule_for(ev: OpEvent) -> Rule | None:
     return COMPLEX_RULES.get(ev.op)
 
 
+def listed() -> list[Rule]:
+    """Every rule, for ``cspcost rules``: the registry, then each complex-operand form (``aten.mul on complex``)."""
+    return [*RULES.values(), *(Rule(f"{r.op} on complex", r.kind, r.price, r.doc) for r in COMPLEX_RULES.values())]
+
+
 def unsupported_name(ev: OpEvent) -> str:
     """The name an unsupported event is reported under (``aten.sin on complex`` when only the
     complex form lacks a rule)."""
