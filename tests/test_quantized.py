@@ -121,3 +121,31 @@ def test_quantized_resnet_matches_its_float_twin_op_for_op() -> None:
         q = cspcost.analyze(quantized, (3, 64, 64), convention="torchvision", strict=True)
     f = cspcost.analyze(twin, (3, 64, 64), convention="torchvision")
     assert q.totals["macs"] == f.totals["macs"]
+
+
+def _norm_params(*shape: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """An affine weight of ones and a bias of zeros."""
+    return nn.Parameter(torch.ones(shape)), nn.Parameter(torch.zeros(shape))
+
+
+@pytest.mark.parametrize(("module", "shape", "op", "macs", "flops"), [
+    # 1x4x6x6 = 144 elements; flops per element as the float forms
+    (nnq.LeakyReLU(SCALE, ZERO, 0.1), (4, 6, 6), "quantized.leaky_relu", 0, 2 * 144),
+    (nnq.Sigmoid(SCALE, ZERO), (4, 6, 6), "quantized.sigmoid", 0, 3 * 144),
+    (nnq.ReLU6(), (4, 6, 6), "quantized.relu6", 0, 2 * 144),
+    (nnq.ELU(SCALE, ZERO), (4, 6, 6), "quantized.elu", 0, 3 * 144),
+    (nnq.BatchNorm2d(4), (4, 6, 6), "quantized.batch_norm2d", 0, 2 * 144),
+    (nniq.BNReLU2d(4), (4, 6, 6), "quantized.batch_norm2d_relu", 0, 3 * 144),
+    (nnq.LayerNorm([6, 6], *_norm_params(6, 6), SCALE, ZERO), (4, 6, 6), "quantized.layer_norm", 0, 8 * 144),
+    (nnq.GroupNorm(2, 4, *_norm_params(4), SCALE, ZERO), (4, 6, 6), "quantized.group_norm", 0, 8 * 144),
+    (nnq.InstanceNorm2d(4, *_norm_params(4), SCALE, ZERO), (4, 6, 6), "quantized.instance_norm", 0, 8 * 144),
+    # conv1d 4 -> 8, k3 on length 10: 8*8 outputs x 4*3 = 768; conv3d on 5^3: 8*27 x 4*27 = 23,328
+    (nnq.Conv1d(4, 8, 3), (4, 10), "quantized.conv1d", 768, 2 * 768),
+    (nnq.Conv3d(4, 8, 3), (4, 5, 5, 5), "quantized.conv3d", 23_328, 2 * 23_328),
+    (nniq.ConvReLU1d(4, 8, 3), (4, 10), "quantized.conv1d_relu", 768, 2 * 768 + 64),
+    (nniq.LinearReLU(16, 10), (3, 16), "quantized.linear_relu", 480, 2 * 480 + 30),
+])
+def test_more_quantized_modules(module: nn.Module, shape: tuple[int, ...], op: str, macs: int, flops: int) -> None:
+    """torch.ao's other quantized modules, one op each, by hand."""
+    row = _op(_run(lambda q, m: m(q), shape, module), op)
+    assert (row["macs"], row["flops"]) == (macs, flops)
