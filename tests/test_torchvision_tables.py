@@ -27,6 +27,7 @@ models = pytest.importorskip("torchvision.models")
 from cspcost.sources.torchvision import task_of, weight_kwargs  # noqa: E402 - after the importorskip
 
 SLOW = {
+    "classification": {"regnet_y_128gf"},  # 644M parameters, built on the CPU (its init copies a tensor): 2.6 GB
     "detection": {"fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_v2",
                   "fcos_resnet50_fpn", "keypointrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
                   "maskrcnn_resnet50_fpn_v2", "retinanet_resnet50_fpn", "retinanet_resnet50_fpn_v2",
