@@ -1,0 +1,128 @@
+"""Calibration: time each grid point under a runtime and fit every op class's costs.
+
+For each point of the grid (``grid.py``) the tiny module is timed under the runtime (median of a
+short block of runs) and captured on meta by the walker, which gives its features (``opclass``).
+Two fixed costs are measured first, from chains of do-nothing modules: the cost of one forward
+call (``run_overhead_s``: inference mode, the session call) and, in eager, of one ``nn.Module``
+call (``module_call_s``: hooks, ``__call__``, the forward's Python); a point's op time is its
+median minus them, and each class's coefficients are fitted on those times by non-negative least
+squares in relative error (``fit.fit_relative``).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from cspcost.latency import fit
+from cspcost.latency.grid import Point, make_grid
+from cspcost.latency.machine import ClassFit, MachineProfile, cpu_model, now_utc
+from cspcost.latency.opclass import CLASSES, classify, feature_row
+from cspcost.latency.runtimes import Runtime, make_runtime, random_inputs, time_runner, torch_threads
+
+Progress = Callable[[int, int, str], None]  # (done, total, what)
+TIMING = {"default": {"min_runs": 5, "budget_s": 0.08}, "quick": {"min_runs": 2, "budget_s": 0.0, "warmup": 1}}
+CHAIN = 16  # modules in the chain that measures per-call overhead
+FLOOR_S = 2e-7  # an op time below this (noise after subtracting overheads) is clamped to it
+
+
+def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *, seed: int = 0,
+              progress: Progress | None = None) -> MachineProfile:
+    """Calibrate this machine for one runtime and thread count.
+
+    Args:
+        runtime: "eager" or "onnxruntime".
+        threads: CPU threads (torch intra-op threads, or ONNX Runtime's intra-op threads).
+        grid: "default" (under three minutes) or "quick" (seconds; for tests and a first look).
+        seed: the grid's shapes and the inputs' values.
+        progress: called with (points done, points in all, the point's label).
+    Returns:
+        The calibrated MachineProfile (not yet saved).
+    """
+    rt = make_runtime(runtime, threads)
+    points = make_grid(grid, seed)
+    timing = TIMING["quick" if grid == "quick" else "default"]
+    with torch_threads(threads):
+        run_s, call_s = _fixed_costs(rt, timing)
+        samples: dict[str, list[tuple[list[float], float, float, float]]] = defaultdict(list)
+        for i, point in enumerate(points):
+            name, features, flops, moved = _features(point, seed + i)
+            seconds = _time_point(rt, point, seed + i, timing) - run_s - call_s
+            samples[name].append((features, max(seconds, FLOOR_S), flops, moved))
+            if progress:
+                progress(i + 1, len(points), point.label)
+    classes = {name: _fit_class(name, rows) for name, rows in sorted(samples.items())}
+    peak, bandwidth = _ceilings(samples)
+    stamp = {"torch": torch.__version__, "runtime_version": rt.version(), "cpu_model": cpu_model(),
+             "cpu_count": __import__("os").cpu_count(), "cspcost": _cspcost_version()}
+    return MachineProfile("calibrated", rt.name, threads, cpu_model(), stamp, classes, run_s, call_s,
+                          peak, bandwidth, now_utc(), grid)
+
+
+def _features(point: Point, seed: int) -> tuple[str, list[float], float, float]:
+    """The class of the point's main op and its features (summed over that class's ops)."""
+    from cspcost.walk.analysis import measure_rows
+
+    torch.manual_seed(seed)
+    measured = measure_rows(point.build(), inputs=[tuple(s) for s in point.shapes])
+    classified = [classify(measured.capture.events[op["index"]], op) for op in measured.ops]
+    main = next((name for name, _ in classified if name != "view"), "view")
+    works = [work for name, work in classified if name == main]
+    rows = np.array([feature_row(main, w) for w in works]).sum(axis=0)
+    return main, rows.tolist(), sum(w.flops for w in works), sum(w.bytes for w in works)
+
+
+def _time_point(rt: Runtime, point: Point, seed: int, timing: dict[str, float]) -> float:
+    """The point's median time under the runtime, in seconds."""
+    torch.manual_seed(seed)
+    module = point.build().eval()
+    inputs = random_inputs(point.shapes, seed)
+    return time_runner(rt.prepare(module, inputs), **timing)  # type: ignore[arg-type]
+
+
+def _fixed_costs(rt: Runtime, timing: dict[str, float]) -> tuple[float, float]:
+    """(per forward, per module call) seconds, from chains of 1 and CHAIN trivial modules.
+
+    Eager chains ``nn.Identity`` (a module call, no aten op); ONNX Runtime has no module calls,
+    so its chain is of one-element ReLUs and the per-node cost stays in each class's constant.
+    """
+    budget = {**timing, "budget_s": max(float(timing.get("budget_s", 0.0)), 0.02) * 3}
+    x = random_inputs([(1, 8)])
+    if rt.name == "eager":
+        one = time_runner(rt.prepare(nn.Sequential(nn.Identity()), x), **budget)  # type: ignore[arg-type]
+        many = time_runner(rt.prepare(nn.Sequential(*[nn.Identity() for _ in range(CHAIN)]), x), **budget)  # type: ignore[arg-type]
+        call = max((many - one) / (CHAIN - 1), 0.0)
+        return max(one - 2 * call, 0.0), call
+    one = time_runner(rt.prepare(nn.Sequential(nn.ReLU()), x), **budget)  # type: ignore[arg-type]
+    many = time_runner(rt.prepare(nn.Sequential(*[nn.ReLU() for _ in range(CHAIN)]), x), **budget)  # type: ignore[arg-type]
+    node = max((many - one) / (CHAIN - 1), 0.0)
+    return max(one - node, 0.0), 0.0
+
+
+def _fit_class(name: str, rows: list[tuple[list[float], float, float, float]]) -> ClassFit:
+    """The class's coefficients and the median relative error on its own points."""
+    features = np.array([r[0] for r in rows], dtype=float)
+    times = np.array([r[1] for r in rows], dtype=float)
+    coef = fit.fit_relative(features, times)
+    errors = fit.abs_errors(features @ coef, times)
+    return ClassFit(list(CLASSES[name].feature_names), [float(c) for c in coef], len(rows),
+                    float(np.median(errors)) if len(errors) else 0.0)
+
+
+def _ceilings(samples: dict[str, list[tuple[list[float], float, float, float]]]) -> tuple[float, float]:
+    """The best attained GFLOP/s (dense conv and matmul points) and GB/s (memory-bound points)."""
+    compute = [f / t / 1e9 for name in ("conv1x1", "convkxk", "matmul")
+               for _, t, f, _ in samples.get(name, [])]
+    memory = [b / t / 1e9 for name in ("eltwise", "copy", "bn")
+              for _, t, _, b in samples.get(name, [])]
+    return max(compute, default=0.0), max(memory, default=0.0)
+
+
+def _cspcost_version() -> str:
+    """This cspcost's version."""
+    from cspcost import __version__
+
+    return __version__

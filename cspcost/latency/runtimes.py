@@ -1,0 +1,147 @@
+"""Runtimes to time a module under: eager PyTorch and ONNX Runtime, behind one small protocol.
+
+A thin adapter for calibration and validation (the profiling package's runtime backends replace it
+when they land). Each runtime turns an ``nn.Module`` and its inputs into a zero-argument callable
+that runs one forward, so calibration, the whole-model measurement and the benchmark time the same
+thing. Threads are fixed for the life of the runtime object.
+"""
+from __future__ import annotations
+
+import io
+import statistics
+import time
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from cspcost.errors import UsageError
+
+Runner = Callable[[], object]
+
+
+class Runtime(Protocol):
+    """What calibration and validation need of a runtime."""
+
+    name: str
+    threads: int
+
+    def version(self) -> str:
+        """The runtime's version (stamped into machine files)."""
+        ...
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """A callable running one forward of ``module`` on ``inputs``."""
+        ...
+
+
+class Eager:
+    """PyTorch eager mode on the CPU, in ``inference_mode``."""
+
+    name = "eager"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+
+    def version(self) -> str:
+        """torch's version."""
+        return torch.__version__
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """``module(*inputs)`` under inference mode."""
+        module.eval()
+
+        def run() -> object:
+            with torch.inference_mode():
+                return module(*inputs)
+        return run
+
+
+class OnnxRuntime:
+    """ONNX Runtime's CPU provider, default graph optimisations (ORT_ENABLE_ALL)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        try:
+            import onnxruntime
+        except ImportError as exc:  # pragma: no cover - installed with the [onnx] extra
+            raise UsageError("the onnxruntime runtime needs onnxruntime (pip install onnxruntime)") from exc
+        self._ort = onnxruntime
+
+    def version(self) -> str:
+        """onnxruntime's version."""
+        return str(self._ort.__version__)
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """The module exported to ONNX (TorchScript exporter, opset 17) and run in one session."""
+        blob = export_onnx(module, inputs)
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = self._ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+        feeds = {arg.name: x.detach().numpy() for arg, x in zip(session.get_inputs(), inputs)}
+        return lambda: session.run(None, feeds)
+
+
+RUNTIMES: dict[str, Callable[[int], Runtime]] = {"eager": Eager, "onnxruntime": OnnxRuntime}
+
+
+def make_runtime(name: str, threads: int = 1) -> Runtime:
+    """The runtime called ``name`` (eager, onnxruntime) with ``threads`` CPU threads."""
+    if name not in RUNTIMES:
+        raise UsageError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    if threads < 1:
+        raise UsageError(f"threads must be at least 1, got {threads}")
+    return RUNTIMES[name](threads)
+
+
+def export_onnx(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bytes:
+    """The module as ONNX bytes (eval mode; BN folded by the exporter's constant folding)."""
+    module.eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=17,
+                          do_constant_folding=True)
+    return buffer.getvalue()
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set for the block, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_runner(run: Runner, *, warmup: int = 2, min_runs: int = 5, budget_s: float = 0.05,
+                max_runs: int = 200, clock: Callable[[], float] = time.perf_counter) -> float:
+    """The median time of ``run`` in seconds: ``warmup`` untimed calls, then timed calls until
+    ``min_runs`` and ``budget_s`` are both reached (at most ``max_runs``)."""
+    for _ in range(warmup):
+        run()
+    samples: list[float] = []
+    while len(samples) < max_runs and (len(samples) < min_runs or sum(samples) < budget_s):
+        start = clock()
+        run()
+        samples.append(clock() - start)
+    return statistics.median(samples)
+
+
+def random_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> list[torch.Tensor]:
+    """Seeded random CPU float32 tensors of the given shapes."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(*s, generator=generator) for s in shapes]
+
+
+def describe(runtime: Runtime) -> dict[str, Any]:
+    """The runtime's stamp: name, version, threads."""
+    return {"runtime": runtime.name, "runtime_version": runtime.version(), "threads": runtime.threads}
