@@ -11,6 +11,7 @@ squares in relative error (``fit.fit_relative``).
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -20,7 +21,7 @@ from torch import nn
 from cspcost.latency import fit
 from cspcost.latency.grid import Point, make_grid
 from cspcost.latency.machine import ClassFit, MachineProfile, cpu_model, now_utc
-from cspcost.latency.opclass import CLASSES, classify, feature_row
+from cspcost.latency.opclass import CLASSES, Work, classify, feature_row
 from cspcost.latency.runtimes import Runtime, make_runtime, random_inputs, time_runner, torch_threads
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
@@ -47,11 +48,11 @@ def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *
     timing = TIMING["quick" if grid == "quick" else "default"]
     with torch_threads(threads):
         run_s, call_s = _fixed_costs(rt, timing)
-        samples: dict[str, list[tuple[list[float], float, float, float]]] = defaultdict(list)
+        samples: dict[str, list[Sample]] = defaultdict(list)
         for i, point in enumerate(points):
-            name, features, flops, moved = _features(point, seed + i)
+            name, features, work = _features(point, seed + i)
             seconds = _time_point(rt, point, seed + i, timing) - run_s - call_s
-            samples[name].append((features, max(seconds, FLOOR_S), flops, moved))
+            samples[name].append(Sample(features, max(seconds, FLOOR_S), work))
             if progress:
                 progress(i + 1, len(points), point.label)
     classes = {name: _fit_class(name, rows) for name, rows in sorted(samples.items())}
@@ -62,8 +63,17 @@ def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *
                           peak, bandwidth, now_utc(), grid)
 
 
-def _features(point: Point, seed: int) -> tuple[str, list[float], float, float]:
-    """The class of the point's main op and its features (summed over that class's ops)."""
+@dataclass(frozen=True)
+class Sample:
+    """One timed calibration point: its features, op time (s) and the work of its first op."""
+
+    features: list[float]
+    seconds: float
+    work: Work
+
+
+def _features(point: Point, seed: int) -> tuple[str, list[float], Work]:
+    """The class of the point's main op, its features (summed over that class's ops), its work."""
     from cspcost.walk.analysis import measure_rows
 
     torch.manual_seed(seed)
@@ -72,7 +82,8 @@ def _features(point: Point, seed: int) -> tuple[str, list[float], float, float]:
     main = next((name for name, _ in classified if name != "view"), "view")
     works = [work for name, work in classified if name == main]
     rows = np.array([feature_row(main, w) for w in works]).sum(axis=0)
-    return main, rows.tolist(), sum(w.flops for w in works), sum(w.bytes for w in works)
+    total = replace(works[0], flops=sum(w.flops for w in works), bytes=sum(w.bytes for w in works))
+    return main, rows.tolist(), total
 
 
 def _time_point(rt: Runtime, point: Point, seed: int, timing: dict[str, float]) -> float:
@@ -102,22 +113,25 @@ def _fixed_costs(rt: Runtime, timing: dict[str, float]) -> tuple[float, float]:
     return max(one - node, 0.0), 0.0
 
 
-def _fit_class(name: str, rows: list[tuple[list[float], float, float, float]]) -> ClassFit:
-    """The class's coefficients and the median relative error on its own points."""
-    features = np.array([r[0] for r in rows], dtype=float)
-    times = np.array([r[1] for r in rows], dtype=float)
+def _fit_class(name: str, rows: list[Sample]) -> ClassFit:
+    """The class's coefficients, the median relative error on its own points, their residuals."""
+    features = np.array([r.features for r in rows], dtype=float)
+    times = np.array([r.seconds for r in rows], dtype=float)
     coef = fit.fit_relative(features, times)
-    errors = fit.abs_errors(features @ coef, times)
+    fitted = np.maximum(features @ coef, 1e-12)
+    errors = fit.abs_errors(fitted, times)
+    residuals = [[r.work.category, list(r.work.key), float(np.log(r.seconds / f))] for r, f in zip(rows, fitted)]
     return ClassFit(list(CLASSES[name].feature_names), [float(c) for c in coef], len(rows),
-                    float(np.median(errors)) if len(errors) else 0.0)
+                    float(np.median(errors)) if len(errors) else 0.0, residuals)
 
 
-def _ceilings(samples: dict[str, list[tuple[list[float], float, float, float]]]) -> tuple[float, float]:
-    """The best attained GFLOP/s (dense conv and matmul points) and GB/s (memory-bound points)."""
-    compute = [f / t / 1e9 for name in ("conv1x1", "convkxk", "matmul")
-               for _, t, f, _ in samples.get(name, [])]
-    memory = [b / t / 1e9 for name in ("eltwise", "copy", "bn")
-              for _, t, _, b in samples.get(name, [])]
+def _ceilings(samples: dict[str, list[Sample]]) -> tuple[float, float]:
+    """The best attained GFLOP/s (dense conv and matmul points of at least 0.1 GFLOP, where the
+    fixed cost is small) and GB/s (memory-bound points of at least 4 MiB moved)."""
+    compute = [s.work.flops / s.seconds / 1e9 for name in ("conv1x1", "convkxk", "matmul")
+               for s in samples.get(name, []) if s.work.flops >= 1e8]
+    memory = [s.work.bytes / s.seconds / 1e9 for name in ("eltwise", "copy", "bn")
+              for s in samples.get(name, []) if s.work.bytes >= 4 * 2**20]
     return max(compute, default=0.0), max(memory, default=0.0)
 
 

@@ -118,7 +118,7 @@ class _Sampler:
     def spatial(self, channels: int, lo: int = 7, hi: int = 112) -> int:
         """A map side typical of a stage with ``channels`` channels (wide maps are small)."""
         sides = [s for s in (7, 10, 14, 20, 28, 40, 56, 80, 112) if lo <= s <= hi]
-        fits = [s for s in sides if channels * s * s <= 1_600_000] or sides[:1]
+        fits = [s for s in sides if channels * s * s <= 2_500_000] or sides[:1]
         return self.rng.choice(fits)
 
     def numel_shape(self, lo: float = 2e3, hi: float = 3e6) -> tuple[int, int]:
@@ -268,9 +268,9 @@ def _upsample(mode: str) -> Callable[[], nn.Module]:
 
 
 GRIDS: dict[str, dict[str, int]] = {
-    "default": {"conv1x1": 36, "convkxk": 36, "conv_grouped": 16, "conv_depthwise": 24, "matmul": 24,
-                "attention": 8, "bn": 12, "norm": 9, "eltwise": 28, "pool": 10, "reduce": 8,
-                "resize": 8, "copy": 12, "view": 4},
+    "default": {"conv1x1": 60, "convkxk": 60, "conv_grouped": 24, "conv_depthwise": 60, "matmul": 30,
+                "attention": 10, "bn": 16, "norm": 12, "eltwise": 48, "pool": 16, "reduce": 10,
+                "resize": 10, "copy": 16, "view": 6},
     "quick": {"conv1x1": 3, "convkxk": 3, "conv_grouped": 2, "conv_depthwise": 3, "matmul": 3,
               "attention": 2, "bn": 2, "norm": 2, "eltwise": 4, "pool": 2, "reduce": 2,
               "resize": 2, "copy": 2, "view": 2},

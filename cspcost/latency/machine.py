@@ -46,6 +46,7 @@ class ClassFit:
     coef: list[float]
     points: int = 0
     median_abs_err: float = 0.0  # relative error of the fit on its own calibration points
+    residuals: list[list[Any]] = field(default_factory=list)  # [category, key, log(measured/fitted)] per point
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def _class_fit(name: str, fit: Any, source: str) -> ClassFit:
     if features != list(CLASSES[name].feature_names) or len(coef) != len(features):
         raise MachineFileError(f"{source}: class {name!r} has features {features}; this cspcost fits "
                                f"{list(CLASSES[name].feature_names)} (recalibrate)")
-    return ClassFit(features, coef, int(fit.get("points", 0)), float(fit.get("median_abs_err", 0.0)))
+    residuals = [[str(r[0]), [float(v) for v in r[1]], float(r[2])] for r in fit.get("residuals", [])]
+    return ClassFit(features, coef, int(fit.get("points", 0)), float(fit.get("median_abs_err", 0.0)), residuals)
 
 
 def _check_values(profile: MachineProfile, source: str) -> None:

@@ -35,6 +35,8 @@ class Work:
     cin_g: float = 1.0  # input channels per group (conv), contracted length (matmul)
     cout_g: float = 1.0  # output channels per group (conv), output columns (matmul)
     rows: float = 1.0  # output width (conv) or output rows (matmul)
+    category: str = ""  # what must match for two ops to be neighbours (stride, op name)
+    key: tuple[float, ...] = ()  # where the op sits in its class's shape space (log2 sizes)
 
 
 def _memory_terms(w: Work) -> list[float]:
@@ -132,7 +134,13 @@ def classify(event: OpEvent, op: dict[str, Any]) -> tuple[str, Work]:
     if kind in ("linear", "matmul"):
         name = "attention" if "attention" in event.op else "matmul"
         return name, _matmul_work(event, op, flops, moved)
-    return MEMORY_KINDS.get(kind, "eltwise"), Work(flops, moved)
+    base = event.op.removesuffix("_")
+    return MEMORY_KINDS.get(kind, "eltwise"), Work(flops, moved, category=base, key=(_log2(moved),))
+
+
+def _log2(value: float) -> float:
+    """log2 of a positive amount (0 for anything below 1)."""
+    return log2(value) if value > 1 else 0.0
 
 
 def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
@@ -144,8 +152,11 @@ def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
     cin_g = weight.shape[0] if transposed else weight.shape[1]
     groups = max(1, cin // max(cin_g, 1)) if not transposed else max(1, cin // weight.shape[0])
     kernel = prod(weight.shape[2:])
+    w_out = float(out.shape[-1] if len(out.shape) > 2 else 1)
+    stride = x.shape[-1] // max(int(w_out), 1) if len(x.shape) > 2 else 1
+    key = (_log2(cin_g), _log2(cout // groups), _log2(w_out), _log2(kernel), _log2(cin))
     work = Work(flops, moved, float(weight.nbytes), float(max(cin_g, 1)), float(max(cout // groups, 1)),
-                float(out.shape[-1] if len(out.shape) > 2 else 1))
+                w_out, f"s{min(stride, 2)}", key)
     if groups > 1 and cin_g == 1 and not transposed:
         return "conv_depthwise", work
     if groups > 1:
@@ -160,7 +171,8 @@ def _matmul_work(event: OpEvent, op: dict[str, Any], flops: float, moved: float)
     rows = float(max(out.numel / max(cols, 1.0), 1.0))
     k = float(max(op["macs"] / max(rows * cols, 1.0), 1.0))
     weights = [t for t in event.tensors()[1:] if len(t.shape) == 2]
-    return Work(flops, moved, float(sum(t.nbytes for t in weights)), k, cols, rows)
+    key = (_log2(rows), _log2(k), _log2(cols))
+    return Work(flops, moved, float(sum(t.nbytes for t in weights)), k, cols, rows, "", key)
 
 
 def feature_row(name: str, work: Work) -> list[float]:
