@@ -1,7 +1,7 @@
 """The commands that time real kernels: ``profile`` and ``device``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import typer
 
@@ -14,9 +14,11 @@ from cspcost.cli.output import (
     _emit,
     _emit_frame,
     _with_phases,
+    _with_progress,
 )
 
 if TYPE_CHECKING:
+    from cspcost.latency.machine import MachineProfile
     from cspcost.profiling.result import ProfileResult
 
 
@@ -89,13 +91,25 @@ def device(
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Instead, calibrate the latency model: microbenchmarks per op class, fitted and cached as a machine file."),
+    runtime: str = typer.Option("eager", "--runtime", help="With --calibrate: eager or onnxruntime."),
+    quick: bool = typer.Option(False, "--quick", help="With --calibrate: a tiny grid (seconds; for tests and a first look)."),
+    out: Optional[str] = typer.Option(None, "--out", help="With --calibrate: also write the machine file here."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
-    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
+    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s; or, with
+    --calibrate, fit the latency model that analyze --predict uses.
 
-    Example: `cspcost device --refresh`
+    Examples:
+
+    * `cspcost device --refresh`
+    * `cspcost device --calibrate` (eager, 1 thread, under three minutes; cached per machine, runtime and threads)
+    * `cspcost device --calibrate --runtime onnxruntime --out ort.json`
     """
     with _reporting():
+        if calibrate:
+            _calibrate(runtime, threads or 1, quick, refresh, out, fmt)
+            return
         import json
 
         import pandas as pd
@@ -111,3 +125,29 @@ def device(
         flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
         frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
         _emit_frame(frame, fmt, "device peaks", max_rows=len(frame))
+
+
+def _calibrate(runtime: str, threads: int, quick: bool, refresh: bool, out: Optional[str], fmt: Format) -> None:
+    """Calibrate (or reuse this machine's cached calibration) and print its per-class summary."""
+    from cspcost.latency.calibrate import calibrate as run_calibration
+    from cspcost.latency.engine import machine_for
+    from cspcost.latency.machine import save
+    from cspcost.latency.report import machine_frame
+
+    def work(progress: Callable[[int, int], None]) -> tuple[MachineProfile, list[str]]:
+        step = lambda done, total, _label: progress(done, total)  # noqa: E731
+        if quick:  # a smoke grid is never cached: predictions keep using the full calibration
+            return run_calibration(runtime, threads, "quick", progress=step), []
+        return machine_for(None, runtime, threads, refresh=refresh, progress=step)
+
+    profile, notes = _with_progress(work, f"calibrating {runtime}, {threads} thread(s)")
+    for line in notes:
+        err.print(line, markup=False, soft_wrap=True)
+    if out:
+        save(profile, out)
+        err.print(f"wrote {out}")
+    if fmt is Format.json:
+        _emit(profile.to_json(), None)
+        return
+    _emit_frame(machine_frame(profile), fmt, f"latency model: {profile.runtime}, {profile.threads} thread(s), "
+                f"{profile.device}", max_rows=64)

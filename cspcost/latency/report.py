@@ -1,0 +1,61 @@
+"""Display frames of the latency model (pure pandas, no torch): the machine file's classes, the
+prediction's layers, the explanation's summary and disagreements."""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from cspcost.latency.machine import MachineProfile
+from cspcost.latency.opclass import CLASSES
+
+
+def machine_frame(profile: MachineProfile) -> pd.DataFrame:
+    """One row per op class: points, the fit's median error on them, the fixed cost, what it covers."""
+    rows = []
+    for name, fit in profile.classes.items():
+        rows.append({"class": name, "points": fit.points, "fit_err_pct": round(100 * fit.median_abs_err, 1),
+                     "overhead_us": round(fit.coef[0] * 1e6, 2), "covers": CLASSES[name].description})
+    rows.append({"class": "(per forward)", "points": 0, "fit_err_pct": 0.0,
+                 "overhead_us": round(profile.run_overhead_s * 1e6, 2), "covers": "fixed cost of one forward call"})
+    rows.append({"class": "(per module call)", "points": 0, "fit_err_pct": 0.0,
+                 "overhead_us": round(profile.module_call_s * 1e6, 2), "covers": "nn.Module __call__ (eager)"})
+    return pd.DataFrame(rows)
+
+
+def prediction_view(layers: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
+    """Layer, type, FLOPs share, predicted ms, its share of the predicted time and the bound."""
+    total = float(layers["predicted_ms"].sum()) or 1.0
+    view = pd.DataFrame({
+        "layer": layers["name"], "type": layers["type"],
+        "FLOPs %": (100 * layers["flops_share"]).round(1),
+        "pred ms": layers["predicted_ms"].round(3),
+        "time %": (100 * layers["predicted_ms"] / total).round(1),
+        "bound": layers["bound"],
+    })
+    if top:
+        view = view.sort_values("pred ms", ascending=False, kind="stable").head(top)
+    return view
+
+
+def summary_lines(summary: dict[str, Any], model: str, label: str) -> list[str]:
+    """The explanation's summary as short lines of text."""
+    by_bound = ", ".join(f"{k} {100 * v:.0f}%" for k, v in summary["time_by_bound"].items())
+    return [
+        f"{model}: {summary['layers']} layers, measured {summary['measured_sum_ms']:.2f} ms, "
+        f"{label} {summary['predicted_sum_ms']:.2f} ms (sum of layers)",
+        f"per-layer time explained: FLOPs alone R^2 {summary['flops_r2']:.2f} (rank {summary['flops_spearman']:.2f}); "
+        f"calibrated model R^2 {summary['predicted_r2']:.2f} (rank {summary['predicted_spearman']:.2f})",
+        f"time in layers with zero FLOPs: {100 * summary['zero_flops_time_share']:.1f}% "
+        f"({summary['zero_flops_layers']} layers); measured time by predicted bound: {by_bound}",
+    ]
+
+
+def disagreement_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The disagreeing layers: time share vs FLOPs share, bytes share, measured vs predicted, reason."""
+    return pd.DataFrame({
+        "layer": frame["name"], "type": frame["type"],
+        "time %": (100 * frame["time_share"]).round(1), "FLOPs %": (100 * frame["flops_share"]).round(1),
+        "bytes %": (100 * frame["bytes_share"]).round(1), "ms": frame["measured_ms"].round(3),
+        "pred ms": frame["predicted_ms"].round(3), "reason": frame["reason"],
+    })
