@@ -10,9 +10,10 @@ squares in relative error (``fit.fit_relative``).
 """
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from cspcost.latency.opclass import CLASSES, Work, classify, feature_row
 from cspcost.latency.runtimes import Runtime, make_runtime, random_inputs, time_runner, torch_threads
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
-TIMING = {"default": {"min_runs": 5, "budget_s": 0.08}, "quick": {"min_runs": 2, "budget_s": 0.0, "warmup": 1}}
+TIMING: dict[str, dict[str, Any]] = {"default": {"min_runs": 5, "budget_s": 0.08}, "quick": {"min_runs": 2, "budget_s": 0.0, "warmup": 1}}
 CHAIN = 16  # modules in the chain that measures per-call overhead
 FLOOR_S = 2e-7  # an op time below this (noise after subtracting overheads) is clamped to it
 
@@ -45,7 +46,10 @@ def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *
     """
     rt = make_runtime(runtime, threads)
     points = make_grid(grid, seed)
-    timing = TIMING["quick" if grid == "quick" else "default"]
+    # One thread: the thread's CPU time, which other processes on a shared machine do not inflate
+    # (the work runs on the calling thread); more threads: wall time.
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    timing = {**TIMING["quick" if grid == "quick" else "default"], "clock": clock}
     with torch_threads(threads):
         run_s, call_s = _fixed_costs(rt, timing)
         samples: dict[str, list[Sample]] = defaultdict(list)
@@ -58,6 +62,7 @@ def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *
     classes = {name: _fit_class(name, rows) for name, rows in sorted(samples.items())}
     peak, bandwidth = _ceilings(samples)
     stamp = {"torch": torch.__version__, "runtime_version": rt.version(), "cpu_model": cpu_model(),
+             "clock": "thread_cpu" if threads == 1 else "wall",
              "cpu_count": __import__("os").cpu_count(), "cspcost": _cspcost_version()}
     return MachineProfile("calibrated", rt.name, threads, cpu_model(), stamp, classes, run_s, call_s,
                           peak, bandwidth, now_utc(), grid)
@@ -86,15 +91,15 @@ def _features(point: Point, seed: int) -> tuple[str, list[float], Work]:
     return main, rows.tolist(), total
 
 
-def _time_point(rt: Runtime, point: Point, seed: int, timing: dict[str, float]) -> float:
+def _time_point(rt: Runtime, point: Point, seed: int, timing: dict[str, Any]) -> float:
     """The point's median time under the runtime, in seconds."""
     torch.manual_seed(seed)
     module = point.build().eval()
     inputs = random_inputs(point.shapes, seed)
-    return time_runner(rt.prepare(module, inputs), **timing)  # type: ignore[arg-type]
+    return time_runner(rt.prepare(module, inputs), **timing)
 
 
-def _fixed_costs(rt: Runtime, timing: dict[str, float]) -> tuple[float, float]:
+def _fixed_costs(rt: Runtime, timing: dict[str, Any]) -> tuple[float, float]:
     """(per forward, per module call) seconds, from chains of 1 and CHAIN trivial modules.
 
     Eager chains ``nn.Identity`` (a module call, no aten op); ONNX Runtime has no module calls,
@@ -103,12 +108,12 @@ def _fixed_costs(rt: Runtime, timing: dict[str, float]) -> tuple[float, float]:
     budget = {**timing, "budget_s": max(float(timing.get("budget_s", 0.0)), 0.02) * 3}
     x = random_inputs([(1, 8)])
     if rt.name == "eager":
-        one = time_runner(rt.prepare(nn.Sequential(nn.Identity()), x), **budget)  # type: ignore[arg-type]
-        many = time_runner(rt.prepare(nn.Sequential(*[nn.Identity() for _ in range(CHAIN)]), x), **budget)  # type: ignore[arg-type]
+        one = time_runner(rt.prepare(nn.Sequential(nn.Identity()), x), **budget)
+        many = time_runner(rt.prepare(nn.Sequential(*[nn.Identity() for _ in range(CHAIN)]), x), **budget)
         call = max((many - one) / (CHAIN - 1), 0.0)
         return max(one - 2 * call, 0.0), call
-    one = time_runner(rt.prepare(nn.Sequential(nn.ReLU()), x), **budget)  # type: ignore[arg-type]
-    many = time_runner(rt.prepare(nn.Sequential(*[nn.ReLU() for _ in range(CHAIN)]), x), **budget)  # type: ignore[arg-type]
+    one = time_runner(rt.prepare(nn.Sequential(nn.ReLU()), x), **budget)
+    many = time_runner(rt.prepare(nn.Sequential(*[nn.ReLU() for _ in range(CHAIN)]), x), **budget)
     node = max((many - one) / (CHAIN - 1), 0.0)
     return max(one - node, 0.0), 0.0
 

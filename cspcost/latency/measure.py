@@ -31,6 +31,7 @@ class Measurement:
     p10_ms: float
     p90_ms: float
     runs: int
+    cpu_median_ms: float = 0.0  # the timed thread's CPU time: what a shared machine's load does not inflate
 
 
 def build_model(spec: str | nn.Module, seed: int = 0) -> tuple[str, nn.Module, tuple[int, ...]]:
@@ -72,21 +73,24 @@ def measure_model(spec: str | nn.Module, runtime: str = "eager", threads: int = 
         except Exception as exc:  # noqa: BLE001 - an exporter failure is the model's, named in one line
             raise UsageError(f"{name}: cannot run under {runtime}: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        samples = _timed(run, warmup, repeat, min_time_s)
+        samples, cpu = _timed(run, warmup, repeat, min_time_s)
     ms = sorted(s * 1e3 for s in samples)
-    return Measurement(name, runtime, threads, statistics.median(ms), _quantile(ms, 0.1), _quantile(ms, 0.9), len(ms))
+    return Measurement(name, runtime, threads, statistics.median(ms), _quantile(ms, 0.1), _quantile(ms, 0.9),
+                       len(ms), statistics.median(cpu) * 1e3)
 
 
-def _timed(run: Any, warmup: int, repeat: int, min_time_s: float) -> list[float]:
-    """Seconds of each timed call after ``warmup`` untimed ones."""
+def _timed(run: Any, warmup: int, repeat: int, min_time_s: float) -> tuple[list[float], list[float]]:
+    """Wall seconds and thread CPU seconds of each timed call after ``warmup`` untimed ones."""
     for _ in range(warmup):
         run()
     samples: list[float] = []
+    cpu: list[float] = []
     while len(samples) < repeat or sum(samples) < min_time_s:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         run()
+        cpu.append(time.thread_time() - start_cpu)
         samples.append(time.perf_counter() - start)
-    return samples
+    return samples, cpu
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
