@@ -149,5 +149,5 @@ def _calibrate(runtime: str, threads: int, quick: bool, refresh: bool, out: Opti
     if fmt is Format.json:
         _emit(profile.to_json(), None)
         return
-    _emit_frame(machine_frame(profile), fmt, f"latency model: {profile.runtime}, {profile.threads} thread(s), "
-                f"{profile.device}", max_rows=64)
+    _emit_frame(machine_frame(profile), fmt, f"latency model: {profile.runtime}, {profile.threads} thread(s)",
+                max_rows=64)

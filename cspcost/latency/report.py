@@ -7,19 +7,19 @@ from typing import Any
 import pandas as pd
 
 from cspcost.latency.machine import MachineProfile
-from cspcost.latency.opclass import CLASSES
 
 
 def machine_frame(profile: MachineProfile) -> pd.DataFrame:
-    """One row per op class: points, the fit's median error on them, the fixed cost, what it covers."""
+    """One row per op class: points, the fit's median error on them, its fixed cost per op; then the
+    per-forward and per-module-call costs (``cspcost.latency.opclass.CLASSES`` says what each class covers)."""
     rows = []
     for name, fit in profile.classes.items():
         rows.append({"class": name, "points": fit.points, "fit_err_pct": round(100 * fit.median_abs_err, 1),
-                     "overhead_us": round(fit.coef[0] * 1e6, 2), "covers": CLASSES[name].description})
+                     "overhead_us": round(fit.coef[0] * 1e6, 2)})
     rows.append({"class": "(per forward)", "points": 0, "fit_err_pct": 0.0,
-                 "overhead_us": round(profile.run_overhead_s * 1e6, 2), "covers": "fixed cost of one forward call"})
+                 "overhead_us": round(profile.run_overhead_s * 1e6, 2)})
     rows.append({"class": "(per module call)", "points": 0, "fit_err_pct": 0.0,
-                 "overhead_us": round(profile.module_call_s * 1e6, 2), "covers": "nn.Module __call__ (eager)"})
+                 "overhead_us": round(profile.module_call_s * 1e6, 2)})
     return pd.DataFrame(rows)
 
 
