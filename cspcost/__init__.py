@@ -15,6 +15,8 @@ _LAZY = {
     "paired": "profiling.paired", "PairedResult": "profiling.paired",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
+    "calibrate": "latency.api", "predict": "latency.api", "explain": "latency.api",
+    "Prediction": "latency.predict", "Explanation": "latency.explain", "MachineProfile": "latency.machine",
 }
 
 

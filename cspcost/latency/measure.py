@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from cspcost.errors import ModelLoadError, UsageError
-from cspcost.latency.runtimes import make_runtime, random_inputs, torch_threads
+from cspcost.latency.runtimes import make_runtime, random_inputs, torch_threads, warm_allocator
 from cspcost.sources.resolve import resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
 
@@ -67,6 +67,7 @@ def measure_model(spec: str | nn.Module, runtime: str = "eager", threads: int = 
     name, model, size = build_model(spec, seed)
     shape = (batch, *(input_size or size))
     rt = make_runtime(runtime, threads)
+    warm_allocator()
     with torch_threads(threads):
         try:
             run = rt.prepare(model, random_inputs([shape], seed))

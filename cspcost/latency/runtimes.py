@@ -123,17 +123,35 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def time_runner(run: Runner, *, warmup: int = 2, min_runs: int = 5, budget_s: float = 0.05,
-                max_runs: int = 200, clock: Callable[[], float] = time.perf_counter) -> float:
+                max_runs: int = 200, clock: Callable[[], float] = time.perf_counter,
+                setup: Callable[[], object] | None = None) -> float:
     """The median time of ``run`` in seconds: ``warmup`` untimed calls, then timed calls until
-    ``min_runs`` and ``budget_s`` are both reached (at most ``max_runs``)."""
+    ``min_runs`` and ``budget_s`` are both reached (at most ``max_runs``); ``setup`` runs untimed
+    before each timed call."""
     for _ in range(warmup):
         run()
     samples: list[float] = []
     while len(samples) < max_runs and (len(samples) < min_runs or sum(samples) < budget_s):
+        if setup is not None:
+            setup()
         start = clock()
         run()
         samples.append(clock() - start)
     return statistics.median(samples)
+
+
+WARM_BYTES = 30 * 2**20  # just under glibc's largest dynamic mmap threshold (32 MiB on 64-bit)
+
+
+def warm_allocator() -> None:
+    """Put glibc's malloc in the state a long-running process reaches: one large block allocated
+    and freed raises its dynamic mmap threshold, so later tensors below it come from the heap
+    instead of fresh ``mmap`` pages that fault on every forward (a fresh process running
+    MobileNetV2 faults about 3,000 pages per forward here, a third of its CPU time). Measurement
+    and calibration both start from this state, so they see the same allocator."""
+    block = torch.empty(WARM_BYTES // 4, dtype=torch.float32)
+    block.fill_(0.0)
+    del block
 
 
 def random_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> list[torch.Tensor]:
