@@ -54,9 +54,17 @@ def explain(model: str, machine: MachineProfile, input_size: Sequence[int] | Non
     Returns:
         An Explanation.
     """
+    import time
+
+    from cspcost.latency.runtimes import warm_allocator
     from cspcost.profiling.run import profile
 
-    measured = profile(model, input_size, threads=threads, repeat=repeat, per_layer=True, progress=progress)
+    warm_allocator()
+    # One thread: each op timed by the thread's CPU clock, as the calibration was (a shared
+    # machine's other load then does not inflate single layers at random).
+    clock = time.thread_time if threads == 1 else time.perf_counter
+    measured = profile(model, input_size, threads=threads, warmup=3, repeat=max(repeat, 3), per_layer=True,
+                       peaks=False, clock=clock, progress=progress)
     prediction = predict(model, machine, input_size)
     return explain_frames(measured.layers, prediction, top)
 

@@ -134,13 +134,16 @@ def _conv_points(s: _Sampler, n: int, kind: str) -> list[Point]:
     points: list[Point] = []
     while len(points) < n:
         cin = s.pick([3, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024])
-        if kind == "conv_depthwise":
+        if kind in ("conv_depthwise", "conv_depthwise_mult"):
             cin = max(cin, 8)
-            cout, groups, k = cin, cin, s.pick([3, 3, 3, 5, 7])
+            groups, k = cin, s.pick([3, 3, 3, 5, 7])
+            cout = cin if kind == "conv_depthwise" else cin * s.pick([2, 2, 4])
         elif kind == "conv_grouped":
-            groups = s.pick([2, 4, 8, 16, 32])
-            cin = max(cin - cin % groups, groups * 4)
-            cout, k = cin * s.pick([1, 1, 2]), s.pick([3, 3, 1])
+            cin_g = s.pick([2, 4, 8, 16, 32])
+            groups = max(2, cin // cin_g)
+            cin = groups * cin_g
+            cout, k = groups * cin_g * s.pick([1, 1, 2]) // s.pick([1, 2]), s.pick([3, 3, 1])
+            cout = max(groups, cout - cout % groups)
         else:
             groups, k = 1, 1 if kind == "conv1x1" else s.pick([3, 3, 3, 5, 7])
             cout = max(8, int(cin * s.pick([1, 1, 2, 4])) if cin > 3 else s.pick([16, 32, 64]))
@@ -268,10 +271,12 @@ def _upsample(mode: str) -> Callable[[], nn.Module]:
 
 
 GRIDS: dict[str, dict[str, int]] = {
-    "default": {"conv1x1": 60, "convkxk": 60, "conv_grouped": 24, "conv_depthwise": 60, "matmul": 30,
+    "default": {"conv1x1": 60, "convkxk": 60, "conv_grouped": 30, "conv_depthwise": 60, "conv_depthwise_mult": 16,
+                "matmul": 30,
                 "attention": 10, "bn": 16, "norm": 12, "eltwise": 48, "pool": 16, "reduce": 10,
                 "resize": 10, "copy": 16, "view": 6},
-    "quick": {"conv1x1": 3, "convkxk": 3, "conv_grouped": 2, "conv_depthwise": 3, "matmul": 3,
+    "quick": {"conv1x1": 3, "convkxk": 3, "conv_grouped": 2, "conv_depthwise": 3, "conv_depthwise_mult": 1,
+              "matmul": 3,
               "attention": 2, "bn": 2, "norm": 2, "eltwise": 4, "pool": 2, "reduce": 2,
               "resize": 2, "copy": 2, "view": 2},
 }
@@ -282,7 +287,7 @@ def make_grid(name: str = "default", seed: int = 0) -> list[Point]:
     counts = GRIDS[name]
     s = _Sampler(seed)
     points: list[Point] = []
-    for kind in ("conv1x1", "convkxk", "conv_grouped", "conv_depthwise"):
+    for kind in ("conv1x1", "convkxk", "conv_grouped", "conv_depthwise", "conv_depthwise_mult"):
         points += _conv_points(s, counts[kind], kind)
     points += _matmul_points(s, counts["matmul"]) + _attention_points(s, counts["attention"])
     points += _memory_points(s, counts)

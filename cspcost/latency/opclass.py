@@ -94,7 +94,9 @@ CLASSES: dict[str, OpClass] = {c.name: c for c in (
     _cls("convkxk", _CONV, _conv_features, "dense kxk convolution (k > 1), transposed convolution"),
     _cls("conv_grouped", _CONV, _conv_features, "grouped convolution (1 < groups < channels)"),
     _cls("conv_depthwise", ["flops", "flops_per_w_out", *MEMORY_NAMES], _depthwise_features,
-         "depthwise convolution (one input channel per group)"),
+         "depthwise convolution (one input and one output channel per group)"),
+    _cls("conv_depthwise_mult", ["flops", "flops_per_w_out", *MEMORY_NAMES], _depthwise_features,
+         "depthwise convolution with a channel multiplier (one input, several output channels per group)"),
     _cls("matmul", ["flops", "flops_per_row", "flops_per_k", "bytes"], _matmul_features,
          "linear, mm, bmm, matmul, einsum"),
     _cls("attention", ["flops", "flops_per_row", "flops_per_k", "bytes"], _matmul_features,
@@ -110,6 +112,7 @@ CLASSES: dict[str, OpClass] = {c.name: c for c in (
 )}
 NEAREST = {  # the class a missing one is predicted from (flagged)
     "conv1x1": "convkxk", "convkxk": "conv1x1", "conv_grouped": "convkxk", "conv_depthwise": "conv_grouped",
+    "conv_depthwise_mult": "conv_grouped",
     "matmul": "conv1x1", "attention": "matmul", "bn": "eltwise", "norm": "bn", "eltwise": "copy",
     "pool": "eltwise", "reduce": "pool", "resize": "copy", "copy": "eltwise", "view": "eltwise",
 }
@@ -158,7 +161,9 @@ def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
     work = Work(flops, moved, float(weight.nbytes), float(max(cin_g, 1)), float(max(cout // groups, 1)),
                 w_out, f"s{min(stride, 2)}", key)
     if groups > 1 and cin_g == 1 and not transposed:
-        return "conv_depthwise", work
+        # A channel multiplier (out = k x in, as darknet's csmobilenet-v2 has) is not the depthwise
+        # kernel libraries specialise: oneDNN runs it several times slower per FLOP.
+        return ("conv_depthwise" if cout == cin else "conv_depthwise_mult"), work
     if groups > 1:
         return "conv_grouped", work
     return ("conv1x1" if kernel == 1 and not transposed else "convkxk"), work
