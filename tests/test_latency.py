@@ -147,6 +147,7 @@ class _Block(nn.Module):
         self.bn = nn.BatchNorm2d(16)
         self.act = nn.ReLU()
         self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False)
+        self.mult = nn.Conv2d(16, 32, 3, padding=1, groups=16, bias=False)  # channel multiplier 2
         self.grouped = nn.Conv2d(16, 16, 3, padding=1, groups=4, bias=False)
         self.pw = nn.Conv2d(16, 16, 1, bias=False)
         self.fc = nn.Linear(16, 10)
@@ -154,7 +155,7 @@ class _Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The block."""
         y = self.act(self.bn(self.conv(x)))
-        y = self.pw(self.grouped(self.dw(y))) + y
+        y = self.pw(self.grouped(self.dw(y))) + y + self.mult(y)[:, :16]
         return self.fc(y.mean((2, 3)))
 
 
@@ -165,6 +166,7 @@ def test_classify_each_kind() -> None:
                for op in measured.ops}
     assert classes["conv:aten.conv2d"] == "convkxk"
     assert classes["dw:aten.conv2d"] == "conv_depthwise"
+    assert classes["mult:aten.conv2d"] == "conv_depthwise_mult"
     assert classes["grouped:aten.conv2d"] == "conv_grouped"
     assert classes["pw:aten.conv2d"] == "conv1x1"
     assert classes["bn:aten.batch_norm"] == "bn"
@@ -221,7 +223,7 @@ def test_missing_class_predicted_from_nearest_and_flagged() -> None:
     classes = {k: v for k, v in machine.classes.items() if k != "conv_depthwise"}
     machine = MachineProfile(**{**machine.__dict__, "classes": classes})
     prediction = predict(_Block(), machine, (8, 16, 16))
-    assert prediction.substituted == {"conv_depthwise": "conv_grouped"}
+    assert prediction.substituted["conv_depthwise"] == "conv_grouped"
     assert any("conv_depthwise" in w and "conv_grouped" in w for w in prediction.warnings)
     assert bool(prediction.layers.set_index("name").loc["dw", "nearest_class"])
 

@@ -84,5 +84,8 @@ def explain_cmd(
             for line in summary_lines(result.summary, result.model, label):
                 _emit(line + "\n", None)
         _emit_section(fmt, "where time and FLOPs disagree most")
+        from cspcost.render import tables
+
         view = disagreement_view(result.disagreements)
-        _emit_frame(view, fmt, "where time and FLOPs disagree most", max_rows=len(view))
+        title = "where time and FLOPs disagree most (time share minus FLOPs share)"
+        _emit_frame(view, fmt, title, table=tables.text_table(view, title, left=("layer", "reason")))

@@ -123,7 +123,7 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
                 f"{t['predicted_threads']} thread(s), {t['predicted_device']}; fixed overheads "
                 f"{t['predicted_overhead_ms']:.2f} ms)")
         view = prediction_view(layers)
-        text += tables.render_text(tables.frame_table(view, head, max(1, len(view))))
+        text += tables.render_text(tables.text_table(view, head, left=("layer", "type", "bound")))
     if result.csp_blocks is not None:
         from cspcost.render import views
 

@@ -26,16 +26,15 @@ def machine_frame(profile: MachineProfile) -> pd.DataFrame:
 def prediction_view(layers: pd.DataFrame, top: int | None = None) -> pd.DataFrame:
     """Layer, type, FLOPs share, predicted ms, its share of the predicted time and the bound."""
     total = float(layers["predicted_ms"].sum()) or 1.0
-    view = pd.DataFrame({
-        "layer": layers["name"], "type": layers["type"],
-        "FLOPs %": (100 * layers["flops_share"]).round(1),
-        "pred ms": layers["predicted_ms"].round(3),
-        "time %": (100 * layers["predicted_ms"] / total).round(1),
-        "bound": layers["bound"],
-    })
     if top:
-        view = view.sort_values("pred ms", ascending=False, kind="stable").head(top)
-    return view
+        layers = layers.sort_values("predicted_ms", ascending=False, kind="stable").head(top)
+    return pd.DataFrame({
+        "layer": [_short(n, 34) for n in layers["name"]], "type": [_short(t, 18) for t in layers["type"]],
+        "FLOPs %": [f"{100 * v:.1f}" for v in layers["flops_share"]],
+        "pred ms": [f"{v:.3f}" for v in layers["predicted_ms"]],
+        "time %": [f"{100 * v / total:.1f}" for v in layers["predicted_ms"]],
+        "bound": layers["bound"].tolist(),
+    })
 
 
 def summary_lines(summary: dict[str, Any], model: str, label: str) -> list[str]:
@@ -54,8 +53,19 @@ def summary_lines(summary: dict[str, Any], model: str, label: str) -> list[str]:
 def disagreement_view(frame: pd.DataFrame) -> pd.DataFrame:
     """The disagreeing layers: time share vs FLOPs share, bytes share, measured vs predicted, reason."""
     return pd.DataFrame({
-        "layer": frame["name"], "type": frame["type"],
-        "time %": (100 * frame["time_share"]).round(1), "FLOPs %": (100 * frame["flops_share"]).round(1),
-        "bytes %": (100 * frame["bytes_share"]).round(1), "ms": frame["measured_ms"].round(3),
-        "pred ms": frame["predicted_ms"].round(3), "reason": frame["reason"],
+        "layer": [_short(n, 26) for n in frame["name"]],
+        "time%": [f"{100 * v:.1f}" for v in frame["time_share"]],
+        "FLOPs%": [f"{100 * v:.1f}" for v in frame["flops_share"]],
+        "bytes%": [f"{100 * v:.1f}" for v in frame["bytes_share"]],
+        "ms": [f"{v:.3f}" for v in frame["measured_ms"]],
+        "pred": [f"{v:.3f}" for v in frame["predicted_ms"]],
+        "reason": frame["reason"],
     })
+
+
+def _short(name: str, width: int = 28) -> str:
+    """A layer name cut in the middle to ``width`` characters."""
+    if len(name) <= width:
+        return name
+    half = (width - 1) // 2
+    return name[:half] + "…" + name[-(width - 1 - half):]
