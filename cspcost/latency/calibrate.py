@@ -23,7 +23,7 @@ from cspcost.latency import fit
 from cspcost.latency.grid import Point, make_grid
 from cspcost.latency.machine import ClassFit, MachineProfile, cpu_model, now_utc
 from cspcost.latency.opclass import CLASSES, Work, classify, feature_row
-from cspcost.latency.runtimes import Runtime, make_runtime, random_inputs, time_runner, torch_threads, warm_allocator
+from cspcost.latency.runtimes import Runtime, describe, make_runtime, random_inputs, time_runner, torch_threads, warm_allocator
 
 Progress = Callable[[int, int, str], None]  # (done, total, what)
 TIMING: dict[str, dict[str, Any]] = {"default": {"min_runs": 5, "budget_s": 0.08}, "quick": {"min_runs": 2, "budget_s": 0.0, "warmup": 1}}
@@ -62,7 +62,7 @@ def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *
                 progress(i + 1, len(points), point.label)
     classes = {name: _fit_class(name, rows) for name, rows in sorted(samples.items())}
     peak, bandwidth = _ceilings(samples)
-    stamp = {"torch": torch.__version__, "runtime_version": rt.version(), "cpu_model": cpu_model(),
+    stamp = {**describe(rt), "torch": torch.__version__, "cpu_model": cpu_model(),
              "clock": "thread_cpu" if threads == 1 else "wall",
              "cpu_count": __import__("os").cpu_count(), "cspcost": _cspcost_version()}
     return MachineProfile("calibrated", rt.name, threads, cpu_model(), stamp, classes, run_s, call_s,
@@ -149,7 +149,7 @@ def _fit_class(name: str, rows: list[Sample]) -> ClassFit:
     times = np.array([r.seconds for r in rows], dtype=float)
     coef = fit.fit_relative(features, times)
     fitted = np.maximum(features @ coef, 1e-12)
-    errors = fit.abs_errors(fitted, times)
+    errors = fit.abs_errors(fitted.tolist(), times.tolist())
     residuals = [[r.work.category, list(r.work.key), float(np.log(r.seconds / f))] for r, f in zip(rows, fitted)]
     return ClassFit(list(CLASSES[name].feature_names), [float(c) for c in coef], len(rows),
                     float(np.median(errors)) if len(errors) else 0.0, residuals)

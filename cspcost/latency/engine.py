@@ -63,7 +63,7 @@ def _versions(file_runtime: str, runtime: str | None) -> dict[str, str]:
     import torch
 
     name = runtime or file_runtime
-    versions = {"torch": torch.__version__}
+    versions: dict[str, str] = {"torch": str(torch.__version__)}
     if name in ("eager", "onnxruntime"):
         try:
             versions["runtime_version"] = make_runtime(name).version()

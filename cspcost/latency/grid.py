@@ -90,6 +90,7 @@ class _Bmm(nn.Module):
 def _bn(c: int) -> nn.Module:
     """An eval BatchNorm2d with non-trivial statistics."""
     bn = nn.BatchNorm2d(c)
+    assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats=True
     bn.running_mean.uniform_(-0.5, 0.5)
     bn.running_var.uniform_(0.5, 1.5)
     return bn

@@ -100,7 +100,8 @@ def price_ops(measured: Measured, machine: MachineProfile) -> tuple[pd.DataFrame
     """One row per op: its class, the class used, the compute/memory/overhead split and the bound."""
     events, flow = measured.capture.events, measured.capture.flow
     fused: set[int] = set()
-    rows, substituted = [], {}
+    rows: list[dict[str, Any]] = []
+    substituted: dict[str, str] = {}
     for op in measured.ops:
         i = op["index"]
         name, work = classify(events[i], op)

@@ -69,11 +69,12 @@ class OnnxRuntime:
     """
 
     name = "onnxruntime"
+    optimization = "ORT_ENABLE_EXTENDED"
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
         try:
-            import onnxruntime
+            import onnxruntime  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - installed with the [onnx] extra
             raise UsageError("the onnxruntime runtime needs onnxruntime (pip install onnxruntime)") from exc
         self._ort = onnxruntime
@@ -113,8 +114,8 @@ def export_onnx(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, tuple(inputs), buffer, dynamo=False, opset_version=17,
-                          do_constant_folding=True)
+        torch.onnx.export(module, tuple(inputs), buffer,  # type: ignore[arg-type]  # a file object is accepted
+                          dynamo=False, opset_version=17, do_constant_folding=True)
     return buffer.getvalue()
 
 
@@ -168,5 +169,7 @@ def random_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> list[torc
 
 
 def describe(runtime: Runtime) -> dict[str, Any]:
-    """The runtime's stamp: name, version, threads."""
-    return {"runtime": runtime.name, "runtime_version": runtime.version(), "threads": runtime.threads}
+    """The runtime's stamp: name, version, threads, and its graph optimisation level if it has one."""
+    stamp = {"runtime": runtime.name, "runtime_version": runtime.version(), "threads": runtime.threads}
+    level = getattr(runtime, "optimization", None)
+    return {**stamp, "graph_optimization": level} if level else stamp
