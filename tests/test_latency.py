@@ -244,3 +244,19 @@ def test_explanation_statistics_by_hand() -> None:
     assert s["flops_r2"] == pytest.approx(0.0, abs=1e-9) or math.isnan(s["flops_r2"])  # constant time: nothing to explain
     assert result.disagreements["name"].iloc[0] == "act"  # zero FLOPs, nonzero time: the largest gap
     assert result.layers["time_share"].sum() == pytest.approx(1.0)
+
+
+def test_api_predict_and_compare_ratio() -> None:
+    """cspcost.predict mirrors analyze --predict; compare_predicted's ratio is the ratio of the two."""
+    import cspcost
+    from cspcost.latency.engine import compare_predicted
+
+    machine = _machine()
+    a = cspcost.predict(_Block(), machine, input_size=(8, 16, 16))
+    b = cspcost.predict(nn.Sequential(nn.Conv2d(8, 16, 3, padding=1)), machine, input_size=(8, 16, 16))
+    assert a.predicted_ms == pytest.approx(predict(_Block(), machine, (8, 16, 16)).predicted_ms)
+    comparison = cspcost.compare([_Block(), nn.Sequential(nn.Conv2d(8, 16, 3, padding=1))], (8, 16, 16))
+    table = compare_predicted(comparison, [_Block(), nn.Sequential(nn.Conv2d(8, 16, 3, padding=1))], machine,
+                              (8, 16, 16)).table
+    assert table["predicted_ratio"].iloc[1] == pytest.approx(b.predicted_ms / a.predicted_ms)
+    assert table["flops_ratio"].iloc[1] == pytest.approx(table["flops"].iloc[1] / table["flops"].iloc[0])
