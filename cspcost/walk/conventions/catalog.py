@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # torch only where a model is prepared: budgets validate name
     from torch import nn
 
 _DARKNET_FLOPS = frozenset({"conv", "linear", "matmul", "maxpool", "avgpool"})
+# darknet prices an XNOR conv at 1/32 of its FLOPs (make_convolutional_layer:
+# ``if (l.xnor) l.bflops = l.bflops / 32``): 32 binary products per XNOR-popcount word.
+_DARKNET_DIVISORS = {"XnorConvolutional": 32}
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,10 @@ class Convention:
             n = rules.count(Site(event, cost, module_type))
             return n, 2 * n
         counted = self.flops_kinds is None or cost.kind in self.flops_kinds
-        return cost.macs, cost.flops if counted else 0
+        if not counted:
+            return cost.macs, 0
+        divisor = _DARKNET_DIVISORS.get(module_type, 1) if self.name == "darknet" and cost.kind == "conv" else 1
+        return cost.macs, cost.flops if divisor == 1 else (cost.flops + divisor // 2) // divisor
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """The module to capture: under ``ultralytics``, Ultralytics' fuse on a meta copy."""
