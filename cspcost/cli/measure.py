@@ -65,7 +65,7 @@ def analyze(
     * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     * `cspcost analyze cspmobilenetv2 --predict` (predicted latency per layer: eager, this machine)
-    * `cspcost analyze yolo11n.yaml --predict --machine docs/machines/jetson_orin_nano.json` (roofline bounds)
+    * `cspcost analyze ultralytics:yolo11n.yaml --predict --machine docs/machines/jetson_orin_nano.json` (roofline bounds)
     """
     with _reporting(strict_option=True):
         from cspcost.render.folders import check_output_path
