@@ -1,7 +1,7 @@
 """cspcost: what a CNN really costs, layer by layer (MACs, FLOPs, params, CIO, bytes)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -18,6 +18,25 @@ _LAZY = {
     "calibrate": "latency.api", "predict": "latency.api", "explain": "latency.api",
     "Prediction": "latency.predict", "Explanation": "latency.explain", "MachineProfile": "latency.machine",
 }
+
+
+if TYPE_CHECKING:  # the same names, typed for checkers and IDEs (never imported at run time here)
+    from cspcost.api import check_budgets, measure, models_table
+    from cspcost.comparison.engine import Comparison, compare
+    from cspcost.crosscheck.engine import PeersResult, peers
+    from cspcost.latency.api import calibrate, explain, predict
+    from cspcost.latency.explain import Explanation
+    from cspcost.latency.machine import MachineProfile
+    from cspcost.latency.predict import Prediction
+    from cspcost.profiling.paired import PairedResult, paired
+    from cspcost.profiling.peaks import DevicePeaks, measure_peaks
+    from cspcost.profiling.result import ProfileResult
+    from cspcost.profiling.run import profile
+    from cspcost.sources import list_models
+    from cspcost.structure import find_csp
+    from cspcost.walk.analysis import AnalysisResult, analyze
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

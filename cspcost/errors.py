@@ -39,6 +39,10 @@ class CfgFileError(ModelLoadError):
     """A malformed darknet .cfg file; the message names file, line and problem."""
 
 
+class BudgetFileError(UsageError):
+    """A malformed budgets file: the message names the file, line and key."""
+
+
 class ForwardError(UsageError):
     """The model's forward pass failed; the message names the module that failed."""
 
@@ -83,6 +87,9 @@ def unsupported_ops_text(name: str, unsupported: dict[str, int]) -> str:
     """The one line naming every op no rule prices in model ``name`` (walker and cache alike)."""
     listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
     return f"no cost rule for {listed} in {name}; counted as 0{STRICT_HINT}"
+class ValuesNeededWarning(UserWarning):
+    """A model that reads tensor values (a detector, a quantized model) left the meta device for the
+    CPU, with random weights; the message says why."""
 
 
 class MissingExtraError(UsageError):

@@ -375,12 +375,14 @@ class _Boxes(nn.Module):
 @pytest.mark.parametrize("ratio", [2, -1])
 def test_roi_align(ratio: int) -> None:
     """12 output bins (1 roi x 3 ch x 2x2), each 2x2 bilinear samples (7) summed, averaged: 33."""
+    pytest.importorskip("torchvision")
     result = cspcost.analyze(_Boxes("roi_align", ratio), (3, 8, 8), device="cpu")
     assert op(result, "torchvision.roi_align")["flops"] == 12 * (8 * 4 + 1)
 
 
 def test_nms_worst_case() -> None:
     """4 boxes: sort 4 x 2, areas 3 x 4, IoU 12 x 6 pairs -> 92."""
+    pytest.importorskip("torchvision")
     result = cspcost.analyze(_Boxes("nms"), (1, 2, 2), device="cpu")
     assert op(result, "torchvision.nms")["flops"] == 4 * 2 + 3 * 4 + 12 * 6
 
@@ -458,3 +460,28 @@ def test_packed_sequence_rows_are_the_real_steps() -> None:
 
     result = cspcost.analyze(Single(fn, gru), inputs=[torch.zeros(3, 2, 4)], device="cpu", strict=True)
     assert op(result, "aten.gru")["macs"] == 5 * 135
+
+
+# ---------------------------------------------------------------------------- complex operands
+def test_complex_elementwise_ops_at_their_real_cost() -> None:
+    """z = x + ix on 4x5 (20 elements): z*z 6 real flops each (4 mul + 2 add) = 120, |.| 4 each
+    (2 mul, 1 add, sqrt) = 80, z + z 2 each = 40, z * x (one real operand) 2 each = 40; building z and
+    taking .real are a copy and a view. Not 1 flop per element, as a real tensor's would be."""
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        z = torch.complex(x, x)
+        return (z * z).abs() + (z + z).real + (z * x).imag
+
+    result = run(fn, (4, 5), strict=True)
+    flops = [(r["op"], r["flops"]) for r in result.ops if r["kind"] not in ("view", "move")]
+    # in evaluation order; the two real adds joining the terms cost 1 per element (20 each)
+    assert flops == [("aten.mul", 120), ("aten.abs", 80), ("aten.add", 40), ("aten.add", 20),
+                     ("aten.mul", 40), ("aten.add", 20)]
+
+
+def test_complex_ops_without_a_complex_rule_are_unsupported() -> None:
+    """sin of a complex tensor has no complex rule: reported (never priced as a real sin)."""
+    with pytest.warns(UnsupportedOpsWarning, match="aten.sin on complex x1"):
+        result = run(lambda x: torch.sin(torch.complex(x, x)).real, (4, 5))
+    assert result.unsupported_ops == {"aten.sin on complex": 1}
+    with pytest.raises(UnsupportedOpsError, match="aten.sin on complex"):
+        run(lambda x: torch.sin(torch.complex(x, x)).real, (4, 5), strict=True)

@@ -1,5 +1,4 @@
-"""The latency model's command (``explain``) and the machine-file lookup ``analyze --predict`` and
-``compare --predict`` share."""
+"""The commands that time real kernels: ``profile`` and ``device``."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
@@ -7,85 +6,126 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from cspcost.cli.app import _reporting, app, err
-from cspcost.cli.options import _MODEL_HELP, _input_shape
-from cspcost.cli.output import Format, _emit, _emit_frame, _emit_section, _with_phases, _with_progress
+from cspcost.cli.options import (
+    _MODEL_HELP,
+)
+from cspcost.cli.output import (
+    Format,
+    FormatOption,
+    _emit,
+    _emit_frame,
+    _with_phases,
+    renderer,
+)
 
 if TYPE_CHECKING:
-    from cspcost.latency.machine import MachineProfile
+    import pandas as pd
 
-_MACHINE_HELP = "A machine file (cspcost device --calibrate --out FILE, or a hand-written roofline file); default: this machine's cached calibration, made first if missing."
-_RUNTIME_HELP = "The runtime to predict for: eager or onnxruntime (default: the machine file's, else eager)."
-
-
-def machine_file(machine: Optional[str], runtime: Optional[str], threads: Optional[int]) -> MachineProfile:
-    """The machine file to predict with (calibrating this machine under a progress bar if needed);
-    its notes and warnings go to stderr."""
-    from cspcost.latency.engine import machine_for
-
-    def work(progress: object) -> tuple[MachineProfile, list[str]]:
-        step = lambda done, total, _label: progress(done, total)  # type: ignore[operator]  # noqa: E731
-        return machine_for(machine, runtime, threads, progress=step)
-
-    profile, notes = _with_progress(work, f"calibrating {runtime or 'eager'} (first use on this machine)")
-    for line in notes:
-        err.print(f"warning: {line}" if "differ" in line or "calibrated with" in line else line,
-                  markup=False, soft_wrap=True)
-    if profile.is_bound:
-        err.print(f"note: {profile.device} is a roofline file: predicted_ms are lower bounds, not measurements",
-                  markup=False, soft_wrap=True)
-    return profile
+    from cspcost.profiling.result import ProfileResult
 
 
-@app.command("explain")
-def explain_cmd(
+@app.command("profile")
+def profile_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
-    size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels."),
-    machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
-    threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (as the calibration's)."),
-    repeat: int = typer.Option(10, "--repeat", min=1, help="Instrumented per-layer runs."),
-    top: int = typer.Option(8, "--top", min=1, help="Layers listed where time and FLOPs disagree most."),
-    plot: Optional[str] = typer.Option(None, "--plot", help="Also write the chart (per-layer measured vs predicted, and the roofline) to this PNG."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (default 1: reproducible on a shared machine)."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
+    channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first (0 or more; the first forward, checking the model runs, is always one)."),
+    repeat: int = typer.Option(30, "--repeat", help="Timed forwards."),
+    min_time: Optional[float] = typer.Option(None, "--min-time", help="A time budget in seconds instead of --repeat."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=1, help="Aggregate per-layer times at this module depth."),
+    top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
+    processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
+    fmt: FormatOption = Format.table,
 ) -> None:
-    """Why FLOPs do not predict time: measured per-layer time (eager) beside FLOPs, bytes and the calibrated prediction.
-
-    Prints how much of the per-layer time variance FLOPs alone explain against the calibrated model (R^2,
-    rank correlation), the layers where time and FLOPs disagree most with the reason, and the share of
-    time in layers with zero FLOPs.
+    """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
 
     Examples:
 
-    * `cspcost explain cspmobilenetv2`
-    * `cspcost explain ultralytics:yolo11n.yaml --size 320 --plot yolo11n_explain.png`
+    * `cspcost profile resnet50`
+    * `cspcost profile cspresnext50 --per-layer --depth 2 --top 15`
+    * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
+    * `cspcost profile resnet10 --processes 3` (three fresh processes, merged)
     """
     with _reporting():
-        from cspcost.latency.explain import explain
-        from cspcost.latency.report import disagreement_view, summary_lines
+        from cspcost.profiling.run import profile
+        from cspcost.shapes import parse_input
 
-        profile = machine_file(machine, "eager", threads)
-        result = _with_phases(lambda progress: explain(model, profile, _input_shape(input, size), threads=threads,
-                                                       repeat=repeat, top=top, progress=progress))
-        if plot:
-            from cspcost.render.files import atomic_path
-            from cspcost.render.latency import explain_figure
+        result = _with_phases(lambda progress: profile(
+            model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
+            channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
+            per_layer=per_layer, depth=depth, progress=progress, processes=processes))
+        _emit_profile(result, fmt, top)
 
-            figure = explain_figure(result.layers, profile.peak_gflops, profile.bandwidth_gbs, result.model)
-            with atomic_path(plot) as tmp:
-                figure.savefig(tmp, dpi=110, format="png", metadata={"Software": None})
-            err.print(f"wrote {plot}")
-        if fmt is Format.json:
-            import json
 
-            _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
+def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
+    """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
+    from cspcost.render import views
+
+    layers = result.layers
+    if layers is not None and top:
+        layers = layers.sort_values("measured_ms", ascending=False).head(top)
+    frame = layers if layers is not None else views.latency(result)
+    _emit(renderer(fmt).result(result, frame, lambda: _profile_text(result, layers)), None)
+    if fmt.value == "table" and layers is not None and result.layer_summary:
+        err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    for line in result.warnings:
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
+
+
+def _profile_text(result: ProfileResult, layers: Optional[pd.DataFrame]) -> str:
+    """The terminal view of a profile: the summary block and, with per-layer data, the layer table."""
+    from cspcost.render import tables, views
+
+    text = views.profile_block(result)
+    if layers is not None:
+        view = views.profile_layers(layers, tables.TABLE_WIDTH)
+        text += tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound")))
+    return text
+
+
+@app.command()
+def device(
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (as profile uses)."),
+    refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Instead, calibrate the latency model: microbenchmarks per op class, fitted and cached as a machine file."),
+    runtime: str = typer.Option("eager", "--runtime", help="With --calibrate: eager or onnxruntime."),
+    quick: bool = typer.Option(False, "--quick", help="With --calibrate: a tiny grid (seconds; for tests and a first look)."),
+    out: Optional[str] = typer.Option(None, "--out", help="With --calibrate: also write the machine file here."),
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s; or, with
+    --calibrate, fit the latency model that analyze --predict uses.
+
+    Examples:
+
+    * `cspcost device --refresh`
+    * `cspcost device --calibrate` (eager, 1 thread; cached per machine, runtime and threads)
+    * `cspcost device --calibrate --runtime onnxruntime --out ort.json`
+    """
+    with _reporting():
+        if calibrate:
+            from cspcost.cli.prediction import calibrate_and_show
+
+            calibrate_and_show(runtime, threads or 1, quick, refresh, out, fmt)
             return
-        label = "bound" if profile.is_bound else "predicted"
-        if fmt is Format.table:
-            for line in summary_lines(result.summary, result.model, label):
-                _emit(line + "\n", None)
-        _emit_section(fmt, "where time and FLOPs disagree most")
-        from cspcost.render import tables
+        import pandas as pd
 
-        view = disagreement_view(result.disagreements)
-        title = "where time and FLOPs disagree most (time share minus FLOPs share)"
-        _emit_frame(view, fmt, title, table=tables.text_table(view, title, left=("layer", "reason")))
+        from cspcost.profiling.peaks import measure_peaks
+        from cspcost.render.jsondump import dumps
+
+        peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
+                                                            refresh=refresh, progress=progress))
+        data = peaks.to_dict()
+        if fmt is Format.json:
+            _emit(dumps(data) + "\n", None)
+            return
+        flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
+        frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
+        _emit_frame(frame, fmt, "device peaks", max_rows=len(frame))

@@ -31,7 +31,7 @@ from cspcost.sources import timm as timm_source
 from cspcost.sources import torchvision as torchvision_source
 from cspcost.sources import ultralytics as ultralytics_source
 from cspcost.sources.libraries import missing_file
-from cspcost.sources.resolved import Resolved
+from cspcost.sources.record import Resolved
 
 _LIBRARIES = ((timm_source.PREFIX, timm_source.resolve), (torchvision_source.PREFIX, torchvision_source.resolve))
 
@@ -72,6 +72,19 @@ def resolve(spec: str) -> Resolved:
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownModelError(f"unknown model {spec!r}{hint} (cspcost models lists all; or give "
                             "timm:NAME, torchvision:NAME, ultralytics:NAME.yaml or path/to/file.py:factory)")
+
+
+def resolve_model(model_or_name: nn.Module | str) -> Resolved:
+    """What the user passed as a model: a spec (see ``resolve``) or a module, whose factory returns
+    the module itself and whose default input is its own ``input_size`` attribute if it has one."""
+    if isinstance(model_or_name, str):
+        return resolve(model_or_name)
+    if not isinstance(model_or_name, nn.Module):
+        raise UsageError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    # A module may say what it expects (a darknet cfg model carries its [net] size).
+    size = getattr(model_or_name, "input_size", None)
+    own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
+    return Resolved(type(model_or_name).__name__, lambda: model_or_name, own)
 
 
 def _resolve_cfg(spec: str) -> Resolved:
@@ -122,8 +135,14 @@ def _import_file(path: str) -> ModuleType:
     return module
 
 
-def build(resolved: Resolved, device: str = "meta") -> nn.Module:
-    """Build the model without allocating weights (on meta); stand-ins supply any device later."""
+def build(resolved: Resolved) -> nn.Module:
+    """Build the model without allocating weights (on meta); stand-ins supply any device later.
+
+    A model that needs real values (``resolved.device`` set) is built normally, with its own
+    random weights: zero stand-ins would make its data-dependent steps degenerate.
+    """
+    if resolved.device not in (None, "meta"):
+        return _checked(resolved, _build_plain(resolved))
     try:
         with torch.device("meta"):
             model = resolved.factory()
@@ -133,6 +152,11 @@ def build(resolved: Resolved, device: str = "meta") -> nn.Module:
         raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
         model = _build_plain(resolved)
+    return _checked(resolved, model)
+
+
+def _checked(resolved: Resolved, model: object) -> nn.Module:
+    """``model`` if it is an nn.Module, else a one-line error naming what the factory returned."""
     if not isinstance(model, nn.Module):
         raise ModelLoadError(f"{resolved.name!r} returned {type(model).__name__}, not an nn.Module")
     return model

@@ -22,8 +22,10 @@ from torch.nn.modules.module import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cspcost.errors import USER_CODE_FAILURES, DeviceError, ForwardError, MetaDeviceError, failure_text
+from cspcost.walk.classes import module_bases
 from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.meta_shapes import SHORTCUTS
+from cspcost.walk.quantized import packed_meta, packed_params
 from cspcost.walk.records import OpEvent, TensorMeta
 from cspcost.walk.tensors import op_tensors, tensor_leaves
 
@@ -41,6 +43,7 @@ class Capture:
     module_labels: dict[str, str] = field(default_factory=dict)  # path -> own label (darknet: "12 conv 3x3/2")
     module_calls: dict[str, int] = field(default_factory=dict)  # call-site path -> times a module ran there
     flow: list[tuple[Ref, ...]] = field(default_factory=list)  # per event: the producers of its inputs
+    module_bases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path -> class and bases (classes.py)
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -60,6 +63,8 @@ def _meta(x: Any) -> Any:
         return TensorMeta(tuple(x.shape), str(x.dtype), x.element_size(), x.is_contiguous())
     if isinstance(x, (list, tuple)):
         return [_meta(v) for v in x] if isinstance(x, list) else tuple(_meta(v) for v in x)
+    if isinstance(x, torch.ScriptObject):  # a quantized op's packed weight
+        return packed_meta(x) or x
     return x
 
 
@@ -366,6 +371,9 @@ def capture(
     recorder.flow.sources(leaves)
     sites = _CallSites(model)
     with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack, sites):
+        # No fast-path mark: a convention reproduces tables counted on traced or hooked models
+        # (cspcost peers marks it where the real model runs it).
+        bases = module_bases(model, mark_fast_path=False)
         try:
             with torch.inference_mode(), recorder:
                 out = model(*inputs, **(kwargs or {}))
@@ -376,7 +384,7 @@ def capture(
     types.update((path, name) for path, name in sites.types.items() if path not in types)
     shapes = [tuple(t.shape) for t in leaves]
     return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
-                   sites.calls, recorder.flow.inputs)
+                   sites.calls, recorder.flow.inputs, bases)
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
@@ -384,7 +392,8 @@ _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 
 def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[int, int]]]:
     """One pass over the module tree: each module's type, its label (darknet cfg layers carry one),
-    and its own parameters and conv/linear weights, a shared tensor counted once.
+    and its own parameters and conv/linear weights, a shared tensor counted once (a quantized
+    module's packed int8 weight and bias count as its parameters).
 
     Conv and linear weights are what darknet (and the CSPNet paper) count: no bias, no BN; a
     fully connected layer is a 1x1 conv there.
@@ -400,8 +409,9 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
         seen.update(id(p) for p in own)
         weights = sum(w.numel() for w in _kernels(module) if any(p is w for p in own))
-        if own:
-            params[name] = (sum(p.numel() for p in own), weights)
+        packed, packed_weights = packed_params(module)  # torch.ao quantized conv/linear
+        if own or packed:
+            params[name] = (sum(p.numel() for p in own) + packed, weights + packed_weights)
     return types, labels, params
 
 

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any
+from typing import Any, TypedDict
+
+# The headline costs that structure sums by role and comparison by stage.
+METRICS = ("flops", "params", "cio_elems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,19 @@ class TensorMeta:
     def nbytes(self) -> int:
         """Size in bytes at the tensor's dtype."""
         return self.numel * self.itemsize
+
+
+@dataclass(frozen=True, slots=True)
+class PackedWeight(TensorMeta):
+    """A quantized op's packed weight (torch.ao): the weight's shape and integer dtype, plus the
+    bytes of the bias packed with it, so that a rule reads it as the weight tensor it stands for."""
+
+    bias_bytes: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        """The weight at its integer dtype and the bias packed with it."""
+        return self.numel * self.itemsize + self.bias_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +92,39 @@ class OpCost:
     out_elems: int = 0  # elements written
     bytes_read: int = 0  # inputs and weights, at their dtypes
     bytes_written: int = 0  # outputs, at their dtypes
+
+
+class Totals(TypedDict):
+    """A model's totals (``AnalysisResult.totals``, JSON ``totals``): sums over its layer rows, plus
+    the activation memory peak. Every value a raw integer."""
+
+    macs: int
+    flops: int
+    params: int
+    conv_weight_params: int  # conv and linear weights only (darknet's params)
+    cio_elems: int
+    out_elems: int
+    bytes_read: int
+    bytes_written: int
+    peak_activation_bytes: int  # the most activation memory alive at once, in execution order
+
+
+class LayerRow(TypedDict):
+    """One layer (a module's own ops and params) before the DataFrame adds intensity and shares."""
+
+    name: str  # dotted module path, or "(root)" for the model's own forward
+    type: str  # class name
+    label: str  # its own label (darknet: "12 conv 3x3/2"), else ""
+    calls: int  # times the module ran at this call site
+    ops: int
+    macs: int
+    flops: int
+    params: int
+    conv_weight_params: int
+    cio_elems: int
+    cio_in_elems: int
+    cio_out_elems: int
+    out_elems: int
+    bytes_read: int
+    bytes_written: int
+    out_shape: tuple[int, ...]  # of its last non-view op
