@@ -15,6 +15,8 @@ _LAZY = {
     "paired": "profiling.paired", "PairedResult": "profiling.paired",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
+    "calibrate": "latency.api", "predict": "latency.api", "explain": "latency.api",
+    "Prediction": "latency.predict", "Explanation": "latency.explain", "MachineProfile": "latency.machine",
 }
 
 
@@ -22,6 +24,10 @@ if TYPE_CHECKING:  # the same names, typed for checkers and IDEs (never imported
     from cspcost.api import check_budgets, measure, models_table
     from cspcost.comparison.engine import Comparison, compare
     from cspcost.crosscheck.engine import PeersResult, peers
+    from cspcost.latency.api import calibrate, explain, predict
+    from cspcost.latency.explain import Explanation
+    from cspcost.latency.machine import MachineProfile
+    from cspcost.latency.predict import Prediction
     from cspcost.profiling.paired import PairedResult, paired
     from cspcost.profiling.peaks import DevicePeaks, measure_peaks
     from cspcost.profiling.result import ProfileResult

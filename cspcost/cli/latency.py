@@ -94,13 +94,27 @@ def device(
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Instead, calibrate the latency model: microbenchmarks per op class, fitted and cached as a machine file."),
+    runtime: str = typer.Option("eager", "--runtime", help="With --calibrate: eager or onnxruntime."),
+    quick: bool = typer.Option(False, "--quick", help="With --calibrate: a tiny grid (seconds; for tests and a first look)."),
+    out: Optional[str] = typer.Option(None, "--out", help="With --calibrate: also write the machine file here."),
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
+    """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s; or, with
+    --calibrate, fit the latency model that analyze --predict uses.
 
-    Example: `cspcost device --refresh`
+    Examples:
+
+    * `cspcost device --refresh`
+    * `cspcost device --calibrate` (eager, 1 thread; cached per machine, runtime and threads)
+    * `cspcost device --calibrate --runtime onnxruntime --out ort.json`
     """
     with _reporting():
+        if calibrate:
+            from cspcost.cli.prediction import calibrate_and_show
+
+            calibrate_and_show(runtime, threads or 1, quick, refresh, out, fmt)
+            return
         import pandas as pd
 
         from cspcost.profiling.peaks import measure_peaks

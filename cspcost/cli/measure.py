@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 import typer
 
 from cspcost.cli.app import _reporting, _settle_heap, app, err
+from cspcost.cli.prediction import _MACHINE_HELP, _RUNTIME_HELP, machine_file
 from cspcost.cli.options import (
     _CIO_HELP,
     _CONVENTION_HELP,
@@ -48,6 +49,9 @@ def analyze_cmd(
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
+    predict: bool = typer.Option(False, "--predict", help="Also predict latency per layer (predicted_ms, bound) and in total, from the meta capture and a calibrated machine file."),
+    machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help=_RUNTIME_HELP),
     fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
@@ -62,6 +66,8 @@ def analyze_cmd(
     * `cspcost analyze timm:cspresnext50 --convention timm --format json` (timm's infer_gmacs)
     * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
+    * `cspcost analyze cspmobilenetv2 --predict` (predicted latency per layer: eager, this machine)
+    * `cspcost analyze ultralytics:yolo11n.yaml --predict --machine docs/machines/jetson_orin_nano.json` (roofline bounds)
     """
     with _reporting(strict_option=True):
         from cspcost.render.folders import check_output_path
@@ -76,6 +82,12 @@ def analyze_cmd(
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
                          strict=strict, depth=depth)
         result = find_csp(result) if csp else result
+        if predict or machine:
+            from cspcost.latency.engine import add_prediction
+            from cspcost.latency.predict import predict as run_predict
+
+            profile = machine_file(machine, runtime, None)
+            result = add_prediction(result, run_predict(model, profile, shape, batch))
         if graph:
             from cspcost.render.files import write_atomic
             from cspcost.render.graph import graph_text
@@ -111,6 +123,15 @@ def _analysis_text(result: AnalysisResult) -> str:
     shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
     text = tables.render_text(tables.layer_table(layers, result.totals, title))
+    if "predicted_ms" in layers:
+        from cspcost.latency.report import prediction_view
+
+        t = result.totals
+        head = (f"{t['predicted_label']} latency: {t['predicted_ms']:.2f} ms ({t['predicted_runtime']}, "
+                f"{t['predicted_threads']} thread(s), {t['predicted_device']}; fixed overheads "
+                f"{t['predicted_overhead_ms']:.2f} ms)")
+        view = prediction_view(layers)
+        text += tables.render_text(tables.text_table(view, head, left=("layer", "type", "bound")))
     if result.csp_blocks is not None:
         from cspcost.render import views
 
@@ -135,6 +156,9 @@ def compare_cmd(
     rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
     processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
+    predict: bool = typer.Option(False, "--predict", help="Also the predicted latency and its ratio vs the first model, beside the FLOPs and CIO ratios."),
+    machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help=_RUNTIME_HELP),
     fmt: FormatOption = Format.table,
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -146,6 +170,7 @@ def compare_cmd(
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
     * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
     * `cspcost compare resnet10 cspresnet10 --profile --format json`
+    * `cspcost compare mobilenetv2 cspmobilenetv2 --predict --profile` (predicted vs measured latency ratio)
     """
     with _reporting():
         from cspcost.comparison.engine import compare
@@ -159,6 +184,11 @@ def compare_cmd(
         result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
+        if predict or machine:
+            from cspcost.latency.engine import compare_predicted
+
+            profile = machine_file(machine, runtime, None)
+            result = compare_predicted(result, models, profile, parse_input(input) if input is not None else None, batch)
         if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or default_folder(models)
             for path in write_report(result, target, depth):

@@ -118,8 +118,10 @@ COMPARE_ROWS = [  # (column, label): the comparison table is transposed, one col
     ("macs", "MACs"), ("flops", "FLOPs"), ("cio_elems", "CIO (elems)"), ("bytes", "bytes moved"),
     ("bottleneck_flops", "bottleneck FLOPs"), ("bottleneck_layer", "bottleneck layer"),
     ("layers", "layers"), ("peak_activation_bytes", "peak act. bytes"), ("latency_ms", "latency (ms)"),
-    ("latency_ratio", "latency ratio"),
+    ("latency_ratio", "latency ratio"), ("flops_ratio", "FLOPs ratio"), ("cio_ratio", "CIO ratio"),
+    ("predicted_ms", "predicted (ms)"), ("predicted_ratio", "predicted ratio"),
 ]
+PLAIN_RATIOS = ("flops_ratio", "cio_ratio", "predicted_ratio")  # shown as 0.890, no delta
 LATENCY_CAPTION = ("latency ratio: median of the per-round ratios against the first model, timed "
                    "interleaved in one process; [95% interval]; * marks an interval without 1 (significant)")
 
@@ -147,9 +149,11 @@ def compare_cell(frame: pd.DataFrame, key: str, i: int) -> str:
         return left_truncate(value, 24)
     if value is None or pd.isna(value):
         return "-"
+    if key in PLAIN_RATIOS:
+        return f"{value:.3f}"
     if key == "latency_ratio":
         return ratio_text(value, frame["latency_ratio_ci95"].iloc[i], bool(frame["latency_significant"].iloc[i]), i)
-    text = rounded(value) if key == "latency_ms" else human(value)
+    text = rounded(value) if key in ("latency_ms", "predicted_ms") else human(value)
     delta = frame.get(f"{key}_delta_pct")
     if i and delta is not None and pd.notna(delta.iloc[i]):
         text += f" ({delta.iloc[i]:+.1f}%)"

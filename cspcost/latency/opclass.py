@@ -1,0 +1,185 @@
+"""Op classes of the latency model and the work features each class is fitted on.
+
+Every captured op (an ``OpEvent`` with its priced row from ``cspcost.walk.metrics.price_ops``) falls
+in one class; a class's time is fitted as a non-negative sum of its features (see ``fit.py``):
+
+    t = c_0 * 1  +  c_1 * feature_1  +  ...    (seconds; every c_j >= 0)
+
+The constant is the fixed per-op overhead. The other features are amounts of work whose cost per
+unit the calibration learns, so a class's attainable throughput depends on the shape, not on one
+peak number: for a dense conv, ``flops / cin_per_group`` grows when few input channels feed each
+output (short dot products, poor vector use), ``flops / w_out`` when rows are short. Memory-bound
+classes pay more per byte once the working set leaves the caches: ``bytes * max(0, log2(ws / knot))``
+with knots near the L2 and L3 sizes of common CPUs.
+
+Adding a class is one entry in ``CLASSES`` and a branch in ``classify``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import log2, prod
+from typing import Any, Callable
+
+from cspcost.walk.records import OpEvent, TensorMeta
+
+KNOTS_BYTES = (1 << 20, 16 << 20)  # cache knots of the memory terms: about L2 and L3 sizes
+
+
+@dataclass(frozen=True)
+class Work:
+    """The shape facts of one op that the features are made of (plain numbers)."""
+
+    flops: float
+    bytes: float  # read + written, activations and weights
+    weight_bytes: float = 0.0
+    cin_g: float = 1.0  # input channels per group (conv), contracted length (matmul)
+    cout_g: float = 1.0  # output channels per group (conv), output columns (matmul)
+    rows: float = 1.0  # output width (conv) or output rows (matmul)
+    category: str = ""  # what must match for two ops to be neighbours (stride, op name)
+    key: tuple[float, ...] = ()  # where the op sits in its class's shape space (log2 sizes)
+
+
+def _memory_terms(w: Work) -> list[float]:
+    """Bytes, plus bytes scaled by how far the working set exceeds each cache knot."""
+    return [w.bytes] + [w.bytes * max(0.0, log2(max(w.bytes, 1.0) / knot)) for knot in KNOTS_BYTES]
+
+
+def _conv_features(w: Work) -> list[float]:
+    """Dense or grouped conv: flops, flops/cin_g, flops/cout_g, flops/w_out, activation and weight bytes."""
+    return [1.0, w.flops, w.flops / w.cin_g, w.flops / w.cout_g, w.flops / w.rows,
+            w.bytes - w.weight_bytes, w.weight_bytes]
+
+
+def _depthwise_features(w: Work) -> list[float]:
+    """Depthwise conv: flops, flops/w_out, memory terms."""
+    return [1.0, w.flops, w.flops / w.rows, *_memory_terms(w)]
+
+
+def _matmul_features(w: Work) -> list[float]:
+    """Matrix products: flops, flops/rows (few rows: matrix-vector), flops/k, bytes."""
+    return [1.0, w.flops, w.flops / w.rows, w.flops / w.cin_g, w.bytes]
+
+
+def _memory_features(w: Work) -> list[float]:
+    """Memory-bound ops: memory terms and flops (transcendental activations cost more per byte)."""
+    return [1.0, *_memory_terms(w), w.flops]
+
+
+def _overhead_features(w: Work) -> list[float]:
+    """Views and no-ops: the fixed cost only."""
+    return [1.0]
+
+
+MEMORY_NAMES = ["bytes", "bytes_beyond_1MiB", "bytes_beyond_16MiB"]
+
+
+@dataclass(frozen=True)
+class OpClass:
+    """A class of ops fitted together: its feature names and how to compute them."""
+
+    name: str
+    feature_names: tuple[str, ...]
+    features: Callable[[Work], list[float]]
+    description: str
+
+
+def _cls(name: str, names: list[str], fn: Callable[[Work], list[float]], description: str) -> OpClass:
+    """An OpClass (names include the constant ``overhead`` first)."""
+    return OpClass(name, ("overhead", *names), fn, description)
+
+
+_CONV = ["flops", "flops_per_cin_g", "flops_per_cout_g", "flops_per_w_out", "act_bytes", "weight_bytes"]
+CLASSES: dict[str, OpClass] = {c.name: c for c in (
+    _cls("conv1x1", _CONV, _conv_features, "dense 1x1 convolution"),
+    _cls("convkxk", _CONV, _conv_features, "dense kxk convolution (k > 1), transposed convolution"),
+    _cls("conv_grouped", _CONV, _conv_features, "grouped convolution (1 < groups < channels)"),
+    _cls("conv_depthwise", ["flops", "flops_per_w_out", *MEMORY_NAMES], _depthwise_features,
+         "depthwise convolution (one input and one output channel per group)"),
+    _cls("conv_depthwise_mult", ["flops", "flops_per_w_out", *MEMORY_NAMES], _depthwise_features,
+         "depthwise convolution with a channel multiplier (one input, several output channels per group)"),
+    _cls("matmul", ["flops", "flops_per_row", "flops_per_k", "bytes"], _matmul_features,
+         "linear, mm, bmm, matmul, einsum"),
+    _cls("attention", ["flops", "flops_per_row", "flops_per_k", "bytes"], _matmul_features,
+         "scaled_dot_product_attention"),
+    _cls("bn", [*MEMORY_NAMES, "flops"], _memory_features, "batch norm at inference (not folded)"),
+    _cls("norm", [*MEMORY_NAMES, "flops"], _memory_features, "layer, group, instance norm"),
+    _cls("eltwise", [*MEMORY_NAMES, "flops"], _memory_features, "activations, add, mul and other element-wise ops"),
+    _cls("pool", [*MEMORY_NAMES, "flops"], _memory_features, "max and average pooling"),
+    _cls("reduce", [*MEMORY_NAMES, "flops"], _memory_features, "global pooling, mean, other reductions"),
+    _cls("resize", [*MEMORY_NAMES, "flops"], _memory_features, "upsampling, interpolation"),
+    _cls("copy", [*MEMORY_NAMES, "flops"], _memory_features, "concat, pad, clone, contiguous copies, indexing"),
+    _cls("view", [], _overhead_features, "views, reshapes, dropout at inference, tensor creation"),
+)}
+NEAREST = {  # the class a missing one is predicted from (flagged)
+    "conv1x1": "convkxk", "convkxk": "conv1x1", "conv_grouped": "convkxk", "conv_depthwise": "conv_grouped",
+    "conv_depthwise_mult": "conv_grouped",
+    "matmul": "conv1x1", "attention": "matmul", "bn": "eltwise", "norm": "bn", "eltwise": "copy",
+    "pool": "eltwise", "reduce": "pool", "resize": "copy", "copy": "eltwise", "view": "eltwise",
+}
+MEMORY_KINDS = {"bn": "bn", "norm": "norm", "act": "eltwise", "eltwise": "eltwise", "maxpool": "pool",
+                "avgpool": "pool", "globalpool": "reduce", "reduce": "reduce", "resize": "resize",
+                "move": "copy", "view": "view", "create": "view", "unsupported": "eltwise"}
+
+
+def classify(event: OpEvent, op: dict[str, Any]) -> tuple[str, Work]:
+    """The class of one captured op and its work, from the event's shapes and the priced row.
+
+    Args:
+        event: the captured op (shapes of every argument).
+        op: its priced row (``kind``, ``flops``, ``bytes_read``, ``bytes_written``).
+    Returns:
+        (class name, Work).
+    """
+    kind = op["kind"]
+    flops, moved = float(op["flops"]), float(op["bytes_read"] + op["bytes_written"])
+    if kind == "conv":
+        return _conv_class(event, flops, moved)
+    if kind in ("linear", "matmul"):
+        name = "attention" if "attention" in event.op else "matmul"
+        return name, _matmul_work(event, op, flops, moved)
+    base = event.op.removesuffix("_")
+    return MEMORY_KINDS.get(kind, "eltwise"), Work(flops, moved, category=base, key=(_log2(moved),))
+
+
+def _log2(value: float) -> float:
+    """log2 of a positive amount (0 for anything below 1)."""
+    return log2(value) if value > 1 else 0.0
+
+
+def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
+    """conv1x1, convkxk, conv_grouped or conv_depthwise, with the conv's channel geometry."""
+    x, weight = event.args[0], event.args[1]
+    out = event.outputs[0]
+    transposed = "transpose" in event.op or (len(event.args) > 6 and event.args[6] is True)
+    cin, cout = x.shape[1], out.shape[1]
+    cin_g = weight.shape[0] if transposed else weight.shape[1]
+    groups = max(1, cin // max(cin_g, 1)) if not transposed else max(1, cin // weight.shape[0])
+    kernel = prod(weight.shape[2:])
+    w_out = float(out.shape[-1] if len(out.shape) > 2 else 1)
+    stride = x.shape[-1] // max(int(w_out), 1) if len(x.shape) > 2 else 1
+    key = (_log2(cin_g), _log2(cout // groups), _log2(w_out), _log2(kernel), _log2(cin))
+    work = Work(flops, moved, float(weight.nbytes), float(max(cin_g, 1)), float(max(cout // groups, 1)),
+                w_out, f"s{min(stride, 2)}", key)
+    if groups > 1 and cin_g == 1 and not transposed:
+        # A channel multiplier (out = k x in, as darknet's csmobilenet-v2 has) is not the depthwise
+        # kernel libraries specialise: oneDNN runs it several times slower per FLOP.
+        return ("conv_depthwise" if cout == cin else "conv_depthwise_mult"), work
+    if groups > 1:
+        return "conv_grouped", work
+    return ("conv1x1" if kernel == 1 and not transposed else "convkxk"), work
+
+
+def _matmul_work(event: OpEvent, op: dict[str, Any], flops: float, moved: float) -> Work:
+    """Rows of the output, its columns and the contracted length (from MACs = rows x cols x k)."""
+    out: TensorMeta = event.outputs[0] if event.outputs else TensorMeta((1,), "torch.float32", 4)
+    cols = float(out.shape[-1]) if out.shape else 1.0
+    rows = float(max(out.numel / max(cols, 1.0), 1.0))
+    k = float(max(op["macs"] / max(rows * cols, 1.0), 1.0))
+    weights = [t for t in event.tensors()[1:] if len(t.shape) == 2]
+    key = (_log2(rows), _log2(k), _log2(cols))
+    return Work(flops, moved, float(sum(t.nbytes for t in weights)), k, cols, rows, "", key)
+
+
+def feature_row(name: str, work: Work) -> list[float]:
+    """The feature vector of one op of class ``name``."""
+    return CLASSES[name].features(work)

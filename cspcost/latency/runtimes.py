@@ -1,0 +1,182 @@
+"""Runtimes to time a module under: eager PyTorch and ONNX Runtime, behind one small protocol.
+
+A thin adapter for calibration and validation (the profiling package's runtime backends replace it
+when they land). Each runtime turns an ``nn.Module`` and its inputs into a zero-argument callable
+that runs one forward, so calibration, the whole-model measurement and the benchmark time the same
+thing. Threads are fixed for the life of the runtime object.
+"""
+from __future__ import annotations
+
+import io
+import statistics
+import time
+import warnings
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from cspcost.errors import UsageError
+
+Runner = Callable[[], object]
+
+
+class Runtime(Protocol):
+    """What calibration and validation need of a runtime."""
+
+    name: str
+    threads: int
+
+    def version(self) -> str:
+        """The runtime's version (stamped into machine files)."""
+        ...
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """A callable running one forward of ``module`` on ``inputs``."""
+        ...
+
+
+class Eager:
+    """PyTorch eager mode on the CPU, in ``inference_mode``."""
+
+    name = "eager"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+
+    def version(self) -> str:
+        """torch's version."""
+        return torch.__version__
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """``module(*inputs)`` under inference mode."""
+        module.eval()
+
+        def run() -> object:
+            with torch.inference_mode():
+                return module(*inputs)
+        return run
+
+
+class OnnxRuntime:
+    """ONNX Runtime's CPU provider with extended graph optimisations (ORT_ENABLE_EXTENDED).
+
+    Extended keeps every fusion (BN into conv, activations into conv, GELU, LayerNorm, attention)
+    but not the x86 NCHWc layout transformation of ORT_ENABLE_ALL: that one wraps a lone conv in
+    layout reorders it would not pay inside a model, so single-op calibration graphs would not run
+    the kernels the model runs. Predictions and measurements are both for this setting.
+    """
+
+    name = "onnxruntime"
+    optimization = "ORT_ENABLE_EXTENDED"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        try:
+            import onnxruntime  # type: ignore[import-untyped]
+        except ImportError as exc:  # pragma: no cover - installed with the [onnx] extra
+            raise UsageError("the onnxruntime runtime needs onnxruntime (pip install onnxruntime)") from exc
+        self._ort = onnxruntime
+
+    def version(self) -> str:
+        """onnxruntime's version."""
+        return str(self._ort.__version__)
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """The module exported to ONNX (TorchScript exporter, opset 17) and run in one session."""
+        blob = export_onnx(module, inputs)
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        session = self._ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
+        # Bound inputs and outputs left in ONNX Runtime's memory: ``session.run`` would copy every
+        # output into a new numpy array, a cost a one-op calibration graph pays on its whole output
+        # and a model only on its last.
+        binding = session.io_binding()
+        for arg, x in zip(session.get_inputs(), inputs):
+            binding.bind_cpu_input(arg.name, x.detach().contiguous().numpy())
+        for out in session.get_outputs():
+            binding.bind_output(out.name, "cpu")
+        return lambda: session.run_with_iobinding(binding)
+
+
+RUNTIMES: dict[str, Callable[[int], Runtime]] = {"eager": Eager, "onnxruntime": OnnxRuntime}
+
+
+def make_runtime(name: str, threads: int = 1) -> Runtime:
+    """The runtime called ``name`` (eager, onnxruntime) with ``threads`` CPU threads."""
+    if name not in RUNTIMES:
+        raise UsageError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
+    if threads < 1:
+        raise UsageError(f"threads must be at least 1, got {threads}")
+    return RUNTIMES[name](threads)
+
+
+def export_onnx(module: nn.Module, inputs: Sequence[torch.Tensor]) -> bytes:
+    """The module as ONNX bytes (eval mode; BN folded by the exporter's constant folding)."""
+    module.eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, tuple(inputs), buffer,  # type: ignore[arg-type]  # a file object is accepted
+                          dynamo=False, opset_version=17, do_constant_folding=True)
+    return buffer.getvalue()
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set for the block, restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_runner(run: Runner, *, warmup: int = 2, min_runs: int = 5, budget_s: float = 0.05,
+                max_runs: int = 200, clock: Callable[[], float] = time.perf_counter,
+                setup: Callable[[], object] | None = None) -> float:
+    """The median time of ``run`` in seconds: ``warmup`` untimed calls, then timed calls until
+    ``min_runs`` and ``budget_s`` are both reached (at most ``max_runs``); ``setup`` runs untimed
+    before each timed call."""
+    for _ in range(warmup):
+        run()
+    samples: list[float] = []
+    while len(samples) < max_runs and (len(samples) < min_runs or sum(samples) < budget_s):
+        if setup is not None:
+            setup()
+        start = clock()
+        run()
+        samples.append(clock() - start)
+    return statistics.median(samples)
+
+
+WARM_BYTES = 30 * 2**20  # just under glibc's largest dynamic mmap threshold (32 MiB on 64-bit)
+
+
+def warm_allocator() -> None:
+    """Put glibc's malloc in the state a long-running process reaches: one large block allocated
+    and freed raises its dynamic mmap threshold, so later tensors below it come from the heap
+    instead of fresh ``mmap`` pages that fault on every forward (a fresh process running
+    MobileNetV2 faults about 3,000 pages per forward here, a third of its CPU time). Measurement
+    and calibration both start from this state, so they see the same allocator."""
+    block = torch.empty(WARM_BYTES // 4, dtype=torch.float32)
+    block.fill_(0.0)
+    del block
+
+
+def random_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> list[torch.Tensor]:
+    """Seeded random CPU float32 tensors of the given shapes."""
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(*s, generator=generator) for s in shapes]
+
+
+def describe(runtime: Runtime) -> dict[str, Any]:
+    """The runtime's stamp: name, version, threads, and its graph optimisation level if it has one."""
+    stamp = {"runtime": runtime.name, "runtime_version": runtime.version(), "threads": runtime.threads}
+    level = getattr(runtime, "optimization", None)
+    return {**stamp, "graph_optimization": level} if level else stamp

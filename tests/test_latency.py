@@ -1,0 +1,262 @@
+"""The latency model: fitting on synthetic data, machine files, classification, prediction by hand,
+ONNX Runtime fusion, nearest-class flags, the explanation's statistics. No timing assertions."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from cspcost.latency import fit
+from cspcost.latency.explain import explain_frames
+from cspcost.latency.machine import ClassFit, MachineFileError, MachineProfile, check_fits, from_dict, load, save
+from cspcost.latency.neighbours import correction
+from cspcost.latency.opclass import CLASSES, classify
+from cspcost.latency.predict import predict
+from cspcost.walk.analysis import measure_rows
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "machines" / "jetson_orin_nano.json"
+
+
+# --- fitting -------------------------------------------------------------------------------------
+
+def test_fit_relative_recovers_known_overhead_and_cost() -> None:
+    """t = b + a * flops with a = 2e-11 s/flop, b = 5e-6 s: recovered from exact samples."""
+    flops = np.array([1e5, 1e6, 1e7, 1e8, 1e9])
+    times = 5e-6 + 2e-11 * flops
+    coef = fit.fit_relative(np.column_stack([np.ones_like(flops), flops]), times)
+    assert coef == pytest.approx([5e-6, 2e-11], rel=1e-9)
+
+
+def test_fit_relative_keeps_coefficients_non_negative() -> None:
+    """A feature that would need a negative cost gets 0; the others still fit."""
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    times = 3.0 * x  # the third column (-x) would be used with a negative weight by plain lstsq
+    coef = fit.fit_relative(np.column_stack([np.ones_like(x), x, 10 - x]), times)
+    assert (coef >= 0).all()
+    assert coef @ np.array([1.0, 5.0, 5.0]) == pytest.approx(15.0, rel=1e-6)
+
+
+def test_nnls_matches_unconstrained_when_solution_positive() -> None:
+    """NNLS equals least squares when the least-squares solution is already non-negative."""
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.1, 1.0, (20, 3))
+    b = a @ np.array([1.0, 2.0, 0.5])
+    assert fit.nnls(a, b) == pytest.approx([1.0, 2.0, 0.5], rel=1e-9)
+
+
+def test_line_and_leave_one_out_by_hand() -> None:
+    """y = 2x + 1 exactly: the line and each left-out point are recovered; R^2 = 1."""
+    x, y = [1.0, 2.0, 3.0, 4.0], [3.0, 5.0, 7.0, 9.0]
+    assert fit.fit_line(x, y) == pytest.approx((2.0, 1.0))
+    assert fit.leave_one_out_line(x, y) == pytest.approx(y)
+    assert fit.flops_r_squared(x, y) == pytest.approx(1.0)
+
+
+def test_scores_by_hand() -> None:
+    """R^2 = 1 - SS_res/SS_tot: measured [1, 2, 3], predicted [1, 2, 4]: 1 - 1/2 = 0.5; ranks with ties."""
+    assert fit.r_squared([1, 2, 4], [1, 2, 3]) == pytest.approx(0.5)
+    assert fit.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert fit.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert list(fit.ranks([5, 1, 5])) == [2.5, 1.0, 2.5]
+    assert list(fit.abs_errors([110, 90], [100, 100])) == pytest.approx([0.1, 0.1])
+
+
+def test_neighbour_correction_by_hand() -> None:
+    """One neighbour at distance 0 with log-ratio ln 2 doubles; one at RADIUS or another category: 1."""
+    assert correction([["s1", [1.0, 1.0], math.log(2)]], "s1", [1.0, 1.0]) == pytest.approx(2.0)
+    assert correction([["s1", [1.0, 1.0], math.log(2)]], "s2", [1.0, 1.0]) == 1.0
+    assert correction([["s1", [0.0, 0.0], math.log(2)]], "s1", [1.5, 0.0]) == 1.0
+    # distance 0.75 = RADIUS / 2: half the log-ratio
+    assert correction([["s1", [0.0], math.log(4)]], "s1", [0.75]) == pytest.approx(2.0)
+
+
+# --- machine files -------------------------------------------------------------------------------
+
+def _machine(runtime: str = "eager", **coef: list[float]) -> MachineProfile:
+    """A calibrated machine whose classes have the given coefficients (the rest: 1 us overhead only)."""
+    classes = {}
+    for name, cls in CLASSES.items():
+        values = coef.get(name, [1e-6] + [0.0] * (len(cls.feature_names) - 1))
+        classes[name] = ClassFit(list(cls.feature_names), values, 1, 0.0)
+    return MachineProfile("calibrated", runtime, 1, "test cpu", {"torch": torch.__version__}, classes,
+                          run_overhead_s=2e-6, module_call_s=1e-6, peak_gflops=100.0, bandwidth_gbs=10.0)
+
+
+def test_machine_file_round_trip(tmp_path: Path) -> None:
+    """save then load gives the same profile, and the file says what it is."""
+    profile = _machine()
+    path = save(profile, tmp_path / "m.json")
+    data = json.loads(path.read_text())
+    assert data["format"] == "cspcost-machine" and data["version"] == 1 and data["kind"] == "calibrated"
+    assert load(path) == profile
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("{not json", "not valid JSON"),
+    ('{"format": "other"}', "not a cspcost machine file"),
+    ('{"format": "cspcost-machine", "version": 99}', "version 99"),
+    ('{"format": "cspcost-machine", "version": 1, "kind": "guess", "runtime": "eager", "threads": 1, "device": "x"}',
+     "kind 'guess'"),
+    ('{"format": "cspcost-machine", "version": 1, "kind": "roofline", "runtime": "x", "threads": 1, "device": "x"}',
+     "peak_gflops > 0"),
+    ('{"format": "cspcost-machine", "version": 1, "kind": "calibrated", "runtime": "eager", "threads": 1, "device": "x",'
+     ' "classes": {"warp": {"features": [], "coef": []}}}', "unknown op class 'warp'"),
+    ('{"format": "cspcost-machine", "version": 1, "kind": "calibrated", "runtime": "eager", "threads": 1, "device": "x",'
+     ' "classes": {"view": {"features": ["overhead"], "coef": [-1]}}}', "negative"),
+])
+def test_bad_machine_files_are_one_error(tmp_path: Path, text: str, fragment: str) -> None:
+    """Each malformed file is one MachineFileError (exit 2) naming the problem."""
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(MachineFileError, match=fragment) as info:
+        load(path)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+
+
+def test_other_runtime_or_threads_refused_versions_warned() -> None:
+    """Another runtime or thread count is refused naming both; another torch version warns."""
+    profile = _machine("onnxruntime")
+    with pytest.raises(MachineFileError, match=r"runtime onnxruntime \(asked: eager\)"):
+        check_fits(profile, "eager", None)
+    with pytest.raises(MachineFileError, match=r"threads 1 \(asked: 2\)"):
+        check_fits(profile, None, 2)
+    warnings = check_fits(profile, "onnxruntime", 1, {"torch": "0.0.1"})
+    assert len(warnings) == 1 and "torch" in warnings[0] and "0.0.1" in warnings[0]
+
+
+def test_example_roofline_file_is_valid() -> None:
+    """The shipped hand-written file loads as a roofline (bounds) file."""
+    profile = load(EXAMPLE)
+    assert profile.is_bound and profile.peak_gflops > 0 and profile.bandwidth_gbs > 0
+
+
+# --- classification and prediction ---------------------------------------------------------------
+
+class _Block(nn.Module):
+    """conv 3x3 -> BN -> ReLU -> depthwise 3x3 -> conv 1x1 -> add -> linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.act = nn.ReLU()
+        self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=False)
+        self.mult = nn.Conv2d(16, 32, 3, padding=1, groups=16, bias=False)  # channel multiplier 2
+        self.grouped = nn.Conv2d(16, 16, 3, padding=1, groups=4, bias=False)
+        self.pw = nn.Conv2d(16, 16, 1, bias=False)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The block."""
+        y = self.act(self.bn(self.conv(x)))
+        y = self.pw(self.grouped(self.dw(y))) + y + self.mult(y)[:, :16]
+        return self.fc(y.mean((2, 3)))
+
+
+def test_classify_each_kind() -> None:
+    """Each op lands in its class."""
+    measured = measure_rows(_Block(), (8, 16, 16))
+    classes = {op["module"] + ":" + op["op"]: classify(measured.capture.events[op["index"]], op)[0]
+               for op in measured.ops}
+    assert classes["conv:aten.conv2d"] == "convkxk"
+    assert classes["dw:aten.conv2d"] == "conv_depthwise"
+    assert classes["mult:aten.conv2d"] == "conv_depthwise_mult"
+    assert classes["grouped:aten.conv2d"] == "conv_grouped"
+    assert classes["pw:aten.conv2d"] == "conv1x1"
+    assert classes["bn:aten.batch_norm"] == "bn"
+    assert classes["fc:aten.linear"] == "matmul"
+    assert classes["(root):aten.add"] == "eltwise"
+    assert classes["(root):aten.mean"] == "reduce"
+
+
+def test_prediction_by_hand() -> None:
+    """A lone conv with cost 1e-11 s/flop and 3e-6 s overhead: predicted = overhead + flops x cost + fixed."""
+    conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    zero = [0.0] * (len(CLASSES["convkxk"].feature_names) - 2)
+    machine = _machine(convkxk=[3e-6, 1e-11, *zero])
+    prediction = predict(conv, machine, (8, 16, 16))
+    flops = 2 * 8 * 16 * 9 * 16 * 16  # 2 x MACs = 589,824
+    op_ms = (3e-6 + flops * 1e-11) * 1e3
+    fixed_ms = (2e-6 + 1e-6 * 1) * 1e3  # one forward, one module call
+    assert prediction.ops["predicted_ms"].iloc[0] == pytest.approx(op_ms)
+    assert prediction.predicted_ms == pytest.approx(op_ms + fixed_ms)
+    assert prediction.layers["bound"].iloc[0] == "compute"  # 5.9 us of flops > 3 us of overhead
+    assert prediction.totals["predicted_label"] == "predicted"
+
+
+def test_layers_and_fixed_costs_add_up_to_total() -> None:
+    """Per-layer predicted ms plus the fixed overheads equal the total."""
+    prediction = predict(_Block(), _machine(), (8, 16, 16))
+    assert prediction.layers["predicted_ms"].sum() + prediction.totals["predicted_overhead_ms"] == pytest.approx(
+        prediction.predicted_ms)
+
+
+def test_roofline_file_gives_bounds_by_hand() -> None:
+    """A roofline file: each op max(flops / peak, bytes / bandwidth), labelled a lower bound."""
+    conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    machine = MachineProfile("roofline", "any", 1, "board", peak_gflops=1.0, bandwidth_gbs=1.0)
+    prediction = predict(conv, machine, (8, 16, 16))
+    flops = 2 * 8 * 16 * 9 * 16 * 16  # 589,824 flops at 1 GFLOP/s: 0.589824 ms
+    moved = 4 * (8 * 16 * 16 + 16 * 8 * 9 + 16 * 16 * 16)  # input + weight + output, float32: 29,312 bytes
+    assert prediction.predicted_ms == pytest.approx(max(flops, moved) / 1e6)
+    assert prediction.totals["predicted_label"] == "lower bound (roofline)"
+
+
+def test_onnxruntime_fuses_bn_and_relu_after_conv() -> None:
+    """Under ONNX Runtime, the BN and ReLU right after a conv cost nothing; eager pays for them."""
+    eager = predict(_Block(), _machine("eager"), (8, 16, 16)).ops.set_index("module")
+    ort = predict(_Block(), _machine("onnxruntime"), (8, 16, 16)).ops.set_index("module")
+    assert ort.loc["bn", "predicted_ms"] == 0 and ort.loc["act", "predicted_ms"] == 0
+    assert ort.loc["bn", "note"] == "fused"
+    assert eager.loc["bn", "predicted_ms"] > 0 and eager.loc["act", "predicted_ms"] > 0
+
+
+def test_missing_class_predicted_from_nearest_and_flagged() -> None:
+    """A machine file without depthwise points predicts them as grouped convs, and says so."""
+    machine = _machine()
+    classes = {k: v for k, v in machine.classes.items() if k != "conv_depthwise"}
+    machine = MachineProfile(**{**machine.__dict__, "classes": classes})
+    prediction = predict(_Block(), machine, (8, 16, 16))
+    assert prediction.substituted["conv_depthwise"] == "conv_grouped"
+    assert any("conv_depthwise" in w and "conv_grouped" in w for w in prediction.warnings)
+    assert bool(prediction.layers.set_index("name").loc["dw", "nearest_class"])
+
+
+# --- explanation ---------------------------------------------------------------------------------
+
+def test_explanation_statistics_by_hand() -> None:
+    """Synthetic layers: shares, FLOPs R^2, zero-FLOPs share and the largest disagreement."""
+    prediction = predict(_Block(), _machine(), (8, 16, 16))
+    names = list(prediction.layers["name"])
+    measured = pd.DataFrame({"name": names, "type": ["?"] * len(names),
+                             "measured_ms": [1.0] * len(names),
+                             "flops": [0 if n == "act" else 100 * (i + 1) for i, n in enumerate(names)],
+                             "bytes_moved": [1000] * len(names)})
+    result = explain_frames(measured, prediction, top=3)
+    s = result.summary
+    assert s["zero_flops_time_share"] == pytest.approx(1 / len(names))  # one of n equal layers has no FLOPs
+    assert s["flops_r2"] == pytest.approx(0.0, abs=1e-9) or math.isnan(s["flops_r2"])  # constant time: nothing to explain
+    assert result.disagreements["name"].iloc[0] == "act"  # zero FLOPs, nonzero time: the largest gap
+    assert result.layers["time_share"].sum() == pytest.approx(1.0)
+
+
+def test_api_predict_and_compare_ratio() -> None:
+    """cspcost.predict mirrors analyze --predict; compare_predicted's ratio is the ratio of the two."""
+    import cspcost
+    from cspcost.latency.engine import compare_predicted
+
+    machine = _machine()
+    a = cspcost.predict(_Block(), machine, input_size=(8, 16, 16))
+    b = cspcost.predict(nn.Sequential(nn.Conv2d(8, 16, 3, padding=1)), machine, input_size=(8, 16, 16))
+    assert a.predicted_ms == pytest.approx(predict(_Block(), machine, (8, 16, 16)).predicted_ms)
+    comparison = cspcost.compare([_Block(), nn.Sequential(nn.Conv2d(8, 16, 3, padding=1))], (8, 16, 16))
+    table = compare_predicted(comparison, [_Block(), nn.Sequential(nn.Conv2d(8, 16, 3, padding=1))], machine,
+                              (8, 16, 16)).table
+    assert table["predicted_ratio"].iloc[1] == pytest.approx(b.predicted_ms / a.predicted_ms)
+    assert table["flops_ratio"].iloc[1] == pytest.approx(table["flops"].iloc[1] / table["flops"].iloc[0])
