@@ -5,7 +5,8 @@ group-by away):
 
 | column | meaning |
 |---|---|
-| `measured_ms` | median over instrumented runs of the time spent in the layer's own ops |
+| `measured_ms` | median over instrumented runs of the time spent in the layer's own ops (eager) or nodes (other runtimes) |
+| `latency_ms` | the same number (the name every runtime's layer row carries) |
 | `time_share` | `measured_ms` over the sum of all layers' `measured_ms` |
 | `flops`, `flops_share` | the walker's FLOPs and their share of the model's |
 | `share_gap` | `time_share - flops_share`: > 0 for layers slower than their FLOPs suggest (G4) |
@@ -32,7 +33,7 @@ from cspcost.profiling.timing import Stats, spearman
 from cspcost.walk.metrics import ancestor
 
 SUMMED = ["ops", "measured_ms", "flops", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
-LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "time_share", "flops", "flops_share",
+LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "latency_ms", "time_share", "flops", "flops_share",
                  "share_gap", "bytes_moved", "achieved_gflops", "achieved_gbs", "intensity",
                  "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency"]
 
@@ -87,6 +88,7 @@ def derive(raw: pd.DataFrame) -> pd.DataFrame:
     f["time_share"] = f["measured_ms"] / total_ms if total_ms else 0.0
     f["flops_share"] = f["flops"] / total_flops if total_flops else 0.0
     f["share_gap"] = f["time_share"] - f["flops_share"]
+    f["latency_ms"] = f["measured_ms"]  # the same number under the name every runtime's table uses
     ms = f["measured_ms"].where(f["measured_ms"] > 0)
     f["achieved_gflops"] = (f["flops"] / (ms * 1e6)).fillna(0.0)  # flops / (ms * 1e-3 s) / 1e9
     f["achieved_gbs"] = (f["bytes_moved"] / (ms * 1e6)).fillna(0.0)
@@ -150,6 +152,10 @@ class ProfileResult:
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)  # why the run may not be trustworthy
     processes: list[dict[str, Any]] | None = None  # per-process summaries when merged from several
+    runtime: str = "eager"  # the runtime the model was timed under
+    mapped_time_share: float | None = None  # per layer: the runtime's time charged to a module (0-1)
+    unmapped_ms: dict[str, float] = field(default_factory=dict)  # per layer: the rest, by node type
+    fused_away: dict[str, list[str]] = field(default_factory=dict)  # module -> modules fused into it
 
     @property
     def fps(self) -> float:
@@ -173,11 +179,13 @@ class ProfileResult:
         return derive(at_depth(self.raw_layers, depth, self.module_types))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (keys: model, input_shape, batch, latency, throughput, environment,
-        warnings, processes, samples_ms, per_layer, peaks, layers)."""
+        """A JSON-ready dict (keys: model, runtime, input_shape, batch, latency, throughput, environment,
+        warnings, processes, samples_ms, per_layer, mapped_time_share, unmapped_ms, fused_away, peaks,
+        layers); NaN as None."""
         layers = self.layers
-        return {
+        return plain({
             "model": self.model,
+            "runtime": self.runtime,
             "input_shape": [list(s) for s in self.input_shape],
             "batch": self.batch,
             "latency": self.latency.to_dict(),
@@ -187,13 +195,29 @@ class ProfileResult:
             "processes": self.processes,
             "samples_ms": self.samples_ms,
             "per_layer": self.layer_summary,
+            "mapped_time_share": self.mapped_time_share,
+            "unmapped_ms": self.unmapped_ms,
+            "fused_away": self.fused_away,
             "peaks": self.peaks.to_dict() if self.peaks else None,
             "layers": None if layers is None else _records(layers),
-        }
+        })
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The result as a JSON string (NaN written as null)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+        """The result as a JSON string (NaN written as null: strict JSON)."""
+        return json.dumps(self.to_dict(), indent=indent, default=_json_default, allow_nan=False)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: NaN and infinities as None, numpy scalars and tuples as plain Python."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

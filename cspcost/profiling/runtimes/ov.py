@@ -1,0 +1,138 @@
+"""OpenVINO (CPU): the exported ONNX model compiled by OpenVINO, per layer from its performance counters.
+
+Precision: OpenVINO's CPU plugin runs float32 models at bfloat16 on CPUs with AVX-512-bf16 (its
+default ``INFERENCE_PRECISION_HINT``); here the hint is ``f32`` unless ``precision="default"`` asks
+for the runtime's own choice, so the numbers compare with the other runtimes. Threads:
+``INFERENCE_NUM_THREADS`` = the measurement's threads, one stream, the LATENCY hint. Per layer: with
+``PERF_COUNT`` on, each executed node's ``real_time``; the runtime model's ``originalLayersNames``
+(rt_info) lists the ONNX nodes each executed node fused, charged to their main op's module
+(``onnx_graph``); layout reorders OpenVINO inserts are charged to the node named in theirs.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from cspcost.errors import DeviceError
+from cspcost.profiling.device import device_layer
+from cspcost.profiling.runtimes import register
+from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, RuntimeOptions, SimplePrepared
+from cspcost.profiling.runtimes.onnx_export import eager_outputs, export_onnx, max_abs_diff
+from cspcost.profiling.runtimes.onnx_graph import OnnxGraph, add_time, fused_lists, merge_fused, read_graph
+
+
+class OpenVino:
+    """OpenVINO's CPU plugin on the dynamo-exported model."""
+
+    name = "openvino"
+    extra = "openvino"
+    per_layer = "OpenVINO's performance counters (PERF_COUNT), mapped via originalLayersNames"
+
+    def missing(self) -> str:
+        """A one-line install hint when openvino (or the ONNX exporter's packages) is absent."""
+        absent = [m for m in ("openvino", "onnx", "onnxscript") if importlib.util.find_spec(m) is None]
+        return (f"not installed (pip install 'cspcost[openvino]'; missing {', '.join(absent)})"
+                if absent else "")
+
+    def prepare(self, model: nn.Module, inputs: Sequence[torch.Tensor], options: RuntimeOptions) -> Prepared:
+        """Export (cached), compile for the CPU, check its outputs against eager."""
+        import openvino as ov
+
+        if options.device.type != "cpu":
+            raise DeviceError("the openvino runtime runs on the CPU here; use --device cpu")
+        start = time.perf_counter()
+        exported = export_onnx(model, inputs, options.cache_dir)
+        core = ov.Core()
+        config = _config(options)
+        compiled = core.compile_model(core.read_model(str(exported.path)), "CPU", config)
+        request = compiled.create_infer_request()
+        arrays = [x.detach().cpu().numpy() for x in inputs]
+        request.infer(arrays)
+        outputs = [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
+        diff = max_abs_diff(eager_outputs(model, inputs), outputs, self.name)
+        info = {"runtime": self.name, "openvino": ov.get_version(),
+                "precision_hint": str(compiled.get_property("INFERENCE_PRECISION_HINT")),
+                "precision_asked": options.precision, **exported.stamp(), "max_abs_diff_vs_eager": diff,
+                "prepare_s": time.perf_counter() - start}
+        forward = lambda: request.infer(arrays)  # noqa: E731 - the timed work
+
+        def layers(runs: int) -> ModuleTimes:
+            import onnx
+
+            graph = read_graph(onnx.load(str(exported.path), load_external_data=False), model)
+            profiled = core.compile_model(core.read_model(str(exported.path)), "CPU", {**config, "PERF_COUNT": "YES"})
+            return perf_counts(profiled, arrays, runs, graph)
+
+        return SimplePrepared(forward, device_layer(options.device).timer(), info, layers)
+
+
+def _config(options: RuntimeOptions) -> dict[str, Any]:
+    """Threads, one stream, the latency hint, and the precision hint unless the default is asked for."""
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": options.threads, "NUM_STREAMS": 1,
+                              "PERFORMANCE_HINT": "LATENCY"}
+    if options.precision == "f32":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    return config
+
+
+def perf_counts(compiled: Any, arrays: list[Any], runs: int, graph: OnnxGraph) -> ModuleTimes:
+    """Per-module times over ``runs`` profiled inferences (after one warm-up)."""
+    request = compiled.create_infer_request()
+    request.infer(arrays)
+    origin = _original_names(compiled)
+    per_module: dict[str, list[float]] = {}
+    unmapped: dict[str, list[float]] = {}
+    fused: dict[str, set[str]] = {}
+    walls: list[float] = []
+    nodes = 0
+    charged: dict[str, tuple[str, list[str]] | None] = {}
+    for run in range(runs):
+        start = time.perf_counter()
+        request.infer(arrays)
+        walls.append(time.perf_counter() - start)
+        executed = [p for p in request.get_profiling_info() if p.status.name == "EXECUTED"]
+        nodes = len(executed)
+        for info in executed:
+            seconds = info.real_time.total_seconds()
+            if info.node_name not in charged:
+                names = _originals(info.node_name, origin, graph)
+                charged[info.node_name] = graph.charge(names) if names else None
+            target = charged[info.node_name]
+            if target is None:
+                add_time(unmapped, info.node_type, run, runs, seconds)
+                continue
+            module, away = target
+            add_time(per_module, module, run, runs, seconds)
+            merge_fused(fused, module, away)
+    return ModuleTimes(per_module, unmapped, walls, fused_lists(fused), nodes,
+                       "OpenVINO performance counters (real_time)")
+
+
+def _original_names(compiled: Any) -> dict[str, list[str]]:
+    """Each runtime node's fused ONNX nodes, from ``rt_info["originalLayersNames"]``."""
+    out: dict[str, list[str]] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "originalLayersNames" in info:
+            text = info["originalLayersNames"].astype(str)
+            out[op.get_friendly_name()] = [n for n in text.split(",") if n]
+    return out
+
+
+def _originals(node: str, origin: dict[str, list[str]], graph: OnnxGraph) -> list[str]:
+    """The ONNX nodes a runtime node stands for: its originalLayersNames, its own name, or, for an
+    inserted reorder (``<tensor>_<layout>_<node>``), the node named at the end of its name."""
+    names = [n for n in origin.get(node, []) if n in graph.op_of]
+    if names:
+        return names
+    if node in graph.op_of:
+        return [node]
+    tail = [n for n in graph.op_of if node.endswith("_" + n)]
+    return [max(tail, key=len)] if tail else []
+
+
+register(OpenVino())
