@@ -127,6 +127,7 @@ def compare(
     rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
     processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
+    runtime: str = typer.Option("eager", "--runtime", "-r", help="With --profile: the runtime every model runs under: eager, compile, onnxruntime or openvino."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -138,6 +139,7 @@ def compare(
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
     * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
     * `cspcost compare resnet10 cspresnet10 --profile --format json`
+    * `cspcost compare resnet10 cspresnet10 --profile --runtime onnxruntime` (paired under ONNX Runtime)
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
@@ -148,7 +150,9 @@ def compare(
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
         _settle_heap()
-        latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
+        if runtime != "eager" and not profile:
+            raise UsageError("--runtime applies to --profile; add --profile")
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot, runtime) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
@@ -167,13 +171,15 @@ def _safe(spec: str) -> str:
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
-                      per_layer: bool) -> Callable[[Any, Any], Any]:
+                      per_layer: bool, runtime: str = "eager") -> Callable[[Any, Any], Any]:
     """A (models, input) -> LatencyReport callable: the paired, interleaved measurement."""
     from cspcost.comparison.engine import paired_latency
+    from cspcost.profiling.runtimes import get_runtime
 
+    get_runtime(runtime)  # unknown or not installed: one line before any model is built
     return lambda models, size: _with_phases(lambda progress: paired_latency(
         models, size, batch=batch, device=device, rounds=rounds, processes=processes,
-        per_layer=per_layer, progress=progress))
+        per_layer=per_layer, progress=progress, runtime=runtime))
 
 
 def _warn_latency(details: Optional[dict[str, Any]]) -> None:

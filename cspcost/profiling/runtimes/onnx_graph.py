@@ -78,6 +78,7 @@ def read_graph(proto: Any, model: nn.Module) -> OnnxGraph:
     """The node-to-module map of an exported ``onnx.ModelProto`` of ``model``."""
     graph = OnnxGraph()
     convs = _conv_before_norm(model)
+    bare: list[str] = []  # nodes without metadata (the onnxscript optimizer's Split, for one)
     for node in proto.graph.node:
         meta = {p.key: p.value for p in node.metadata_props}
         scopes = _literal(meta.get(SCOPES_KEY))
@@ -91,7 +92,39 @@ def read_graph(proto: Any, model: nn.Module) -> OnnxGraph:
         if node.op_type == "Conv" and any(k in owner for k in _NORMS) and module in convs:
             graph.folded[node.name], module = module, convs[module]
         graph.module_of[node.name] = module or ROOT
+        if not scopes:
+            bare.append(node.name)
+    _place_bare(graph, bare)
     return graph
+
+
+def _place_bare(graph: OnnxGraph, bare: list[str]) -> None:
+    """A node without metadata belongs to the innermost module enclosing all its consumers (a CSP
+    stage's Split feeds both parts: the stage), else to its input's producer's module."""
+    consumers: dict[str, list[str]] = {}
+    for node, tensors in graph.inputs_of.items():
+        for tensor in tensors:
+            if tensor in graph.producer:
+                consumers.setdefault(graph.producer[tensor], []).append(node)
+    for node in bare:
+        modules = [graph.module_of[c] for c in consumers.get(node, []) if c not in bare]
+        if modules:
+            graph.module_of[node] = _common_module(modules)
+            continue
+        producers = [graph.producer[t] for t in graph.inputs_of[node] if t in graph.producer]
+        if producers:
+            graph.module_of[node] = graph.module_of[producers[0]]
+
+
+def _common_module(modules: list[str]) -> str:
+    """The innermost module path enclosing every module given (ROOT if none)."""
+    parts = [[] if m == ROOT else m.split(".") for m in modules]
+    common: list[str] = []
+    for level in zip(*parts):
+        if len(set(level)) != 1:
+            break
+        common.append(level[0])
+    return ".".join(common) or ROOT
 
 
 def _literal(text: str | None) -> list[str]:

@@ -19,7 +19,8 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -64,7 +65,8 @@ class OnnxRuntime:
                 "graph_optimization": "ORT_ENABLE_ALL", "spinning": False, **exported.stamp(),
                 "max_abs_diff_vs_eager": diff, "prepare_s": time.perf_counter() - start}
         forward = lambda: session.run(None, feeds)  # noqa: E731 - the timed work
-        layers = lambda runs: profile_layers(exported.path, feeds, options.threads, providers, runs, model)  # noqa: E731
+        layers = lambda runs: profile_layers(exported.path, feeds, options.threads, providers, runs, model,  # noqa: E731
+                                             forward)
         return SimplePrepared(forward, device_layer(options.device).timer(), info, layers)
 
 
@@ -96,19 +98,30 @@ def _session(path: Path, threads: int, providers: list[str], profile_prefix: str
 
 
 def profile_layers(path: Path, feeds: dict[str, Any], threads: int, providers: list[str], runs: int,
-                   model: nn.Module) -> ModuleTimes:
-    """Per-module times over ``runs`` profiled runs (after one unprofiled warm-up run)."""
+                   model: nn.Module, reference: Callable[[], object]) -> ModuleTimes:
+    """Per-module times over ``runs`` profiled runs (after one warm-up run), each preceded by a timed
+    plain forward (``reference``): both see the same load, so the per-layer sum compares like with like."""
     import onnx
 
+    references = []
     with tempfile.TemporaryDirectory(prefix="cspcost-ort-") as tmp:
         optimized = str(Path(tmp) / "optimized.onnx")
         session = _session(path, threads, providers, str(Path(tmp) / "profile"), optimized)
-        for _ in range(runs + 1):
+        session.run(None, feeds)
+        for _ in range(runs):
+            references.append(_seconds(reference))
             session.run(None, feeds)
         events = json.loads(Path(session.end_profiling()).read_text())
         runtime_graph = onnx.load(optimized, load_external_data=False)
     graph = read_graph(onnx.load(str(path), load_external_data=False), model)
-    return map_events(events, graph, runtime_graph, skip=1)
+    return replace(map_events(events, graph, runtime_graph, skip=1), reference_s=references)
+
+
+def _seconds(fn: Callable[[], object]) -> float:
+    """The wall time of one call."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def map_events(events: list[dict[str, Any]], graph: OnnxGraph, runtime_graph: Any, skip: int = 0) -> ModuleTimes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -55,7 +55,7 @@ class OpenVino:
         outputs = [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
         diff = max_abs_diff(eager_outputs(model, inputs), outputs, self.name)
         info = {"runtime": self.name, "openvino": ov.get_version(),
-                "precision_hint": str(compiled.get_property("INFERENCE_PRECISION_HINT")),
+                "precision_hint": _type_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
                 "precision_asked": options.precision, **exported.stamp(), "max_abs_diff_vs_eager": diff,
                 "prepare_s": time.perf_counter() - start}
         forward = lambda: request.infer(arrays)  # noqa: E731 - the timed work
@@ -65,9 +65,15 @@ class OpenVino:
 
             graph = read_graph(onnx.load(str(exported.path), load_external_data=False), model)
             profiled = core.compile_model(core.read_model(str(exported.path)), "CPU", {**config, "PERF_COUNT": "YES"})
-            return perf_counts(profiled, arrays, runs, graph)
+            return perf_counts(profiled, arrays, runs, graph, forward)
 
         return SimplePrepared(forward, device_layer(options.device).timer(), info, layers)
+
+
+def _type_name(value: Any) -> str:
+    """An OpenVINO element type as its short name (``f32``, ``bf16``)."""
+    name = getattr(value, "get_type_name", None)
+    return str(name()) if callable(name) else str(value)
 
 
 def _config(options: RuntimeOptions) -> dict[str, Any]:
@@ -79,37 +85,51 @@ def _config(options: RuntimeOptions) -> dict[str, Any]:
     return config
 
 
-def perf_counts(compiled: Any, arrays: list[Any], runs: int, graph: OnnxGraph) -> ModuleTimes:
-    """Per-module times over ``runs`` profiled inferences (after one warm-up)."""
+def perf_counts(compiled: Any, arrays: list[Any], runs: int, graph: OnnxGraph,
+                reference: Callable[[], object]) -> ModuleTimes:
+    """Per-module mean times over ``runs`` profiled inferences (after one warm-up), each preceded by a
+    timed plain inference (``reference``: the same load for both).
+
+    OpenVINO's CPU counters are running means since the request's first inference (measured: after a
+    slow first run the reported sum decays towards the wall time), so a node's mean over the profiled
+    runs is ``(n1 * mean1 - n0 * mean0) / runs``; every run is given that mean.
+    """
     request = compiled.create_infer_request()
     request.infer(arrays)
+    before = _cumulative(request, 1)
+    walls: list[float] = []
+    references: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        reference()
+        references.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        request.infer(arrays)
+        walls.append(time.perf_counter() - start)
+    after = _cumulative(request, runs + 1)
     origin = _original_names(compiled)
     per_module: dict[str, list[float]] = {}
     unmapped: dict[str, list[float]] = {}
     fused: dict[str, set[str]] = {}
-    walls: list[float] = []
-    nodes = 0
-    charged: dict[str, tuple[str, list[str]] | None] = {}
-    for run in range(runs):
-        start = time.perf_counter()
-        request.infer(arrays)
-        walls.append(time.perf_counter() - start)
-        executed = [p for p in request.get_profiling_info() if p.status.name == "EXECUTED"]
-        nodes = len(executed)
-        for info in executed:
-            seconds = info.real_time.total_seconds()
-            if info.node_name not in charged:
-                names = _originals(info.node_name, origin, graph)
-                charged[info.node_name] = graph.charge(names) if names else None
-            target = charged[info.node_name]
-            if target is None:
-                add_time(unmapped, info.node_type, run, runs, seconds)
-                continue
-            module, away = target
+    for (node, node_type), total in after.items():
+        seconds = max(total - before.get((node, node_type), 0.0), 0.0) / runs
+        names = _originals(node, origin, graph)
+        if not names:
+            for run in range(runs):
+                add_time(unmapped, node_type, run, runs, seconds)
+            continue
+        module, away = graph.charge(names)
+        for run in range(runs):
             add_time(per_module, module, run, runs, seconds)
-            merge_fused(fused, module, away)
-    return ModuleTimes(per_module, unmapped, walls, fused_lists(fused), nodes,
-                       "OpenVINO performance counters (real_time)")
+        merge_fused(fused, module, away)
+    return ModuleTimes(per_module, unmapped, walls, fused_lists(fused), len(after),
+                       "OpenVINO performance counters (real_time, mean over the profiled runs)", references)
+
+
+def _cumulative(request: Any, inferences: int) -> dict[tuple[str, str], float]:
+    """Each executed node's total seconds over the request's ``inferences`` so far (mean x count)."""
+    return {(p.node_name, p.node_type): p.real_time.total_seconds() * inferences
+            for p in request.get_profiling_info() if p.status.name == "EXECUTED"}
 
 
 def _original_names(compiled: Any) -> dict[str, list[str]]:
