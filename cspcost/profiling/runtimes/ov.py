@@ -132,27 +132,39 @@ def _cumulative(request: Any, inferences: int) -> dict[tuple[str, str], float]:
             for p in request.get_profiling_info() if p.status.name == "EXECUTED"}
 
 
-def _original_names(compiled: Any) -> dict[str, list[str]]:
-    """Each runtime node's fused ONNX nodes, from ``rt_info["originalLayersNames"]``."""
-    out: dict[str, list[str]] = {}
+def _original_names(compiled: Any) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Each runtime node's fused ONNX nodes (``rt_info["originalLayersNames"]``), and its neighbours
+    in the runtime model (consumers, then producers) for nodes OpenVINO made itself."""
+    own: dict[str, list[str]] = {}
+    neighbours: dict[str, list[str]] = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
+        name = op.get_friendly_name()
         info = op.get_rt_info()
         if "originalLayersNames" in info:
-            text = info["originalLayersNames"].astype(str)
-            out[op.get_friendly_name()] = [n for n in text.split(",") if n]
-    return out
+            own[name] = [n for n in info["originalLayersNames"].astype(str).split(",") if n]
+        after = [t.get_node().get_friendly_name() for o in op.outputs() for t in o.get_target_inputs()]
+        before = [i.get_source_output().get_node().get_friendly_name() for i in op.inputs()]
+        neighbours[name] = after + before
+    return own, neighbours
 
 
-def _originals(node: str, origin: dict[str, list[str]], graph: OnnxGraph) -> list[str]:
-    """The ONNX nodes a runtime node stands for: its originalLayersNames, its own name, or, for an
-    inserted reorder (``<tensor>_<layout>_<node>``), the node named at the end of its name."""
-    names = [n for n in origin.get(node, []) if n in graph.op_of]
-    if names:
-        return names
-    if node in graph.op_of:
-        return [node]
+def _originals(node: str, origin: tuple[dict[str, list[str]], dict[str, list[str]]], graph: OnnxGraph,
+               depth: int = 0) -> list[str]:
+    """The ONNX nodes a runtime node stands for: its originalLayersNames (node or tensor names), its own
+    name, for an inserted reorder (``<tensor>_<layout>_<node>``) the node named at the end, else (for
+    a node OpenVINO made itself, such as a VariadicSplit from Slices) the nearest mapped neighbour."""
+    own, neighbours = origin
+    found = [n for n in dict.fromkeys(graph.node_for(m) for m in [*own.get(node, []), node]) if n]
+    if found:
+        return found
     tail = [n for n in graph.op_of if node.endswith("_" + n)]
-    return [max(tail, key=len)] if tail else []
+    if tail:
+        return [max(tail, key=len)]
+    for other in neighbours.get(node, []) if depth < 2 else []:
+        names = _originals(other, origin, graph, depth + 1)
+        if names:
+            return names[:1]
+    return []
 
 
 register(OpenVino())
