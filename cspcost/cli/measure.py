@@ -200,7 +200,9 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
     from cspcost.render import tables
 
     if fmt is Format.json:
-        _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
+        from cspcost.profiling.result import plain
+
+        _emit(json.dumps(plain(result.to_dict()), indent=2, default=str, allow_nan=False) + "\n", None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
         if fmt in (Format.table, Format.md) and result.stages is not None:

@@ -49,10 +49,10 @@ def register(runtime: Runtime) -> Runtime:
 
 
 def _load() -> None:
-    """Import the backend modules (they register themselves; optional packages are imported lazily)."""
-    if not RUNTIMES:
-        for module in _MODULES:
-            importlib.import_module(f"cspcost.profiling.runtimes.{module}")
+    """Import the backend modules in ``_MODULES`` order (each registers itself; optional packages are
+    imported lazily, inside ``prepare``)."""
+    for module in _MODULES:
+        importlib.import_module(f"cspcost.profiling.runtimes.{module}")
 
 
 def names() -> list[str]:
@@ -85,3 +85,6 @@ def parse_runtimes(value: str | list[str] | tuple[str, ...]) -> list[str]:
         if item not in RUNTIMES:
             raise UsageError(f"unknown runtime {item!r}; known runtimes: {', '.join(RUNTIMES)}")
     return items
+
+
+_load()  # after ``register`` exists: the backends call it when imported

@@ -21,7 +21,13 @@ from cspcost.errors import DeviceError
 from cspcost.profiling.device import device_layer
 from cspcost.profiling.runtimes import register
 from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, RuntimeOptions, SimplePrepared
-from cspcost.profiling.runtimes.onnx_export import eager_outputs, export_onnx, max_abs_diff
+from cspcost.profiling.runtimes.onnx_export import (
+    LOW_PRECISION_RTOL,
+    RTOL,
+    eager_outputs,
+    export_onnx,
+    max_abs_diff,
+)
 from cspcost.profiling.runtimes.onnx_graph import OnnxGraph, add_time, fused_lists, merge_fused, read_graph
 
 
@@ -53,9 +59,10 @@ class OpenVino:
         arrays = [x.detach().cpu().numpy() for x in inputs]
         request.infer(arrays)
         outputs = [request.get_output_tensor(i).data.copy() for i in range(len(compiled.outputs))]
-        diff = max_abs_diff(eager_outputs(model, inputs), outputs, self.name)
-        info = {"runtime": self.name, "openvino": ov.get_version(),
-                "precision_hint": _type_name(compiled.get_property("INFERENCE_PRECISION_HINT")),
+        hint = _type_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        rtol = RTOL if hint == "f32" else LOW_PRECISION_RTOL
+        diff = max_abs_diff(eager_outputs(model, inputs), outputs, self.name, rtol)
+        info = {"runtime": self.name, "openvino": ov.get_version(), "precision_hint": hint,
                 "precision_asked": options.precision, **exported.stamp(), "max_abs_diff_vs_eager": diff,
                 "prepare_s": time.perf_counter() - start}
         forward = lambda: request.infer(arrays)  # noqa: E731 - the timed work
