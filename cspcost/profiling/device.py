@@ -103,6 +103,11 @@ class CpuDevice:
         """The host clock."""
         return HostTimer(clock, self.sync)
 
+    def host_timer(self, clock: Clock = time.perf_counter) -> Timer:
+        """The host clock around a synchronised call: for runtimes that queue work on their own streams
+        (ONNX Runtime's CUDA providers), which events on torch's stream would not bracket."""
+        return HostTimer(clock, self.sync)
+
     def op_stamps(self, clock: Clock) -> HostStamps | CudaStamps:
         """Per-op stamps for per-layer timing."""
         return HostStamps(clock)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from cspcost.errors import DeviceError
+from cspcost.errors import DeviceError, UsageError
 from cspcost.profiling.device import device_layer
 from cspcost.profiling.runtimes import register
 from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, RuntimeOptions, SimplePrepared
@@ -50,6 +50,8 @@ class OpenVino:
 
         if options.device.type != "cpu":
             raise DeviceError("the openvino runtime runs on the CPU here; use --device cpu")
+        if any(x.dtype == torch.bfloat16 for x in inputs):
+            raise UsageError(f"the {self.name} runtime takes float32 or float16 inputs here; use --dtype float32")
         start = time.perf_counter()
         exported = export_onnx(model, inputs, options.cache_dir)
         core = ov.Core()
