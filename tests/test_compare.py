@@ -112,7 +112,7 @@ def test_table5_from_a_fake_paired_measurement(tmp_path, monkeypatch) -> None:  
     import cspcost.report as report
     from cspcost.profiling.paired import build_result
 
-    def measure(models, rounds, warmup, processes):  # noqa: ANN001, ANN202
+    def measure(models, rounds, warmup, processes, runtime="eager"):  # noqa: ANN001, ANN202
         # the CSP model takes 8 ms to the baseline's 10 ms in every round: ratio 0.8, interval [0.8, 0.8]
         seconds = [[0.010] * rounds, [0.008] * rounds]
         return build_result(models, [(1, 3, 256, 256)] * 2, [seconds], [[0, 1]] * rounds, warmup,

@@ -272,3 +272,26 @@ def test_compare_profile_under_onnxruntime_json(tmp_path: Path, monkeypatch: pyt
     assert data["runtime"] == "onnxruntime" and data["latency"]["runtime"] == "onnxruntime"
     row = data["models"][1]
     assert not math.isnan(row["latency_ratio"]) and len(row["latency_ratio_ci95"]) == 2
+
+
+def test_table5_per_runtime_puts_one_ratio_column_per_runtime(tmp_path: Path) -> None:
+    """A fake measurement: cspresnet10 takes 8, 9 and 11 ms to resnet10's 10 ms under the three runtimes."""
+    import cspcost.report as report
+    from cspcost.profiling.paired import build_result
+
+    ms = {"eager": 8.0, "onnxruntime": 9.0, "openvino": 11.0}
+
+    def measure(models, rounds, warmup, processes, runtime):  # noqa: ANN001, ANN202
+        seconds = [[0.010] * rounds, [ms[runtime] / 1e3] * rounds]
+        env = {"cpu_model": "Fake CPU", "threads": 1, "cpu_share": 0.9, runtime: f"{runtime}-1.0",
+               "onnx_file": "/tmp/x.onnx"}
+        return build_result(models, [(1, 3, 256, 256)] * 2, [seconds], [[0, 1]] * rounds, warmup, env,
+                            runtimes=[runtime] * 2)
+
+    frame, env = report.table5([("resnet10", "cspresnet10")], rounds=6, measure=measure, runtimes=list(ms))
+    assert list(frame["runtime"]) == list(ms) and list(frame["latency_ratio"]) == pytest.approx([0.8, 0.9, 1.1])
+    assert env["onnxruntime"] == "onnxruntime-1.0" and env["openvino"] == "openvino-1.0" and "onnx_file" not in env
+    text = report.table5_markdown(frame, env, 6, "Measured under load.")
+    assert "| eager ratio [95%] | onnxruntime ratio [95%] | openvino ratio [95%] |" in text
+    assert "| cspresnet10 | resnet10 | 256 | 0.826 | 1.095 | 0.800 [0.800-0.800] + | 0.900 [0.900-0.900] + | 1.100 [1.100-1.100] - |" in text
+    assert "Measured under load." in text and "--runtime eager,onnxruntime,openvino" in text

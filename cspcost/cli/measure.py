@@ -224,17 +224,26 @@ def zoo_report(
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
     processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
+    runtime: str = typer.Option("eager", "--runtime", "-r", help="With --latency: the runtimes to measure every pair under, e.g. eager,onnxruntime,openvino (one latency-ratio column each)."),
+    note: str = typer.Option("", "--note", help="With --latency: a sentence put under table5.md's title (e.g. that the machine was loaded)."),
 ) -> None:
     """Regenerate the reference report: every CSP model vs its baseline (charts, summary.md) and Table 3.
 
-    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
+    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine),
+    `cspcost report --latency --runtime eager,onnxruntime,openvino` (Table 5 per runtime)
     """
     with _reporting():
         from cspcost.report import latency_report
         from cspcost.report import zoo_report as run_report
 
         if latency:
-            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
+            from cspcost.profiling.runtimes import get_runtime, parse_runtimes
+
+            runtimes = parse_runtimes(runtime)
+            for name in runtimes:
+                get_runtime(name)  # not installed: one line before minutes of analysis
+            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress, runtimes, note),
+                                   "timing the zoo pairs")
         else:
             files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
