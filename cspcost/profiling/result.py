@@ -123,6 +123,9 @@ def layer_summary(raw: pd.DataFrame, times: LayerTimes, end_to_end_ms: float) ->
         "layer_sum_ms": layer_sum,  # median over runs of the run's sum over layers
         "layer_medians_sum_ms": float(raw["measured_ms"].sum()),  # sum of the table's column
         "layer_sum_ratio": layer_sum / reference,
+        # within each profiled run: its layer total over its own wall time (robust to load between runs)
+        "layer_sum_run_ratio": float(np.median([t / w for t, w in zip(times.run_totals_s(), times.wall_s) if w > 0]
+                                               or [math.nan])),
         "instrumented_ms": instrumented,  # wall time of an instrumented run
         "instrumentation_overhead": instrumented / reference - 1.0,
         "layer_runs": len(times.wall_s),
