@@ -175,9 +175,21 @@ def test_export_is_cached_and_a_failing_export_names_the_fix(tmp_path: Path, mon
         raise RuntimeError("Unsupported op aten::frobnicate in module 'block.3'")
 
     monkeypatch.setattr(torch.onnx, "export", fail)
-    with pytest.warns(UserWarning, match="TorchScript"), pytest.raises(
-            ExportError, match=r"aten::frobnicate in module 'block.3'.*--runtime eager"):
+    with pytest.raises(ExportError, match=r"^cannot export the model to ONNX: aten\.frobnicate: RuntimeError: Unsupported op"
+                                          r".*--runtime eager$"):
         export_onnx(nn.Linear(2, 3), [torch.randn(1, 2)], str(tmp_path))
+    calls = []
+
+    def dynamo_fails(*args: object, dynamo: bool = True, **kwargs: object) -> None:
+        calls.append(dynamo)
+        if dynamo:
+            raise RuntimeError("no dynamo today")
+        Path(args[2]).write_bytes(b"onnx")  # the TorchScript exporter writes the file
+
+    monkeypatch.setattr(torch.onnx, "export", dynamo_fails)
+    with pytest.warns(UserWarning, match=r"dynamo ONNX exporter failed \(RuntimeError: no dynamo today\); used the TorchScript"):
+        fallback = export_onnx(nn.Linear(2, 4), [torch.randn(1, 2)], str(tmp_path))
+    assert calls == [True, False] and fallback.exporter == "torchscript" and fallback.path.read_bytes() == b"onnx"
 
 
 @needs_ort
@@ -295,3 +307,21 @@ def test_table5_per_runtime_puts_one_ratio_column_per_runtime(tmp_path: Path) ->
     assert "| eager ratio [95%] | onnxruntime ratio [95%] | openvino ratio [95%] |" in text
     assert "| cspresnet10 | resnet10 | 256 | 0.826 | 1.095 | 0.800 [0.800-0.800] + | 0.900 [0.900-0.900] + | 1.100 [1.100-1.100] - |" in text
     assert "Measured under load." in text and "--runtime eager,onnxruntime,openvino" in text
+
+
+class Histogram(nn.Module):
+    """An op no ONNX exporter converts (``torch.histc``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """A 4-bin histogram."""
+        return torch.histc(x, bins=4)
+
+
+@needs_ort
+def test_a_model_that_cannot_export_names_the_op_and_module(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    net = nn.Sequential(nn.Conv2d(3, 3, 1), Histogram())
+    with pytest.raises(UsageError, match=r"^cannot export the model to ONNX: aten\.histc in module '1' \(Histogram\): "
+                                         r".*; time it with --runtime eager$"):
+        profile(net, (3, 8, 8), repeat=2, runtime="onnxruntime", cache_dir=str(tmp_path))
+    out, _ = capfd.readouterr()
+    assert out == ""  # the exporters' graph dumps do not reach stdout

@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import sys
+import tempfile
 import time
 import warnings
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -99,13 +102,13 @@ def export_onnx(model: nn.Module, inputs: Sequence[torch.Tensor], cache: str | N
     try:
         exporter = _export(model, inputs, folder / f"{key}.dynamo.onnx", dynamo=True)
     except Exception as dynamo_exc:  # noqa: BLE001 - fall back to the older exporter, then fail clearly
-        warnings.warn(f"the dynamo ONNX exporter failed ({_first_line(dynamo_exc)}); using the TorchScript "
-                      "exporter (per-layer times will not map to modules)", stacklevel=2)
+        why = failure(dynamo_exc, model, inputs)
         try:
             exporter = _export(model, inputs, folder / f"{key}.torchscript.onnx", dynamo=False)
         except Exception as exc:  # noqa: BLE001 - re-raised as one line
-            raise ExportError(f"cannot export the model to ONNX: {_first_line(dynamo_exc)}; "
-                              "time it with --runtime eager") from exc
+            raise ExportError(f"cannot export the model to ONNX: {why}; time it with --runtime eager") from exc
+        warnings.warn(f"the dynamo ONNX exporter failed ({why}); used the TorchScript exporter (per-layer "
+                      "times will not map to modules)", stacklevel=2)
     return Exported(folder / f"{key}.{exporter}.onnx", exporter, OPSET, time.perf_counter() - start, False)
 
 
@@ -114,7 +117,7 @@ def _export(model: nn.Module, inputs: Sequence[torch.Tensor], path: Path, dynamo
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     args = tuple(x.detach().cpu() for x in inputs)
     cpu_model = model if all(p.device.type == "cpu" for p in model.parameters()) else _cpu_copy(model)
-    with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), _quiet_fds():
         warnings.simplefilter("ignore")
         if dynamo:
             program = torch.onnx.export(cpu_model, args, dynamo=True, opset_version=OPSET, verbose=False)
@@ -123,6 +126,76 @@ def _export(model: nn.Module, inputs: Sequence[torch.Tensor], path: Path, dynamo
             torch.onnx.export(cpu_model, args, str(tmp), dynamo=False, opset_version=OPSET)
     os.replace(tmp, path)
     return "dynamo" if dynamo else "torchscript"
+
+
+@contextmanager
+def _quiet_fds() -> Iterator[None]:
+    """The exporters' C++ side prints graphs to the process's stdout/stderr: send both to a temp file
+    (stdout carries only cspcost's output)."""
+    with tempfile.TemporaryFile() as sink:
+        saved = [os.dup(1), os.dup(2)]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+_OP = (re.compile(r"target=torch\.ops\.(\w+)\.(\w+)"), re.compile(r"(aten)::(\w+)"))
+
+
+def failure(exc: BaseException, model: nn.Module, inputs: Sequence[torch.Tensor]) -> str:
+    """An export failure as one line: the op, the module running it, and the exporter's reason."""
+    text = "\n".join(str(e) for e in _chain(exc))
+    match = next((m for pattern in _OP for m in [pattern.search(text)] if m), None)
+    reasons = [ln.strip() for ln in text.splitlines() if "not supported" in ln or "NotImplementedError" in ln]
+    reason = re.sub(r"^<class '[\w.]+'>: ", "", reasons[0] if reasons else _first_line(exc)).rstrip(".")[:200]
+    if not match:
+        return reason
+    op = f"{match.group(1)}.{match.group(2)}"
+    modules = modules_running(model, inputs, match.group(2))
+    where = f" in module '{modules[0]}" if modules else ""
+    return f"{op}{where}: {reason}"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """An exception and its causes."""
+    out: list[BaseException] = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return out
+
+
+def modules_running(model: nn.Module, inputs: Sequence[torch.Tensor], op: str) -> list[str]:
+    """The module paths (and types) that run an aten op called ``op``, from one eager forward."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from cspcost.walk.capture import module_stack
+
+    stack: list[str] = [""]
+    found: list[str] = []
+
+    class Spy(TorchDispatchMode):
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if func.overloadpacket.__name__ == op and stack[-1] not in found:
+                found.append(stack[-1])
+            return func(*args, **(kwargs or {}))
+
+    try:
+        with torch.inference_mode(), module_stack(model, stack), Spy():
+            model(*inputs)
+    except Exception:  # noqa: BLE001 - only a hint for the message; the export error is what counts
+        return []
+    types = dict(model.named_modules())
+    # "path' (Type)": the caller quotes the path, so the type stays outside the quotes
+    return [f"{name or '(root)'}' ({type(types[name]).__name__})" if name in types else f"{name}'" for name in found]
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:
