@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from cspcost.cli import app
 from cspcost.errors import MissingExtraError, UsageError
 from cspcost.profiling import processes
-from cspcost.profiling.paired import PairedResult, paired
+from cspcost.profiling.paired import paired
+from cspcost.profiling.paired_result import PairedResult
 from cspcost.profiling.run import profile
 from cspcost.profiling.runtimes import RUNTIMES, get_runtime, parse_runtimes
 from cspcost.profiling.runtimes import onnxrt as ort_backend
@@ -289,7 +290,7 @@ def test_compare_profile_under_onnxruntime_json(tmp_path: Path, monkeypatch: pyt
 def test_table5_per_runtime_puts_one_ratio_column_per_runtime(tmp_path: Path) -> None:
     """A fake measurement: cspresnet10 takes 8, 9 and 11 ms to resnet10's 10 ms under the three runtimes."""
     import cspcost.report as report
-    from cspcost.profiling.paired import build_result
+    from cspcost.profiling.paired_result import build_result
 
     ms = {"eager": 8.0, "onnxruntime": 9.0, "openvino": 11.0}
 
@@ -325,3 +326,45 @@ def test_a_model_that_cannot_export_names_the_op_and_module(tmp_path: Path, capf
         profile(net, (3, 8, 8), repeat=2, runtime="onnxruntime", cache_dir=str(tmp_path))
     out, _ = capfd.readouterr()
     assert out == ""  # the exporters' graph dumps do not reach stdout
+
+
+def _imports(path: Path, package: str) -> set[str]:
+    """The cspcost.profiling modules a file imports anywhere (function-local too; not under TYPE_CHECKING)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for n in ast.walk(node)}
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith(package))
+    return found
+
+
+def test_profiling_has_no_import_circle() -> None:
+    root = Path(__file__).parents[1] / "cspcost" / "profiling"
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = _imports(path, "cspcost.profiling")
+    state: dict[str, int] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        if state.get(module) == 1:
+            raise AssertionError("import circle: " + " -> ".join(trail[trail.index(module):] + [module]))
+        if state.get(module) == 2 or module not in modules:
+            return
+        state[module] = 1
+        for other in sorted(modules[module]):
+            visit(other, trail + [module])
+        state[module] = 2
+
+    for module in sorted(modules):
+        visit(module, [])
+    assert "cspcost.profiling.runtimes.onnxrt" in modules and len(modules) > 20

@@ -57,7 +57,7 @@ def profile_cmd(
     * `cspcost profile resnet50 --runtime eager,onnxruntime,openvino` (interleaved, ratios to eager)
     """
     with _reporting():
-        from cspcost.profiling.paired import PairedResult
+        from cspcost.profiling.paired_result import PairedResult
         from cspcost.profiling.run import profile
         from cspcost.shapes import parse_input
 

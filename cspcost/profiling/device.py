@@ -93,6 +93,8 @@ class CudaStamps:
 class CpuDevice:
     """The CPU: work is done when a call returns; no allocator statistics."""
 
+    onnx_providers: tuple[str, ...] = ()  # ONNX Runtime providers to prefer before the CPU's
+
     def __init__(self, device: torch.device) -> None:
         self.device = device
 
@@ -139,6 +141,8 @@ class CpuDevice:
 
 class CudaDevice(CpuDevice):
     """A CUDA GPU: events, synchronisation, the caching allocator, cuDNN/TF32 flags."""
+
+    onnx_providers = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
     def sync(self) -> None:
         """Wait for the device's queued kernels."""

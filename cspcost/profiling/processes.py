@@ -22,7 +22,7 @@ import numpy as np
 
 from cspcost.errors import UsageError
 from cspcost.profiling.noise import warnings
-from cspcost.profiling.paired import PairedResult, build_result
+from cspcost.profiling.paired_result import PairedResult, build_result
 from cspcost.profiling.result import ProfileResult
 from cspcost.profiling.spec import ProfileSpec
 from cspcost.profiling.timing import summarize

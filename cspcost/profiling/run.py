@@ -9,8 +9,9 @@ creation, ONNX export and compilation are never timed (``session``). The runtime
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -25,6 +26,9 @@ from cspcost.profiling.session import Bench, Entry, open_bench, time_entry
 from cspcost.profiling.spec import ProfileSpec
 from cspcost.profiling.timing import Clock, Progress, Timer, summarize
 from cspcost.walk.analysis import analyze
+
+if TYPE_CHECKING:
+    from cspcost.profiling.paired import PairedResult
 
 MAX_LAYER_RUNS = 50  # instrumented runs are slower; more than this adds little to a median
 
@@ -51,7 +55,7 @@ def profile(
     runtime: str | Sequence[str] = "eager",
     precision: str = "f32",
     cache_dir: str | None = None,
-) -> ProfileResult:
+) -> ProfileResult | PairedResult:
     """Measure a model's real latency under a runtime, and optionally each layer's, joined with the walker's costs.
 
     Args:
@@ -135,7 +139,7 @@ def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks 
 
 
 def _runtimes_paired(spec: ProfileSpec, processes: int, progress: Progress | None,
-                     cache_dir: str | None) -> Any:
+                     cache_dir: str | None) -> PairedResult:
     """One model under several runtimes, interleaved in rounds, ratios against the first runtime."""
     from cspcost.profiling.paired import paired_spec
 
@@ -194,7 +198,7 @@ def _add_layers(result: ProfileResult, bench: Bench, entry: Entry, peaks: Device
 
 
 def _walker_layers(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: torch.dtype,
-                   dev: torch.device) -> Any:
+                   dev: torch.device) -> pd.DataFrame:
     """The walker's per-layer costs: on meta, or on the device for a model meta cannot run."""
     try:
         return analyze(model, sizes, batch, dtype=dtype).layers

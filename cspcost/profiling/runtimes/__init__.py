@@ -1,7 +1,7 @@
 """Runtimes the profiler times a model under: eager PyTorch, torch.compile, ONNX Runtime, OpenVINO.
 
-One registry, as ``cspcost.crosscheck``'s peers: ``RUNTIMES`` maps a name to a backend; adding a
-runtime is one module with one ``register`` call listed in ``_MODULES``. Each optional backend says in
+One registry, as ``cspcost.crosscheck``'s peers: ``RUNTIMES`` (``registry``) maps a name to a backend;
+adding a runtime is one module calling ``registry.register`` and listed in ``_MODULES``. Each optional backend says in
 one line what to install when it is absent.
 
 Timing one callable under a runtime (what ``profile`` does, minus statistics)::
@@ -31,21 +31,13 @@ import importlib
 
 from cspcost.errors import MissingExtraError, UsageError
 from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, Runtime, RuntimeOptions, SimplePrepared
+from cspcost.profiling.runtimes.registry import RUNTIMES, register
 
 __all__ = ["RUNTIMES", "ModuleTimes", "Prepared", "Runtime", "RuntimeOptions", "SimplePrepared",
            "get_runtime", "parse_runtimes", "register"]
 
-RUNTIMES: dict[str, Runtime] = {}
 # The modules that register a runtime, in the order ``cspcost profile --help`` lists them.
 _MODULES = ("eager", "compiled", "onnxrt", "ov")
-
-
-def register(runtime: Runtime) -> Runtime:
-    """Add a runtime to the registry (a second one of the same name is a bug)."""
-    if runtime.name in RUNTIMES:
-        raise ValueError(f"runtime {runtime.name!r} registered twice")
-    RUNTIMES[runtime.name] = runtime
-    return runtime
 
 
 def _load() -> None:
@@ -87,4 +79,4 @@ def parse_runtimes(value: str | list[str] | tuple[str, ...]) -> list[str]:
     return items
 
 
-_load()  # after ``register`` exists: the backends call it when imported
+_load()

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from cspcost.profiling.device import device_layer
-from cspcost.profiling.runtimes import register
+from cspcost.profiling.runtimes.registry import register
 from cspcost.profiling.runtimes.base import Prepared, RuntimeOptions, SimplePrepared
 from cspcost.profiling.runtimes.onnx_export import eager_outputs, flat_outputs, max_abs_diff
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from cspcost.profiling.device import device_layer
 from cspcost.profiling.layers import time_layers
-from cspcost.profiling.runtimes import register
+from cspcost.profiling.runtimes.registry import register
 from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, RuntimeOptions, SimplePrepared
 
 

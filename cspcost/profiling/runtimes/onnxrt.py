@@ -28,7 +28,7 @@ from torch import nn
 
 from cspcost.errors import UsageError
 from cspcost.profiling.device import device_layer
-from cspcost.profiling.runtimes import register
+from cspcost.profiling.runtimes.registry import register
 from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, RuntimeOptions, SimplePrepared
 from cspcost.profiling.runtimes.onnx_export import (
     eager_outputs,
@@ -92,8 +92,7 @@ def _bound_run(session: Any, inputs: Sequence[torch.Tensor]) -> Callable[[], obj
 
 def providers_for(device: torch.device, available: Sequence[str]) -> list[str]:
     """TensorRT, CUDA (on a CUDA device, when this build has them), then CPU."""
-    wanted = ["TensorrtExecutionProvider", "CUDAExecutionProvider"] if device.type == "cuda" else []
-    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+    return [p for p in device_layer(device).onnx_providers if p in available] + ["CPUExecutionProvider"]
 
 
 def _session(path: Path, threads: int, providers: list[str], profile_prefix: str = "",

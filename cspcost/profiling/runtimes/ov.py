@@ -19,7 +19,7 @@ from torch import nn
 
 from cspcost.errors import DeviceError, UsageError
 from cspcost.profiling.device import device_layer
-from cspcost.profiling.runtimes import register
+from cspcost.profiling.runtimes.registry import register
 from cspcost.profiling.runtimes.base import ModuleTimes, Prepared, RuntimeOptions, SimplePrepared
 from cspcost.profiling.runtimes.onnx_export import (
     LOW_PRECISION_RTOL,
