@@ -382,7 +382,15 @@ def test_cuda_check_script_skips_cleanly_without_a_gpu(monkeypatch, capsys) -> N
     assert script.main() == 0
     assert capsys.readouterr().out == "SKIP all: no CUDA GPU (torch.cuda.is_available() is False)\n"
     assert [name for name, _ in script.CHECKS] == ["profile", "dtypes", "per-layer", "compare --profile",
-                                                   "device peaks", "OOM report", "cli profile"]
+                                                   "device peaks", "OOM report", "cli profile",
+                                                   "onnxruntime CUDA provider", "onnxruntime TensorRT provider",
+                                                   "torch.compile on CUDA"]
+    # a runtime check whose provider is absent is a SKIP of its own, not a FAIL
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(script.Skipped, match="CUDAExecutionProvider not in this onnxruntime build"):
+            dict(script.CHECKS)["onnxruntime CUDA provider"]("tinycsp", "cuda")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

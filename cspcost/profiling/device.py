@@ -118,10 +118,9 @@ class CpuDevice:
         """Nothing to make current."""
         return nullcontext()
 
-    @contextmanager
-    def memory(self) -> Iterator[dict[str, Any]]:
+    def memory(self, cuda: Any = None) -> AbstractContextManager[dict[str, Any]]:
         """No allocator peaks on the CPU (``{}``)."""
-        yield {}
+        return nullcontext({})
 
     def settings(self) -> dict[str, Any]:
         """No kernel-choosing flags to state."""
@@ -259,5 +258,4 @@ def cuda_memory(device: torch.device, cuda: Any = None) -> Iterator[dict[str, An
 
 def device_memory(device: torch.device, cuda: Any = None) -> AbstractContextManager[dict[str, Any]]:
     """The allocator's peaks while the block runs (``{}`` on CPU); ``cuda`` injectable for tests."""
-    layer = device_layer(device)
-    return layer.memory(cuda) if isinstance(layer, CudaDevice) else layer.memory()
+    return device_layer(device).memory(cuda)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from cspcost.profiling.layers import LayerTimes
 from cspcost.profiling.peaks import DevicePeaks, bound, roofline_ms
+from cspcost.profiling.runtimes.base import ModuleTimes
 from cspcost.profiling.timing import Stats, spearman
 from cspcost.walk.metrics import ancestor
 
@@ -38,7 +39,7 @@ LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "latency_ms", "time_share
                  "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency"]
 
 
-def join_layers(walker: pd.DataFrame, times: LayerTimes, peaks: DevicePeaks | None) -> pd.DataFrame:
+def join_layers(walker: pd.DataFrame, times: LayerTimes | ModuleTimes, peaks: DevicePeaks | None) -> pd.DataFrame:
     """The walker's layers joined with their measured times and roofline bounds (raw columns).
 
     Args:
@@ -105,7 +106,7 @@ def rank_correlation(raw: pd.DataFrame) -> float:
     return spearman(ran["predicted_ms"], ran["measured_ms"])
 
 
-def layer_summary(raw: pd.DataFrame, times: LayerTimes, end_to_end_ms: float) -> dict[str, Any]:
+def layer_summary(raw: pd.DataFrame, times: LayerTimes | ModuleTimes, end_to_end_ms: float) -> dict[str, Any]:
     """The per-layer sum against the end-to-end median, and the cost of instrumenting.
 
     The ratio compares like with like: the median over instrumented runs of each run's layer

@@ -75,13 +75,19 @@ def open_bench(spec: ProfileSpec, cache_dir: str | None = None) -> Iterator[Benc
         stack.enter_context(torch.inference_mode())
         options = RuntimeOptions(dev.device, threads, spec.precision, cache_dir)
         entries: list[Entry] = []
-        stack.callback(lambda: [e.prepared.close() for e in entries])
+        stack.callback(_close_all, entries)
         for name, model, sizes in loaded:
             inputs = first_forward(model, sizes, spec.batch, dev.device, dtype, spec.channels_last)
             for runtime in runtimes:
                 entries.append(Entry(name, runtime.name, model, sizes, inputs,
                                      runtime.prepare(model, inputs, options)))
         yield Bench(spec, dev, dtype, threads, entries)
+
+
+def _close_all(entries: list[Entry]) -> None:
+    """Close every prepared runtime session."""
+    for entry in entries:
+        entry.prepared.close()
 
 
 def time_entry(entry: Entry, spec: ProfileSpec, timer: Timer | None = None,

@@ -26,7 +26,7 @@ class ProfileSpec:
     """The models, inputs, device, dtype, threads, counts and runtimes of one measurement."""
 
     models: tuple[Model, ...]  # one for ``profile``, several for ``paired``
-    input_size: tuple[tuple[int, ...], ...] | None = None  # (C, H, W) per input; None: each model's own
+    input_size: tuple[tuple[int, ...], ...] | Sequence[Any] | None = None  # (C, H, W) per input (normalised)
     batch: int = 1
     device: str = "cpu"
     dtype: str = "float32"

@@ -62,8 +62,13 @@ class ModuleTimes:
 class Prepared(Protocol):
     """A model ready to run under one runtime (what ``Runtime.prepare`` returns)."""
 
-    forward: Callable[[], object]  # one forward pass on the inputs made once; timed as it is
-    timer: Timer  # times one call of ``forward`` in seconds
+    @property
+    def forward(self) -> Callable[[], object]:
+        """One forward pass on the inputs made once; timed as it is."""
+
+    @property
+    def timer(self) -> Timer:
+        """Times one call of ``forward`` in seconds."""
 
     def stamp(self) -> dict[str, Any]:
         """The runtime's own stamp: ``runtime``, versions, providers/precision, ``prepare_s``."""

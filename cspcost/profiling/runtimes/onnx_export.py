@@ -121,6 +121,8 @@ def _export(model: nn.Module, inputs: Sequence[torch.Tensor], path: Path, dynamo
         warnings.simplefilter("ignore")
         if dynamo:
             program = torch.onnx.export(cpu_model, args, dynamo=True, opset_version=OPSET, verbose=False)
+            if program is None:  # only without dynamo does export write the file itself
+                raise RuntimeError("the dynamo exporter returned no program")
             program.save(str(tmp))
         else:
             torch.onnx.export(cpu_model, args, str(tmp), dynamo=False, opset_version=OPSET)
