@@ -194,7 +194,7 @@ def table5(pairs: Sequence[tuple[str, ...]] | None = None, *, rounds: int = TABL
 
 # Stamp fields of one model's run (files, export and compile times), not of the machine or versions.
 _RUN_ONLY = {"onnx_file", "onnx_export_s", "onnx_cached", "prepare_s", "max_abs_diff_vs_eager", "compile_s",
-             "runtime"}
+             "runtime", "prepared"}
 
 
 def _busiest(seen: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:

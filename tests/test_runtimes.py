@@ -232,6 +232,7 @@ def test_one_model_under_several_runtimes_is_paired(tmp_path: Path) -> None:
     assert r.models[1].ratio.median == pytest.approx(float(np.median(ratios)))
     data = _strict(json.dumps(r.to_dict()))
     assert data["environment"]["runtime"] == "eager,onnxruntime,openvino"
+    assert [p["runtime"] for p in data["environment"]["prepared"]] == ["eager", "onnxruntime", "openvino"]
 
 
 @needs_ort

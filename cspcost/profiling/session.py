@@ -57,9 +57,12 @@ class Bench:
         """The stamp: device, versions, threads, dtype, and each runtime's own fields."""
         env = stamp(self.device.device, self.threads, self.dtype)
         runtimes = {e.runtime: e.prepared.stamp() for e in self.entries}
-        if len(runtimes) == 1:
-            return {**env, **next(iter(runtimes.values()))}
-        return {**env, "runtime": ",".join(runtimes), "runtimes": runtimes}
+        if len(self.entries) == 1:
+            return {**env, **runtimes[self.entries[0].runtime]}
+        # several entries: each one's own stamp (export, compile time, difference vs eager) in a list
+        prepared = [{"model": e.name, **e.prepared.stamp()} for e in self.entries]
+        shared = {k: v for stamp_ in runtimes.values() for k, v in stamp_.items()}  # versions, providers
+        return {**env, **shared, "runtime": ",".join(runtimes), "prepared": prepared}
 
 
 @contextmanager
