@@ -9,6 +9,7 @@ group-by away):
 | `latency_ms` | the same number (the name every runtime's layer row carries) |
 | `time_share` | `measured_ms` over the sum of all layers' `measured_ms` |
 | `flops`, `flops_share` | the walker's FLOPs and their share of the model's |
+| `cio_elems`, `cio_share` | the walker's CIO (conv inputs + outputs, HarDNet's definition) and its share |
 | `share_gap` | `time_share - flops_share`: > 0 for layers slower than their FLOPs suggest (G4) |
 | `bytes_moved` | the walker's `bytes_read + bytes_written` |
 | `achieved_gflops`, `achieved_gbs` | `flops` and `bytes_moved` over `measured_ms` (1 G = 1e9) |
@@ -33,10 +34,10 @@ from cspcost.profiling.runtimes.base import ModuleTimes
 from cspcost.profiling.timing import Stats, spearman
 from cspcost.walk.metrics import ancestor
 
-SUMMED = ["ops", "measured_ms", "flops", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
+SUMMED = ["ops", "measured_ms", "flops", "cio_elems", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
 LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "latency_ms", "time_share", "flops", "flops_share",
                  "share_gap", "bytes_moved", "achieved_gflops", "achieved_gbs", "intensity",
-                 "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency"]
+                 "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency", "cio_elems", "cio_share"]
 
 
 def join_layers(walker: pd.DataFrame, times: LayerTimes | ModuleTimes, peaks: DevicePeaks | None) -> pd.DataFrame:
@@ -51,10 +52,11 @@ def join_layers(walker: pd.DataFrame, times: LayerTimes | ModuleTimes, peaks: De
     """
     measured = {name: float(np.median(s)) * 1e3 for name, s in times.per_run_s.items()}
     frame = walker[["name", "type", "ops", "flops"]].copy()
+    frame["cio_elems"] = walker["cio_elems"] if "cio_elems" in walker else 0
     frame["bytes_moved"] = walker["bytes_read"] + walker["bytes_written"]
     extra = [n for n in measured if n not in set(frame["name"])]  # should not happen: same tracker
     if extra:
-        frame = pd.concat([frame, pd.DataFrame({"name": extra, "type": "?", "ops": 0, "flops": 0,
+        frame = pd.concat([frame, pd.DataFrame({"name": extra, "type": "?", "ops": 0, "flops": 0, "cio_elems": 0,
                                                 "bytes_moved": 0})], ignore_index=True)
     frame["measured_ms"] = frame["name"].map(measured).fillna(0.0)
     return _add_roofline(frame, peaks)
@@ -77,7 +79,8 @@ def at_depth(raw: pd.DataFrame, depth: int | None, types: dict[str, str]) -> pd.
     if depth is None:
         return raw
     names = raw["name"].map(lambda n: ancestor(n, depth))
-    grouped = raw.groupby(names, sort=False)[SUMMED].sum(min_count=1).reset_index()
+    summed = [c for c in SUMMED if c in raw]  # frames from before the CIO column lack it
+    grouped = raw.groupby(names, sort=False)[summed].sum(min_count=1).reset_index()
     grouped["type"] = grouped["name"].map(lambda n: types.get(n, "?"))
     return grouped
 
@@ -90,6 +93,9 @@ def derive(raw: pd.DataFrame) -> pd.DataFrame:
     f["flops_share"] = f["flops"] / total_flops if total_flops else 0.0
     f["share_gap"] = f["time_share"] - f["flops_share"]
     f["latency_ms"] = f["measured_ms"]  # the same number under the name every runtime's table uses
+    total_cio = f["cio_elems"].sum() if "cio_elems" in f else 0
+    f["cio_elems"] = f["cio_elems"] if "cio_elems" in f else 0
+    f["cio_share"] = f["cio_elems"] / total_cio if total_cio else 0.0
     ms = f["measured_ms"].where(f["measured_ms"] > 0)
     f["achieved_gflops"] = (f["flops"] / (ms * 1e6)).fillna(0.0)  # flops / (ms * 1e-3 s) / 1e9
     f["achieved_gbs"] = (f["bytes_moved"] / (ms * 1e6)).fillna(0.0)
