@@ -206,6 +206,8 @@ def test_per_layer_under_an_onnx_runtime_maps_to_the_walkers_modules(runtime: st
     assert layers.loc["conv1", "latency_ms"] > 0 and layers.loc["conv2", "latency_ms"] > 0
     assert "bn1" in r.fused_away["conv1"] and layers.loc["bn1", "latency_ms"] == 0
     assert layers.loc["conv1", "flops"] == 2 * 8 * 3 * 9 * 32 * 32  # joined with the walker's FLOPs
+    assert layers.loc["conv1", "cio_elems"] == 3 * 32 * 32 + 8 * 32 * 32  # and CIO: input + output of the conv
+    assert layers["cio_share"].sum() == pytest.approx(1.0)
     data = _strict(r.to_json())
     assert data["runtime"] == runtime and 0.95 <= data["mapped_time_share"] <= 1
     assert all("latency_ms" in row for row in data["layers"])
