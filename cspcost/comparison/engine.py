@@ -73,7 +73,7 @@ class Comparison:
 def compare(
     models: Sequence[str | torch.nn.Module], input_size: Sequence[int] | None = None, batch: int = 1, *,
     convention: str = "pytorch", cio: str | None = None, fuse_bn: bool = False, device: str = "meta",
-    latency: Latency | None = None, profile: bool = False, csp: bool = False,
+    latency: Latency | None = None, profile: bool = False, csp: bool = False, runtime: str = "eager",
 ) -> Comparison:
     """Analyse each model (each at its own default input unless ``input_size``) and tabulate.
 
@@ -82,6 +82,8 @@ def compare(
         latency: optional measurer ``(models, input_size) -> LatencyReport`` (e.g.
             ``paired_latency``: all models interleaved in one process).
         profile: measure CPU latency with ``paired_latency``'s defaults (when no ``latency``).
+        runtime: with ``profile``, the runtime the models run under ("eager", "compile", "onnxruntime",
+            "openvino").
         csp: also find each model's cross-stage partial blocks (``results[i].csp_blocks``).
     Returns:
         A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns (with
@@ -94,7 +96,7 @@ def compare(
 
         results = [find_csp(r) for r in results]
     if profile and latency is None:
-        latency = lambda ms, size: paired_latency(ms, size, batch=batch)  # noqa: E731
+        latency = lambda ms, size: paired_latency(ms, size, batch=batch, runtime=runtime)  # noqa: E731
     return tabulate(results, latency(models, input_size) if latency is not None else None)
 
 

@@ -90,7 +90,7 @@ def paired_spec(spec: ProfileSpec, processes: int = 1, *, clock: Clock = time.pe
     if processes > 1:
         from cspcost.profiling.processes import paired_processes
 
-        return paired_processes(spec, processes)
+        return paired_processes(spec, processes, cache_dir=cache_dir)
     with open_bench(spec, cache_dir) as bench:
         measure = timer or (None if clock is time.perf_counter else bench.device.timer(clock))
         forwards = [(e.prepared.forward, measure or e.prepared.timer) for e in bench.entries]

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,14 +32,17 @@ Runner = Callable[[str, dict[str, Any]], dict[str, Any]]  # (kind, spec payload)
 SPREAD_MAX = 0.10  # per-process medians further apart than this (relative) get a warning
 
 
-def run_worker(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement in a fresh Python process; its result comes back through a file."""
+def run_worker(kind: str, payload: dict[str, Any], cache_dir: str | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process; its result comes back through a file.
+
+    ``cache_dir`` (exported ONNX files) reaches the worker as ``$CSPCOST_CACHE_DIR``."""
     request = json.dumps({"kind": kind, "spec": payload})
     fd, path = tempfile.mkstemp(prefix="cspcost-worker-", suffix=".json")
     os.close(fd)
     try:
+        env = {**os.environ, "CSPCOST_CACHE_DIR": cache_dir} if cache_dir else None
         done = subprocess.run([sys.executable, "-m", "cspcost.profiling.worker", request, path],
-                              capture_output=True, text=True, check=False)
+                              capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()] or [f"exit code {done.returncode}"]
             errors = [ln for ln in lines if ln.startswith("error: ")]
@@ -48,18 +52,22 @@ def run_worker(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         Path(path).unlink(missing_ok=True)
 
 
-def profile_processes(spec: ProfileSpec, processes: int, runner: Runner = run_worker) -> ProfileResult:
+def profile_processes(spec: ProfileSpec, processes: int, runner: Runner = run_worker,
+                      cache_dir: str | None = None) -> ProfileResult:
     """``profile`` of ``spec`` in ``processes`` fresh processes, merged into one ProfileResult."""
     if spec.per_layer:
         raise UsageError("per-layer times are measured in one process; drop --processes or --per-layer")
     payload = spec.to_payload()
-    return merge_profiles([runner("profile", payload) for _ in range(processes)])
+    run = partial(run_worker, cache_dir=cache_dir) if runner is run_worker else runner
+    return merge_profiles([run("profile", payload) for _ in range(processes)])
 
 
-def paired_processes(spec: ProfileSpec, processes: int, runner: Runner = run_worker) -> PairedResult:
+def paired_processes(spec: ProfileSpec, processes: int, runner: Runner = run_worker,
+                     cache_dir: str | None = None) -> PairedResult:
     """The paired measurement of ``spec`` in ``processes`` fresh processes, merged."""
     payload = spec.to_payload()
-    return merge_paired([runner("paired", payload) for _ in range(processes)])
+    run = partial(run_worker, cache_dir=cache_dir) if runner is run_worker else runner
+    return merge_paired([run("paired", payload) for _ in range(processes)])
 
 
 def merge_profiles(runs: list[dict[str, Any]]) -> ProfileResult:

@@ -106,7 +106,7 @@ def profile(
         raise UsageError(f"--per-layer: the {spec.runtime} runtime cannot time layers (try --runtime eager, "
                          "onnxruntime or openvino)")
     if processes != 1:
-        return _in_processes(processes, spec)
+        return _in_processes(processes, spec, cache_dir)
     return run_spec(spec, depth=depth, peaks=peaks, clock=clock, timer=timer, progress=progress,
                     cache_dir=cache_dir)
 
@@ -150,13 +150,13 @@ def _runtimes_paired(spec: ProfileSpec, processes: int, progress: Progress | Non
                        cache_dir=cache_dir)
 
 
-def _in_processes(processes: int, spec: ProfileSpec) -> ProfileResult:
+def _in_processes(processes: int, spec: ProfileSpec, cache_dir: str | None) -> ProfileResult:
     """The measurement in fresh processes, merged."""
     from cspcost.profiling.processes import profile_processes
 
     if not isinstance(processes, int) or processes < 1:
         raise UsageError(f"processes must be a positive integer, got {processes!r}")
-    return profile_processes(spec, processes)
+    return profile_processes(spec, processes, cache_dir=cache_dir)
 
 
 default_timer = timer_for  # CUDA events on a GPU, else the synchronised host clock
