@@ -23,7 +23,7 @@ Timing one callable under a runtime (what ``profile`` does, minus statistics)::
         prepared.close()
 
 Run it under ``torch.inference_mode()`` with ``torch.set_num_threads(threads)`` as the profiler
-does (``session.run_session`` does all of this, warm-up and statistics included).
+does (``session.open_bench`` and ``session.time_entry`` do all of this for a ``ProfileSpec``).
 """
 from __future__ import annotations
 
