@@ -152,11 +152,6 @@ def _conv_before_norm(model: nn.Module) -> dict[str, str]:
     return found
 
 
-def group_runs(values: dict[str, list[float]], runs: int) -> dict[str, list[float]]:
-    """Per-key lists padded with zeros to ``runs`` entries."""
-    return {k: v + [0.0] * (runs - len(v)) for k, v in values.items()}
-
-
 def add_time(table: dict[str, list[float]], key: str, run: int, runs: int, seconds: float) -> None:
     """Add ``seconds`` to ``table[key][run]`` (a list of ``runs`` zeros when new)."""
     if key not in table:
