@@ -12,7 +12,7 @@ _LAZY = {
     "models_table": "api", "measure": "api", "check_budgets": "api",
     "find_csp": "structure", "compare": "comparison.engine", "Comparison": "comparison.engine",
     "profile": "profiling.run", "ProfileResult": "profiling.result",
-    "paired": "profiling.paired", "PairedResult": "profiling.paired",
+    "paired": "profiling.paired", "PairedResult": "profiling.paired_result",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
 }
