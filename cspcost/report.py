@@ -276,7 +276,7 @@ def _table5_runtimes_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: 
                      + " | ".join(cells.get(r, "-") for r in runtimes) + " |")
     ms = frame.pivot_table(index=["model", "baseline"], columns="runtime", values="model_ms", sort=False)
     lines += ["", "Median latency of the CSP model (ms) under each runtime: "
-              + "; ".join(f"{m}: " + ", ".join(f"{r} {rounded(ms.loc[(m, b), r])}" for r in runtimes if r in ms)
+              + "; ".join(f"{m} (vs {b}): " + ", ".join(f"{r} {rounded(ms.loc[(m, b), r])}" for r in runtimes if r in ms)
                           for m, b in ms.index), "",
               "## Environment", "", "The busiest state seen over all measurements (lowest CPU share, highest "
               "load and steal) and the runtimes' versions; each measurement's own is in table5.csv.", "",
