@@ -120,7 +120,8 @@ def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = No
     index += ["", "## Table 5: measured latency", "",
               "`table5.md` beside this file: FLOPs, CIO and measured CPU latency ratios of every pair, "
               "with 95% intervals and the environment stamp, written by `cspcost report --latency` "
-              "(it measures: run it on a quiet machine)."]
+              "(`--runtime eager,onnxruntime,openvino`: one ratio column per runtime; it measures: run it on a "
+              "quiet machine)."]
     write_atomic(out / "README.md", "\n".join(index) + "\n")
     if progress:
         progress(steps, steps)
