@@ -14,6 +14,7 @@ from cspcost.comparison.engine import tabulate
 from cspcost.comparison.output import write_report
 from cspcost.render.export import to_csv, to_markdown
 from cspcost.render.files import write_atomic
+from cspcost.render.folders import check_output_path, written_whole
 from cspcost.render.tables import rounded
 from cspcost.walk.analysis import AnalysisResult, analyze
 
@@ -94,8 +95,16 @@ def modern_comparisons(out: Path) -> tuple[list[Path], list[str]]:
 
 def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """The committed reference report: each pair's charts and summary, Table 3, today's CSP models,
-    the published figures beside cspcost's, and an index."""
-    out, written = Path(out), []
+    the published figures beside cspcost's, and an index; the folder is written whole (files of
+    other commands in it, such as budgets.toml and table5.md, stay)."""
+    with written_whole(out) as tmp:
+        files = _write_zoo_report(tmp, progress)
+    return [Path(out) / f.relative_to(tmp) for f in files]
+
+
+def _write_zoo_report(out: Path, progress: Callable[[int, int], None] | None) -> list[Path]:
+    """zoo_report's files, into the folder ``out``."""
+    written: list[Path] = []
     pairs = zoo_pairs()
     analyses: dict[str, AnalysisResult] = {}  # each model analysed once, however many pairs it is in
     steps = len(pairs) + 2
@@ -303,6 +312,7 @@ def latency_report(out: str | Path, rounds: int = TABLE5_ROUNDS, processes: int 
     Args:
         note: a sentence put under the title (e.g. that the machine was loaded).
     """
+    check_output_path(out, "the output directory")
     frame, env = table5(rounds=rounds, processes=processes, progress=progress, runtimes=runtimes)
     env = {**env, "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     out = Path(out)
