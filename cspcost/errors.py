@@ -39,6 +39,10 @@ class CfgFileError(ModelLoadError):
     """A malformed darknet .cfg file; the message names file, line and problem."""
 
 
+class BudgetFileError(UsageError):
+    """A malformed budgets file: the message names the file, line and key."""
+
+
 class ForwardError(UsageError):
     """The model's forward pass failed; the message names the module that failed."""
 
@@ -73,6 +77,16 @@ class InternalError(CspcostError):
 
 class UnsupportedOpsWarning(UserWarning):
     """The model ran ops that no rule prices; they count as 0 (``--strict`` makes this an error)."""
+
+
+# The API's way to fail instead; the CLI swaps it for its own option where the command has one.
+STRICT_HINT = " (strict=True fails instead)"
+
+
+def unsupported_ops_text(name: str, unsupported: dict[str, int]) -> str:
+    """The one line naming every op no rule prices in model ``name`` (walker and cache alike)."""
+    listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+    return f"no cost rule for {listed} in {name}; counted as 0{STRICT_HINT}"
 
 
 class MissingExtraError(UsageError):

@@ -17,9 +17,11 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _emit_section,
+    renderer,
     _with_phases,
     _with_progress,
 )
@@ -29,8 +31,8 @@ if TYPE_CHECKING:  # annotations only: torch-backed modules are imported inside 
     from cspcost.walk.analysis import AnalysisResult
 
 
-@app.command()
-def analyze(
+@app.command("analyze")
+def analyze_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
@@ -39,14 +41,14 @@ def analyze(
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate layers at this module depth (1 = top-level blocks)."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the N heaviest layers (by --sort, default flops)."),
     sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: flops, macs, params, cio_elems, bytes_read, ..."),
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
@@ -61,24 +63,26 @@ def analyze(
     * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     """
-    with _reporting():
+    with _reporting(strict_option=True):
         from cspcost.render.folders import check_output_path
         from cspcost.structure import find_csp
-        from cspcost.walk.analysis import analyze as run_analysis
+        from cspcost.walk.analysis import analyze
 
         check_output_path(output, "--output")
         check_output_path(graph, "--graph")
         _settle_heap()
         shape = _input_shape(input, size)
-        result = run_analysis(model, shape, batch, device=device, convention=convention.value,
-                              cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
-                              strict=strict, depth=depth)
+        result = analyze(model, shape, batch, device=device, convention=convention.value,
+                         cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
+                         strict=strict, depth=depth)
         result = find_csp(result) if csp else result
         if graph:
             from cspcost.render.files import write_atomic
-            from cspcost.structure import graph_text
+            from cspcost.render.graph import graph_text
+            from cspcost.structure import op_roles
 
-            write_atomic(graph, graph_text(result, graph))
+            assert result.graph is not None  # analyze always records the dataflow
+            write_atomic(graph, graph_text(result.graph, graph, op_roles(result.graph)))
             err.print(f"wrote {graph}")
         _emit(_format_analysis(result, fmt, top, sort), output)
 
@@ -86,7 +90,6 @@ def analyze(
 def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:
     """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
     from cspcost.errors import UsageError
-    from cspcost.render import export, tables
 
     layers = result.layers
     key = sort or ("flops" if top else None)
@@ -97,12 +100,14 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     if top is not None:
         layers = layers.head(top)
     result = dataclasses.replace(result, layers=layers)
-    if fmt is Format.json:
-        return result.to_json() + "\n"
-    if fmt is Format.csv:
-        return export.to_csv(layers)
-    if fmt is Format.md:
-        return export.to_markdown(layers)
+    return renderer(fmt).result(result, layers, lambda: _analysis_text(result))
+
+
+def _analysis_text(result: AnalysisResult) -> str:
+    """The terminal view of an analysis: the layer table and any CSP blocks."""
+    from cspcost.render import tables
+
+    layers = result.layers
     shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
     text = tables.render_text(tables.layer_table(layers, result.totals, title))
@@ -114,16 +119,16 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     return text
 
 
-@app.command()
-def compare(
+@app.command("compare")
+def compare_cmd(
     models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
-    out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Directory for the charts (default `reports/<A>_vs_<B>/`); implies --plot."),
     depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
     csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
@@ -131,7 +136,7 @@ def compare(
     processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     runtime: str = typer.Option("eager", "--runtime", "-r", help="With --profile: the runtime every model runs under: eager, compile, onnxruntime or openvino."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
 
@@ -145,23 +150,22 @@ def compare(
     * `cspcost compare resnet10 cspresnet10 --profile --runtime onnxruntime` (paired under ONNX Runtime)
     """
     with _reporting():
-        from cspcost.comparison.engine import compare as run_compare
+        from cspcost.comparison.engine import compare
         from cspcost.comparison.output import default_folder, write_report
         from cspcost.errors import UsageError
         from cspcost.render.folders import check_output_path
         from cspcost.shapes import parse_input
 
-        if len(models) < 2:
-            raise UsageError("compare needs at least two models")
         check_output_path(out, "--out")
         _settle_heap()
         if runtime != "eager" and not profile:
             raise UsageError("--runtime applies to --profile; add --profile")
-        latency = _latency_measurer(batch, profile_device, rounds, processes, plot, runtime) if profile else None
-        result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
-                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
+        latency = (_latency_measurer(batch, profile_device, rounds, processes, plot or bool(out), runtime)
+                   if profile else None)
+        result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
+                         cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
-        if plot:
+        if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or default_folder(models)
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
@@ -193,17 +197,13 @@ def _warn_latency(details: Optional[dict[str, Any]]) -> None:
 
 def _emit_comparison(result: Comparison, fmt: Format) -> None:
     """The comparison table in the chosen format."""
-    import json
-
     from cspcost.render import tables
 
-    if fmt is Format.json:
-        from cspcost.profiling.result import plain
-
-        _emit(json.dumps(plain(result.to_dict()), indent=2, default=str, allow_nan=False) + "\n", None)
+    if fmt.value == "json":
+        _emit(renderer(fmt).result(result, result.table, str), None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
-        if fmt in (Format.table, Format.md) and result.stages is not None:
+        if fmt.value != "csv" and result.stages is not None:
             from cspcost.render import views
 
             stages = views.stage_deltas(result.stages, result.labels)
@@ -217,7 +217,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 
 @app.command("report")
-def zoo_report(
+def report_cmd(
     out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
@@ -232,8 +232,7 @@ def zoo_report(
     """
     with _reporting():
         from cspcost.render.folders import check_output_path
-        from cspcost.report import latency_report
-        from cspcost.report import zoo_report as run_report
+        from cspcost.report import latency_report, zoo_report
 
         check_output_path(out, "--out")
         if latency:
@@ -245,7 +244,7 @@ def zoo_report(
             files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress, runtimes, note),
                                    "timing the zoo pairs")
         else:
-            files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+            files = _with_progress(lambda progress: zoo_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
 
 
@@ -257,7 +256,7 @@ def check(
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail a model whose ops are not all priced (default; a budget's strict = false opts one model out)."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where measurements are cached (default $CSPCOST_CACHE_DIR or the user cache dir, e.g. ~/.cache/cspcost)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure every model afresh; store nothing."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
@@ -270,7 +269,7 @@ def check(
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
     `cspcost check budgets.toml --update`, `cspcost check budgets.toml --no-cache`
     """
-    with _reporting():
+    with _reporting(strict_option=True):
         from cspcost import budgets as b
         from cspcost.api import check_budgets
         from cspcost.render import tables, views
@@ -319,7 +318,7 @@ def peers_cmd(
     depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
     tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.
@@ -339,4 +338,4 @@ def peers_cmd(
 
         check_output_path(output, "--output")
         shape = _input_shape(input, size)
-        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)
+        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), renderer(fmt)), output)

@@ -7,8 +7,9 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 
-from cspcost.comparison.deltas import label, summarize, table
+from cspcost.comparison.deltas import label, summary_row, table
 from cspcost.comparison.stages import first_shapes, stage_labels, stage_table
+from cspcost.errors import UsageError
 from cspcost.walk.analysis import AnalysisResult, analyze
 
 LATENCY_KEYS = ["latency_ratio", "latency_ratio_ci95", "latency_significant", "latency_p_value", "latency_cv"]
@@ -40,6 +41,12 @@ class Comparison:
     def labels(self) -> list[str]:
         """Legend labels, 'model @HxW'."""
         return [label(r) for r in self.results]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The comparison as JSON (what ``--format json`` prints)."""
+        from cspcost.render.jsondump import dumps
+
+        return dumps(self.to_dict(), indent)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the table rows and each model's totals and convention."""
@@ -85,10 +92,13 @@ def compare(
         runtime: with ``profile``, the runtime the models run under ("eager", "compile", "onnxruntime",
             "openvino").
         csp: also find each model's cross-stage partial blocks (``results[i].csp_blocks``).
+    Raises:
+        UsageError: fewer than two models, or any error ``analyze`` raises.
     Returns:
         A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns (with
         latency: ``latency_ms``, ``latency_ratio``, ``latency_ratio_ci95`` and more).
     """
+    models = _two_or_more(models)
     results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
                for m in models]
     if csp:
@@ -100,13 +110,23 @@ def compare(
     return tabulate(results, latency(models, input_size) if latency is not None else None)
 
 
+def _two_or_more(models: Any) -> list[Any]:
+    """The models as a list, or a one-line UsageError unless there are at least two."""
+    if isinstance(models, (str, torch.nn.Module)) or not isinstance(models, Sequence):
+        raise UsageError(f"compare takes a list of two or more models, got {type(models).__name__} "
+                         "(e.g. compare(['resnet10', 'cspresnet10']))")
+    if len(models) < 2:
+        raise UsageError(f"compare needs at least two models, got {len(models)}")
+    return list(models)
+
+
 def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = None) -> Comparison:
     """A Comparison of analyses already made (the first is the reference), with measured latency."""
     results = _distinct(results)
     stages = stage_table({label(r): staged(r) for r in results})
     if latency is None:
-        return Comparison(list(results), table([summarize(r) for r in results]), stages=stages)
-    rows = [{**summarize(r, extra["latency_ms"]), **{k: extra.get(k) for k in LATENCY_KEYS}}
+        return Comparison(list(results), table([summary_row(r) for r in results]), stages=stages)
+    rows = [{**summary_row(r, extra["latency_ms"]), **{k: extra.get(k) for k in LATENCY_KEYS}}
             for r, extra in zip(results, latency.rows)]
     timed = {label(r): frame for r, frame in zip(results, latency.layers) if frame is not None}
     return Comparison(list(results), table(rows), timed, latency.details, stages)

@@ -14,10 +14,12 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import torch
 
+from cspcost.errors import UsageError
 from cspcost.formulas import FUSIONS, csp_block, general_dense_cio, split_channels
+from cspcost.shapes import parse_fraction_list, parse_int_list
 from cspcost.walk.analysis import analyze, measure_rows
 
-Progress = Callable[[int, int], None]
+SweepProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,42 @@ DEFAULT_GRID = {
 def grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequence[int],
          gamma: Sequence[Fraction], k: Sequence[int], fusion: Sequence[str],
          bottleneck: Sequence[int | None] = (None,)) -> list[BlockConfig]:
-    """Every combination (square maps of each ``size``), skipping splits that are not whole channels."""
+    """Every combination (square maps of each ``size``), skipping splits that are not whole channels.
+
+    Raises:
+        UsageError: a value outside what the closed forms assume (a size, count or width below 1,
+            an even kernel, a bottleneck width below 1, a split ratio outside (0, 1]).
+    """
+    _check_grid(c, d, m, size, gamma, k, bottleneck)
     configs = []
     for ci, di, mi, s, g, ki, f, b in itertools.product(c, d, m, size, gamma, k, fusion, bottleneck):
         if (Fraction(g) * ci).denominator == 1:
             configs.append(BlockConfig(ci, di, mi, s, s, Fraction(g), ki, f, b))
     return configs
+
+
+def _check_grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequence[int],
+                gamma: Sequence[Fraction], k: Sequence[int], bottleneck: Sequence[int | None]) -> None:
+    """Refuse, in one line, any grid value the closed forms do not cover (before building anything)."""
+    for name, values in (("c", c), ("d", d), ("m", m), ("size", size), ("kernel", k)):
+        if not values or any(not isinstance(v, int) or v < 1 for v in values):
+            raise UsageError(f"--{name} values must be integers of at least 1, got {list(values)}")
+    if any(v % 2 == 0 for v in k):
+        raise UsageError(f"--kernel values must be odd (the closed forms assume 'same' padding, "
+                         f"which an even kernel cannot keep), got {list(k)}")
+    if any(b is not None and (not isinstance(b, int) or b < 1) for b in bottleneck):
+        raise UsageError(f"--bottleneck must be a width of at least 1 channel, got {[b for b in bottleneck if b is not None]}")
+    if not gamma or any(not 0 < g <= 1 for g in gamma):
+        raise UsageError(f"--gamma values must lie in (0, 1], got {[str(g) for g in gamma]}")
+def parse_grid(c: str, d: str, m: str, size: str, gamma: str, kernel: str, fusion: str,
+               bottleneck: int | None = None) -> list[BlockConfig]:
+    """The grid from comma-separated text as ``cspcost formulas`` takes it (``"32,64"``, ``"1/4,1/2"``)."""
+    fusions = [f.strip() for f in fusion.split(",") if f.strip()]
+    unknown = [f for f in fusions if f not in FUSIONS]
+    if unknown or not fusions:
+        raise UsageError(f"unknown fusion {', '.join(unknown) or '(none)'}; use {', '.join(FUSIONS)}")
+    return grid(parse_int_list(c), parse_int_list(d), parse_int_list(m), parse_int_list(size),
+                parse_fraction_list(gamma), parse_int_list(kernel), fusions, [bottleneck])
 
 
 def _module(cfg: BlockConfig) -> torch.nn.Module:
@@ -61,7 +93,7 @@ def _module(cfg: BlockConfig) -> torch.nn.Module:
                                  fusion=cfg.fusion, bottleneck=cfg.bottleneck)
 
 
-def check(cfg: BlockConfig) -> dict[str, object]:
+def check_block(cfg: BlockConfig) -> dict[str, object]:
     """Closed form and walker measurement of one block, side by side."""
     expected = csp_block(cfg.c, cfg.d, cfg.m, cfg.w, cfg.h, cfg.gamma, fusion=cfg.fusion, k=cfg.k,
                          bottleneck=cfg.bottleneck)
@@ -79,12 +111,12 @@ def check(cfg: BlockConfig) -> dict[str, object]:
     return row
 
 
-def sweep(configs: Iterable[BlockConfig], progress: Progress | None = None) -> pd.DataFrame:
+def sweep(configs: Iterable[BlockConfig], progress: SweepProgress | None = None) -> pd.DataFrame:
     """Check every config; one row each, with an ``agree`` column."""
     configs = list(configs)
     rows = []
     for i, cfg in enumerate(configs):
-        rows.append(check(cfg))
+        rows.append(check_block(cfg))
         if progress:
             progress(i + 1, len(configs))
     return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from cspcost.errors import (
+    CspcostError,
     ForwardError,
     ModelLoadError,
     OutOfMemoryError,
@@ -26,7 +27,8 @@ from cspcost.errors import (
 )
 from cspcost.profiling.device import device_layer, is_oom
 from cspcost.sources.resolve import resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.shapes import check_shape
+from cspcost.sources.record import DEFAULT_INPUT
 
 
 def load_model(model_or_name: nn.Module | str, input_size: Any, dev: torch.device, dtype: torch.dtype,
@@ -50,6 +52,8 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
         with torch.random.fork_rng(), torch.device(dev):
             torch.manual_seed(0)
             model = resolved.factory()
+    except CspcostError:  # a source's own one-line error: not wrapped a second time
+        raise
     except SystemExit as exc:  # a factory that exits is bad input (issue 23), not cspcost's exit
         raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - the user's factory failed
@@ -61,11 +65,8 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
 
 def _sizes(size: Sequence[Any]) -> list[tuple[int, ...]]:
     """One or several (C, H, W) sizes, validated."""
-    sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
-    for s in sizes:
-        if not s or any(not isinstance(d, int) or d <= 0 for d in s):
-            raise UsageError(f"malformed input size {s!r}; expected positive ints such as (3, 224, 224)")
-    return sizes
+    several = isinstance(size, Sequence) and bool(size) and isinstance(size[0], Sequence)
+    return [check_shape(s) for s in (size if several else [size])]
 
 
 def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_last: bool,

@@ -23,7 +23,9 @@ from cspcost.profiling.runtimes import get_runtime
 from cspcost.profiling.runtimes.base import Prepared, RuntimeOptions
 from cspcost.profiling.spec import ProfileSpec
 from cspcost.profiling.timing import Clock, Progress, Timer, time_budget, time_calls
+from cspcost.shapes import check_shape
 from cspcost.walk.capture import eval_mode
+from cspcost.walk.untouched import kept
 
 
 @dataclass
@@ -72,7 +74,12 @@ def open_bench(spec: ProfileSpec, cache_dir: str | None = None) -> Iterator[Benc
     dtype = parse_dtype(spec.dtype, dev.device)
     runtimes = [get_runtime(name) for name in spec.runtimes]  # unknown or missing: fail before building
     loaded = [load_model(m, spec.input_size, dev.device, dtype, spec.channels_last) for m in spec.models]
+    for _, _, sizes in loaded:
+        for size in sizes:
+            check_shape(size, spec.batch)  # the batched input too, before anything is allocated
     with thread_count(spec.threads) as threads, dev.context(), ExitStack() as stack:
+        for given in spec.models:
+            stack.enter_context(kept(given))  # the user's modules come back as they were
         for _, model, _ in loaded:
             stack.enter_context(eval_mode(model))
         stack.enter_context(torch.inference_mode())
@@ -99,7 +106,8 @@ def time_entry(entry: Entry, spec: ProfileSpec, timer: Timer | None = None,
     forward = entry.prepared.forward
     measure = timer or entry.prepared.timer
     with gc_paused():
-        time_calls(forward, spec.warmup - 1, timer=measure, progress=progress, phase="warmup")
+        # the checking first forward was the first warm-up call (with warmup 0: the only untimed one)
+        time_calls(forward, max(spec.warmup - 1, 0), timer=measure, progress=progress, phase="warmup")
         if spec.min_time is not None:
             return time_budget(forward, spec.min_time, timer=measure, progress=progress)
         return time_calls(forward, spec.repeat, timer=measure, progress=progress), 1

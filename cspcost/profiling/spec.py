@@ -15,6 +15,7 @@ from torch import nn
 
 from cspcost.errors import UsageError
 from cspcost.profiling.device import DTYPES
+from cspcost.profiling.environment import check_threads
 from cspcost.profiling.intervals import MIN_SAMPLES
 
 PRECISIONS = ("f32", "default")  # OpenVINO's inference precision: f32, or the runtime's own default
@@ -32,7 +33,7 @@ class ProfileSpec:
     dtype: str = "float32"
     threads: int | None = 1  # intra-op threads in every runtime (None: torch's current count)
     channels_last: bool = False
-    warmup: int = 10  # untimed forwards (profile) or rounds (paired), the first (checking) one included
+    warmup: int = 10  # untimed forwards (profile) or rounds (paired), the first (checking) one included (0: only it)
     repeat: int = 30  # timed forwards (profile) or rounds (paired)
     min_time: float | None = None  # profile only: a time budget in seconds instead of ``repeat``
     runtimes: tuple[str, ...] = ("eager",)  # several: one model timed under each, interleaved
@@ -61,13 +62,12 @@ class ProfileSpec:
 
     def _check_counts(self) -> None:
         """Reject counts that cannot give a measurement."""
-        for label, value in (("batch", self.batch), ("warmup", self.warmup), ("repeat", self.repeat)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UsageError(f"{label} must be a positive integer, got {value!r}")
+        for label, value, least in (("batch", self.batch, 1), ("warmup", self.warmup, 0), ("repeat", self.repeat, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise UsageError(f"{label} must be an integer of at least {least}, got {value!r}")
         if self.min_time is not None and not self.min_time > 0:
             raise UsageError(f"min_time must be a positive number of seconds, got {self.min_time!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise UsageError(f"threads must be at least 1, got {self.threads}")
+        check_threads(self.threads)
 
     def check_paired(self) -> None:
         """A paired measurement needs two entries and enough rounds for a 95% interval."""

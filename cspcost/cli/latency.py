@@ -11,12 +11,17 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _with_phases,
+    renderer,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from cspcost.profiling.paired_result import PairedResult
     from cspcost.profiling.result import ProfileResult
 
 _RUNTIME_HELP = ("eager (PyTorch), compile (torch.compile, inductor), onnxruntime or openvino; several, comma-"
@@ -30,20 +35,20 @@ def profile_cmd(
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (default 1: reproducible on a shared machine)."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (default 1: reproducible on a shared machine)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
-    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first (0 or more; the first forward, checking the model runs, is always one)."),
     repeat: int = typer.Option(30, "--repeat", help="Timed forwards."),
     min_time: Optional[float] = typer.Option(None, "--min-time", help="A time budget in seconds instead of --repeat."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
-    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=1, help="Aggregate per-layer times at this module depth."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     runtime: str = typer.Option("eager", "--runtime", "-r", help=_RUNTIME_HELP),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO's inference precision: f32 (comparable with the others) or default (the runtime's own, bf16 on AVX-512-bf16 CPUs)."),
     onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default $CSPCOST_CACHE_DIR or ~/.cache/cspcost/onnx)."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
 
@@ -62,7 +67,7 @@ def profile_cmd(
         from cspcost.shapes import parse_input
 
         result = _with_phases(lambda progress: profile(
-            model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
+            model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
             per_layer=per_layer, depth=depth, progress=progress, processes=processes, runtime=runtime,
             precision=precision, cache_dir=onnx_cache))
@@ -74,27 +79,17 @@ def profile_cmd(
 
 def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
     """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
-    from cspcost.render import export, tables, views
+    from cspcost.render import views
 
     layers = result.layers
     if layers is not None and top:
         layers = layers.sort_values("measured_ms", ascending=False).head(top)
-    if fmt is Format.json:
-        _emit(result.to_json() + "\n", None)
-    elif fmt in (Format.csv, Format.md) and layers is not None:
-        _emit(export.to_csv(layers) if fmt is Format.csv else export.to_markdown(layers), None)
-    elif fmt in (Format.csv, Format.md):
-        frame = views.latency(result)
-        _emit(export.to_csv(frame) if fmt is Format.csv else export.to_markdown(frame), None)
-    else:
-        _emit(views.profile_block(result), None)
-        if layers is not None:
-            view = views.profile_layers(layers, tables.TABLE_WIDTH)
-            _emit(tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound"))), None)
-            if result.layer_summary:
-                err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
-            if views.mapped_line(result):
-                err.print(views.mapped_line(result), markup=False, soft_wrap=True)
+    frame = layers if layers is not None else views.latency(result)
+    _emit(renderer(fmt).result(result, frame, lambda: _profile_text(result, layers)), None)
+    if fmt.value == "table" and layers is not None and result.layer_summary:
+        err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    if fmt.value == "table" and layers is not None and views.mapped_line(result):
+        err.print(views.mapped_line(result), markup=False, soft_wrap=True)
     for line in result.warnings:
         err.print(f"warning: {line}", markup=False, soft_wrap=True)
 
@@ -105,7 +100,7 @@ def _emit_runtimes(result: PairedResult, fmt: Format) -> None:
 
     from cspcost.render import views
 
-    if fmt is Format.json:
+    if fmt.value == "json":
         _emit(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", None)
     else:
         _emit_frame(views.runtimes_table(result), fmt, f"{result.models[0].name}: {result.rounds} interleaved rounds")
@@ -113,30 +108,40 @@ def _emit_runtimes(result: PairedResult, fmt: Format) -> None:
         err.print(f"warning: {line}", markup=False, soft_wrap=True)
 
 
+def _profile_text(result: ProfileResult, layers: Optional[pd.DataFrame]) -> str:
+    """The terminal view of a profile: the summary block and, with per-layer data, the layer table."""
+    from cspcost.render import tables, views
+
+    text = views.profile_block(result)
+    if layers is not None:
+        view = views.profile_layers(layers, tables.TABLE_WIDTH)
+        text += tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound")))
+    return text
+
+
 @app.command()
 def device(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
-    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
 
     Example: `cspcost device --refresh`
     """
     with _reporting():
-        import json
-
         import pandas as pd
 
         from cspcost.profiling.peaks import measure_peaks
+        from cspcost.render.jsondump import dumps
 
         peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
                                                             refresh=refresh, progress=progress))
         data = peaks.to_dict()
         if fmt is Format.json:
-            _emit(json.dumps(data, indent=2, default=str) + "\n", None)
+            _emit(dumps(data) + "\n", None)
             return
         flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
         frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
