@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # the same names, typed for checkers and IDEs (never imported
     from cspcost.api import check_budgets, measure, models_table
     from cspcost.comparison.engine import Comparison, compare
     from cspcost.crosscheck.engine import PeersResult, peers
-    from cspcost.profiling.paired import PairedResult, paired
+    from cspcost.profiling.paired import paired
+    from cspcost.profiling.paired_result import PairedResult
     from cspcost.profiling.peaks import DevicePeaks, measure_peaks
     from cspcost.profiling.result import ProfileResult
     from cspcost.profiling.run import profile
