@@ -10,6 +10,7 @@ from cspcost.cli.app import _reporting, _settle_heap, app, err
 from cspcost.cli.options import (
     _CIO_HELP,
     _CONVENTION_HELP,
+    _HTML_HELP,
     _MODEL_HELP,
     Cio,
     ConventionName,
@@ -46,6 +47,7 @@ def analyze(
     strict: bool = typer.Option(False, "--strict", help="Fail (exit 2) if any op has no cost rule."),
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
+    html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
@@ -60,12 +62,16 @@ def analyze(
     * `cspcost analyze timm:cspresnext50 --convention timm --format json` (timm's infer_gmacs)
     * `cspcost analyze ultralytics:yolo11n.yaml --convention ultralytics` (Ultralytics' docs table)
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
+    * `cspcost analyze ultralytics:yolo11x.yaml --html yolo11x.html` (interactive report, one file)
     """
     with _reporting():
+        from cspcost.render.html import check_target, write_html
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
         _settle_heap()
+        if html:
+            check_target(html)  # before the analysis: a bad path fails fast
         shape = _input_shape(input, size)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
                               cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
@@ -77,6 +83,8 @@ def analyze(
 
             write_atomic(graph, graph_text(result, graph))
             err.print(f"wrote {graph}")
+        if html:
+            err.print(f"wrote {write_html(html, result)}")
         _emit(_format_analysis(result, fmt, top, sort), output)
 
 
@@ -127,6 +135,7 @@ def compare(
     rounds: int = typer.Option(12, "--rounds", help="With --profile: timed rounds per process (each model once per round; at least 6)."),
     processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
+    html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -138,17 +147,21 @@ def compare(
     * `cspcost compare peleenet_yolo peleenet_prn csppeleenet_efm --convention darknet --plot`
     * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
     * `cspcost compare resnet10 cspresnet10 --profile --format json`
+    * `cspcost compare resnet10 cspresnet10 --html r10.html` (interactive report, one file; with --profile, per-layer times)
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
         from cspcost.comparison.output import write_report
         from cspcost.errors import UsageError
+        from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
+        if html:
+            check_target(html)
         _settle_heap()
-        latency = _latency_measurer(batch, profile_device, rounds, processes, plot) if profile else None
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(html)) if profile else None
         result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
@@ -156,6 +169,8 @@ def compare(
             target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
+        if html:
+            err.print(f"wrote {write_html(html, result)}")
         _emit_comparison(result, fmt)
 
 

@@ -7,6 +7,7 @@ import typer
 
 from cspcost.cli.app import _reporting, app, err
 from cspcost.cli.options import (
+    _HTML_HELP,
     _MODEL_HELP,
 )
 from cspcost.cli.output import (
@@ -36,6 +37,7 @@ def profile_cmd(
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
+    html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP + " Implies --per-layer."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
@@ -46,15 +48,22 @@ def profile_cmd(
     * `cspcost profile cspresnext50 --per-layer --depth 2 --top 15`
     * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
     * `cspcost profile resnet10 --processes 3` (three fresh processes, merged)
+    * `cspcost profile resnet10 --html r10.html` (interactive report: measured and predicted time per layer)
     """
     with _reporting():
         from cspcost.profiling.run import profile
+        from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
+        if html:
+            check_target(html)
+            per_layer = True
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
             per_layer=per_layer, depth=depth, progress=progress, processes=processes))
+        if html:
+            err.print(f"wrote {write_html(html, result)}")
         _emit_profile(result, fmt, top)
 
 

@@ -150,6 +150,7 @@ class ProfileResult:
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)  # why the run may not be trustworthy
     processes: list[dict[str, Any]] | None = None  # per-process summaries when merged from several
+    analysis: Any = field(default=None, repr=False)  # the walker's AnalysisResult behind the per-layer join
 
     @property
     def fps(self) -> float:

@@ -355,21 +355,21 @@ def _add_layers(result: ProfileResult, model: nn.Module, inputs: list[torch.Tens
     with gc_paused():
         times = time_layers(model, inputs, runs, device=dev, sync=sync_for(dev), clock=clock,
                             progress=progress, reference=lambda: model(*inputs))
-    walker = _walker_layers(model, sizes, result.batch, dtype, dev)
+    result.analysis = _walker(model, sizes, result.batch, dtype, dev)
     device_peaks = _peaks(peaks, dev, dtype, threads, progress)
-    result.raw_layers = join_layers(walker, times, device_peaks)
+    result.raw_layers = join_layers(result.analysis.layers, times, device_peaks)
     result.layer_summary = layer_summary(result.raw_layers, times, result.latency.median_ms)
     result.peaks = device_peaks
     result.module_types = {n or "(root)": type(m).__name__ for n, m in model.named_modules()}
 
 
-def _walker_layers(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: torch.dtype,
-                   dev: torch.device) -> Any:
-    """The walker's per-layer costs: on meta, or on the device for a model meta cannot run."""
+def _walker(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: torch.dtype,
+            dev: torch.device) -> Any:
+    """The walker's analysis (per-layer costs): on meta, or on the device for a model meta cannot run."""
     try:
-        return analyze(model, sizes, batch, dtype=dtype).layers
+        return analyze(model, sizes, batch, dtype=dtype)
     except MetaDeviceError:
-        return analyze(model, sizes, batch, dtype=dtype, device=str(dev)).layers
+        return analyze(model, sizes, batch, dtype=dtype, device=str(dev))
 
 
 def _peaks(peaks: DevicePeaks | bool, dev: torch.device, dtype: torch.dtype, threads: int,
