@@ -14,7 +14,14 @@ from typing import Any
 from cspcost.errors import UsageError
 from cspcost.render.files import write_atomic
 
-__all__ = ["check_target", "html_text", "write_html", "write_plotly_js"]
+__all__ = ["available", "check_target", "html_text", "write_html", "write_plotly_js"]
+
+
+def available() -> bool:
+    """Whether plotly (the optional ``[html]`` extra) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("plotly") is not None
 
 
 def check_target(path: str | Path) -> Path:

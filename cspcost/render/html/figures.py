@@ -111,6 +111,27 @@ def _band_labels(page: Page) -> list[dict[str, Any]]:
             for a, b, label in page.spans if (b - a) / total >= 0.025]
 
 
+# The tree's branches: one pale colour per top-level block (after any single-child chain such as `model`).
+BRANCH_COLORS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d",
+                 "#9edae5", "#c7c7c7", "#bcbddc", "#fdd0a2"]
+
+
+def branch_colors(ids: list[str], parents: list[str]) -> list[str]:
+    """Each tree node's colour: that of the first block that has siblings on its way down from the root."""
+    children: dict[str, list[str]] = {}
+    parent_of = dict(zip(ids, parents))
+    for node, parent in zip(ids, parents):
+        children.setdefault(parent, []).append(node)
+    head: dict[str, str | None] = {}
+    out = []
+    for node, parent in zip(ids, parents):
+        above = head.get(parent)
+        head[node] = above if above is not None or len(children.get(parent, [])) < 2 or not parent else node
+        top = head[node]
+        out.append("#eeeeee" if top is None else BRANCH_COLORS[children[parent_of[top]].index(top) % len(BRANCH_COLORS)])
+    return out
+
+
 def module_tree(model: ModelView, i: int) -> dict[str, Any]:
     """The module tree as an icicle sized by FLOPs (the page's metric menu resizes it)."""
     tree = model.tree
@@ -121,7 +142,8 @@ def module_tree(model: ModelView, i: int) -> dict[str, Any]:
                                     hovertemplate="<b>%{id}</b><br>%{value:,.0f} (%{percentRoot:.2%} of the model)"
                                                   "<extra></extra>",
                                     tiling={"orientation": "v"}, maxdepth=4, root={"color": "#eef"},
-                                    textinfo="label+percent root", marker={"line": {"width": 0.5}}))
+                                    textinfo="label+percent root",
+                                    marker={"colors": branch_colors(tree["ids"], tree["parents"]), "line": {"width": 0.5}}))
     fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 10, "b": 10}, font=FONT)
     return fig.to_plotly_json()
 

@@ -113,8 +113,8 @@ def _column(series: pd.Series) -> list[Any]:
     for v in values:
         if isinstance(v, tuple):
             v = shape_text(v)
-        elif isinstance(v, float) and math.isnan(v):
-            v = None
+        elif isinstance(v, float):  # shares, intensity, times: 6 significant digits (the table shows 4)
+            v = None if math.isnan(v) else float(f"{v:.6g}")
         out.append(v)
     return out
 
@@ -217,8 +217,8 @@ def _bars(frames: dict[str, pd.DataFrame], order: Sequence[str]) -> tuple[list[l
         counts = frame["stage"].value_counts()
         where = {label: (a, b) for a, b, label in spans}
         slots = [(where[s][1] - where[s][0]) / counts[s] if spans else 1.0 for s in frame["stage"]]
-        x_out.append([x + (i - (n - 1) / 2) * w / n for x, w in zip(xs[model], slots)])
-        w_out.append([0.9 * w / n for w in slots])
+        x_out.append([round(x + (i - (n - 1) / 2) * w / n, 4) for x, w in zip(xs[model], slots)])
+        w_out.append([round(0.9 * w / n, 4) for w in slots])
     return x_out, w_out, [list(s) for s in spans]
 
 

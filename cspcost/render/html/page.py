@@ -35,8 +35,8 @@ def _asset(name: str) -> str:
 
 def payload(page: Page) -> dict[str, Any]:
     """Everything the page's script reads: the models' columns, hover texts and trees, the figures."""
-    models = [{"label": m.label, "columns": m.columns, "hover": m.hover, "bars": m.bars, "x": m.x,
-               "tree": m.tree, "csp": m.csp, "bottleneck": list(m.bottleneck)} for m in page.models]
+    # the trees' ids and parents travel once, inside their figures
+    models = [{"label": m.label, "columns": m.columns, "hover": m.hover, "csp": m.csp} for m in page.models]
     return {"kind": page.kind, "metrics": page.metrics, "root": "(model)", "models": models,
             "figures": {"layers": figures.layer_bars(page),
                         "tree": [figures.module_tree(m, i) for i, m in enumerate(page.models)],

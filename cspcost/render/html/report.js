@@ -66,7 +66,7 @@
   // ---- module tree
   function treeValues(m) {
     const model = DATA.models[m];
-    return model.tree.row.map((r) => (r >= 0 ? metricValue(model, r, state.metric) : 0));
+    return DATA.figures.tree[m].data[0].customdata.map((r) => (r >= 0 ? metricValue(model, r, state.metric) : 0));
   }
   function drawTree() {
     const fig = DATA.figures.tree[state.model];
@@ -80,7 +80,7 @@
   }
   function markTree(from) {
     if (from === "tree") return;
-    const tree = DATA.models[state.model].tree;
+    const tree = DATA.figures.tree[state.model].data[0];
     const sel = state.sel && state.sel.model === state.model ? state.sel.path : null;
     let level = DATA.root;
     if (sel !== null) {
