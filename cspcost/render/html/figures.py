@@ -133,7 +133,8 @@ def branch_colors(ids: list[str], parents: list[str]) -> list[str]:
 
 
 def module_tree(model: ModelView, i: int) -> dict[str, Any]:
-    """The module tree as an icicle sized by FLOPs (the page's metric menu resizes it)."""
+    """The module tree as an icicle sized by FLOPs (the page's metric menu resizes it). No path bar:
+    the open block's own bar on top leads back up (plotly.js 3's path bar draws NaN paths after a resize)."""
     tree = model.tree
     flops = model.columns["flops"]
     values = [flops[r] if r >= 0 else 0 for r in tree["row"]]
@@ -142,7 +143,7 @@ def module_tree(model: ModelView, i: int) -> dict[str, Any]:
                                     hovertemplate="<b>%{id}</b><br>%{value:,.0f} (%{percentRoot:.2%} of the model)"
                                                   "<extra></extra>",
                                     tiling={"orientation": "v"}, maxdepth=4, root={"color": "#eef"},
-                                    textinfo="label+percent root",
+                                    textinfo="label+percent root", pathbar={"visible": False},
                                     marker={"colors": branch_colors(tree["ids"], tree["parents"]), "line": {"width": 0.5}}))
     fig.update_layout(height=620, margin={"l": 10, "r": 10, "t": 10, "b": 10}, font=FONT)
     return fig.to_plotly_json()
