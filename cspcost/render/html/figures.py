@@ -51,11 +51,10 @@ def layer_bars(page: Page) -> dict[str, Any]:
     fig.update_layout(barmode="overlay", bargap=0, height=230 * len(rows) + 90, font=FONT, hovermode="closest",
                       margin={"l": 70, "r": 20, "t": 60, "b": 40}, template="plotly_white",
                       shapes=_bands(page), annotations=_band_labels(page),
-                      legend={"orientation": "h", "y": -0.04, "yanchor": "top"}, dragmode="zoom",
+                      legend={"orientation": "h", "y": -0.035, "yanchor": "top"}, dragmode="zoom",
                       hoverlabel={"align": "left", "font": {"size": 12}})
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_xaxes(showticklabels=True, title_text="layer, aligned by stage (output stride and order)"
-                     if len(page.spans) > 1 else "layer (execution order)", row=len(rows), col=1)
+    fig.update_xaxes(showticklabels=True, row=len(rows), col=1)
     fig.update_yaxes(rangemode="tozero", exponentformat="SI")
     for k, (_, name) in enumerate(rows, start=1):
         fig.update_yaxes(title_text=name, row=k, col=1)

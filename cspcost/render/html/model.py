@@ -3,6 +3,7 @@ module tree and CSP blocks; per page its header. Built from an analysis, a compa
 (no torch here: the results come in already made; plotly is not needed either)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -217,6 +218,7 @@ def _bars(frames: dict[str, pd.DataFrame], order: Sequence[str]) -> tuple[list[l
         counts = frame["stage"].value_counts()
         where = {label: (a, b) for a, b, label in spans}
         slots = [(where[s][1] - where[s][0]) / counts[s] if spans else 1.0 for s in frame["stage"]]
+        slots = [min(w, 1.0) for w in slots]  # a model with fewer layers in a stage: spaced out, not fattened
         x_out.append([round(x + (i - (n - 1) / 2) * w / n, 4) for x, w in zip(xs[model], slots)])
         w_out.append([round(0.9 * w / n, 4) for w in slots])
     return x_out, w_out, [list(s) for s in spans]
@@ -280,12 +282,13 @@ def profile_page(result: ProfileResult) -> Page:
 
     if result.analysis is None or result.raw_layers is None:
         raise UsageError("the HTML report of a profile needs per-layer times (profile --per-layer)")
-    analysis = with_csp(result.analysis)
+    analysis = dataclasses.replace(with_csp(result.analysis), model=result.model)  # the walker ran the module
     times = result.layers_at(None).rename(columns={"measured_ms": "latency_ms"})
     frame = timed(staged_layers(analysis), times)
     env = result.environment
     facts = _common_facts([analysis])
     facts.insert(1, ("latency", f"median {result.latency.median_ms:.3f} ms, {result.fps:.1f} forwards/s "
                                 f"({result.latency.runs} runs)"))
-    facts.append(("environment", ", ".join(f"{k} {v}" for k, v in env.items() if v is not None and not isinstance(v, (dict, list)))))
+    facts.append(("environment", ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in env.items() if v is not None and not isinstance(v, (dict, list)))))
     return _page("profile", f"{result.model}: measured time per layer", facts, [analysis], [frame])
