@@ -197,3 +197,13 @@ def test_profile_without_layer_times_is_a_usage_error() -> None:
     result = cspcost.profile("tinycsp", warmup=1, repeat=2, peaks=False)
     with pytest.raises(UsageError, match="per-layer"):
         html_text(result)
+
+
+def test_header_lists_unsupported_ops() -> None:
+    """The header carries the unsupported-op ledger when a model has one (ops counted as 0)."""
+    import dataclasses
+
+    result = cspcost.analyze("resnet10")
+    page = analysis_page(dataclasses.replace(result, unsupported_ops={"aten.fancy": 2, "aten.odd": 1}))
+    assert ("unsupported ops (resnet10)", "aten.fancy x2, aten.odd x1") in page.facts
+    assert not any(k.startswith("unsupported") for k, _ in analysis_page(result).facts)

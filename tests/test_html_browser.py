@@ -4,7 +4,8 @@ installed. Each loads without a console error, offline; every view draws; a hove
 numbers as ``--format json`` gives them; sorting by FLOPs puts the bottleneck first; a selection
 reaches every view. Skipped cleanly without Chromium or playwright.
 
-``CSPCOST_SCREENSHOTS=DIR`` keeps a screenshot of each report there (README's picture comes from it).
+``CSPCOST_SCREENSHOTS=docs`` keeps a screenshot of each report, its hover open, in that folder
+(README's picture, ``docs/html_report_yolo11x.png``, is made so).
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class Loaded:
     """A report open in a page, with what the page said on its console and how long it took."""
 
     def __init__(self, browser: Any, html: Path, offline: bool = False) -> None:
-        self.context = browser.new_context(viewport={"width": 1400, "height": 900}, offline=offline)
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1250}, offline=offline)
         self.requests: list[str] = []
         self.context.route("**/*", self._only_files)
         self.page = self.context.new_page()
@@ -141,9 +142,6 @@ def test_loads_offline_without_errors_and_every_view_draws(report: tuple[str, Lo
         assert _non_blank(shot) > 8, view
     assert loaded.page.locator("#fig-layers .bars .point").count() > 0
     assert loaded.page.locator("#fig-tree .slice").count() > 5
-    keep = os.environ.get("CSPCOST_SCREENSHOTS")
-    if keep:
-        loaded.page.screenshot(path=str(Path(keep) / f"html_{name}.png"))
 
 
 def _bar_position(loaded: Loaded, model: int, layer: str) -> list[float]:
@@ -171,6 +169,7 @@ def test_hover_shows_the_json_numbers(report: tuple[str, Loaded, dict[str, Any]]
     as `--format json` gives them (thousands separators added)."""
     name, loaded, analysis = report
     row = _bottleneck(analysis)
+    loaded.page.evaluate("window.scrollTo(0, 0)")
     x, y = _bar_position(loaded, REPORTS[name][2], row["name"])
     loaded.page.mouse.move(x, y)
     loaded.page.wait_for_selector("#fig-layers .hoverlayer .hovertext")
@@ -183,6 +182,9 @@ def test_hover_shows_the_json_numbers(report: tuple[str, Loaded, dict[str, Any]]
                      f"bytes read {row['bytes_read']:,}", f"written {row['bytes_written']:,}",
                      "out " + "x".join(map(str, row["out_shape"]))):
         assert expected in text, expected
+    keep = os.environ.get("CSPCOST_SCREENSHOTS")
+    if keep:  # the page as a user sees it, the hover open
+        loaded.page.screenshot(path=str(Path(keep) / f"html_report_{name}.png"))
     loaded.page.mouse.move(5, 5)
 
 

@@ -46,8 +46,8 @@ def layer_bars(page: Page) -> dict[str, Any]:
             if key == "latency_ms" and "predicted_ms" in model.columns:
                 fig.add_trace(_predicted_trace(model, i), row=k, col=1)
     for role in _roles(page):
-        fig.add_trace(_go().Bar(x=[None], y=[None], name=ROLE_NAMES[role], marker={"color": ROLE_COLORS[role]},
-                                legendgroup="roles", legendgrouptitle={"text": "CSP role"}), row=1, col=1)
+        fig.add_trace(_go().Bar(x=[None], y=[None], name=f"CSP {ROLE_NAMES[role]}", marker={"color": ROLE_COLORS[role]},
+                                hoverinfo="skip"), row=1, col=1)
     fig.update_layout(barmode="overlay", bargap=0, height=230 * len(rows) + 90, font=FONT, hovermode="closest",
                       margin={"l": 70, "r": 20, "t": 60, "b": 40}, template="plotly_white",
                       shapes=_bands(page), annotations=_band_labels(page),
