@@ -110,24 +110,31 @@ def _band_labels(page: Page) -> list[dict[str, Any]]:
             for a, b, label in page.spans if (b - a) / total >= 0.025]
 
 
-# The tree's branches: one pale colour per top-level block (after any single-child chain such as `model`).
+# The tree's branches: one pale colour per block at the first depth with at least four modules
+# (YOLO's `model.0` ... `model.23`, DenseNet's `features.denseblock1` ..., ResNet's `stages.0` ...).
 BRANCH_COLORS = ["#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d",
                  "#9edae5", "#c7c7c7", "#bcbddc", "#fdd0a2"]
 
 
 def branch_colors(ids: list[str], parents: list[str]) -> list[str]:
-    """Each tree node's colour: that of the first block that has siblings on its way down from the root."""
-    children: dict[str, list[str]] = {}
+    """Each tree node's colour: that of its ancestor at the first depth holding four or more nodes
+    (grey above that depth)."""
     parent_of = dict(zip(ids, parents))
-    for node, parent in zip(ids, parents):
-        children.setdefault(parent, []).append(node)
-    head: dict[str, str | None] = {}
+    depth = {}
+    for node, parent in zip(ids, parents):  # parents come before their children
+        depth[node] = depth[parent] + 1 if parent in depth else 0
+    counts: dict[int, int] = {}
+    for d in depth.values():
+        counts[d] = counts.get(d, 0) + 1
+    level = min((d for d, n in counts.items() if n >= 4), default=max(counts))
+    heads = [node for node in ids if depth[node] == level]
+    colour = {node: BRANCH_COLORS[k % len(BRANCH_COLORS)] for k, node in enumerate(heads)}
     out = []
-    for node, parent in zip(ids, parents):
-        above = head.get(parent)
-        head[node] = above if above is not None or len(children.get(parent, [])) < 2 or not parent else node
-        top = head[node]
-        out.append("#eeeeee" if top is None else BRANCH_COLORS[children[parent_of[top]].index(top) % len(BRANCH_COLORS)])
+    for node in ids:
+        top = node
+        while depth[top] > level:
+            top = parent_of[top]
+        out.append(colour.get(top, "#eeeeee"))
     return out
 
 
