@@ -207,3 +207,22 @@ def test_header_lists_unsupported_ops() -> None:
     page = analysis_page(dataclasses.replace(result, unsupported_ops={"aten.fancy": 2, "aten.odd": 1}))
     assert ("unsupported ops (resnet10)", "aten.fancy x2, aten.odd x1") in page.facts
     assert not any(k.startswith("unsupported") for k, _ in analysis_page(result).facts)
+
+
+def test_report_pages_link_the_one_plotly_js(tmp_path: Path, pair) -> None:  # noqa: ANN001
+    """`cspcost report`: each comparison folder gets index.html beside its charts, loading plotly.min.js
+    from the report's root however deep the folder (modern/... is two levels down); same bytes twice."""
+    from cspcost import report
+    from cspcost.render.html import write_plotly_js
+
+    files = report._pair_report(pair, tmp_path, "modern/a_vs_b")
+    page = tmp_path / "modern" / "a_vs_b" / "index.html"
+    assert page in files and (tmp_path / "modern" / "a_vs_b" / "summary.md") in files
+    assert '<script src="../../plotly.min.js"></script>' in page.read_text()
+    first = page.read_bytes()
+    report._pair_report(pair, tmp_path, "modern/a_vs_b")
+    assert page.read_bytes() == first
+    from cspcost.render.html.page import plotly_js
+
+    assert write_plotly_js(tmp_path).read_text() == plotly_js()
+    assert report._interactive("a_vs_b") == " ([interactive](a_vs_b/index.html))"
