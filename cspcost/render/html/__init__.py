@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from cspcost.errors import UsageError
 from cspcost.render.files import write_atomic
@@ -52,8 +52,8 @@ def html_text(result: Any, plotly_src: str | None = None) -> str:
     from cspcost.render.html import model, page
 
     kind = type(result).__name__
-    builders = {"AnalysisResult": model.analysis_page, "Comparison": model.comparison_page,
-                "ProfileResult": model.profile_page}
+    builders: dict[str, Callable[[Any], model.Page]] = {
+        "AnalysisResult": model.analysis_page, "Comparison": model.comparison_page, "ProfileResult": model.profile_page}
     if kind not in builders:
         raise UsageError(f"no HTML report for a {kind}; give an analysis, a comparison or a profile")
     return page.document(builders[kind](result), plotly_src)

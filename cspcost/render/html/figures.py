@@ -120,7 +120,7 @@ def branch_colors(ids: list[str], parents: list[str]) -> list[str]:
     """Each tree node's colour: that of its ancestor at the first depth holding four or more nodes
     (grey above that depth)."""
     parent_of = dict(zip(ids, parents))
-    depth = {}
+    depth: dict[str, int] = {}
     for node, parent in zip(ids, parents):  # parents come before their children
         depth[node] = depth[parent] + 1 if parent in depth else 0
     counts: dict[int, int] = {}

@@ -74,9 +74,12 @@ def input_shapes(result: AnalysisResult) -> dict[str, str]:
     from cspcost.structure.graph import out_shape
 
     shapes: dict[str, str] = {}
-    for node in result.graph.nodes if result.graph is not None else []:
+    graph = result.graph
+    if graph is None:
+        return shapes
+    for node in graph.nodes:
         if node.module not in shapes:
-            shapes[node.module] = ", ".join(shape_text(out_shape(result.graph, ref)) for ref in node.inputs)
+            shapes[node.module] = ", ".join(shape_text(out_shape(graph, ref)) for ref in node.inputs)
     return shapes
 
 
