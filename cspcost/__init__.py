@@ -15,6 +15,7 @@ _LAZY = {
     "paired": "profiling.paired", "PairedResult": "profiling.paired",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
+    "write_html": "render.html",
 }
 
 

@@ -132,6 +132,12 @@ def test_payload_is_json_safe_inside_a_script() -> None:
     assert data_of(document)["models"][0]["columns"]["name"][0] == "</script><b>x"
 
 
+def test_api_write_html(tmp_path: Path) -> None:
+    """`cspcost.write_html(path, result)` is the API of --html: it returns the path it wrote."""
+    target = cspcost.write_html(tmp_path / "a.html", cspcost.analyze("tinycsp"))
+    assert target == tmp_path / "a.html" and data_of(target.read_text())["models"][0]["label"].startswith("tinycsp")
+
+
 def test_cli_analyze_html(tmp_path: Path) -> None:
     """`analyze --html` writes the file beside the usual output, and says so on stderr."""
     target = tmp_path / "r.html"
