@@ -198,6 +198,13 @@ def test_profile_page_joins_measured_and_predicted_time(tmp_path: Path) -> None:
     assert metrics == {"flops", "cio_in_elems", "cio_out_elems", "latency_ms", "predicted_ms"}
 
 
+def test_profile_html_with_processes_is_one_line(tmp_path: Path) -> None:
+    """`profile --html --processes 2`: per-layer times come from one process, so it is exit 2, named."""
+    result = runner.invoke(app, ["profile", "tinycsp", "--processes", "2", "--html", str(tmp_path / "p.html")])
+    assert result.exit_code == 2 and "--html shows per-layer times" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_profile_without_layer_times_is_a_usage_error() -> None:
     """A profile measured without per-layer times has nothing per layer to show."""
     result = cspcost.profile("tinycsp", warmup=1, repeat=2, peaks=False)

@@ -225,3 +225,25 @@ def test_a_selection_reaches_every_view(report: tuple[str, Loaded, dict[str, Any
     assert 0 < len(shown) < len(analysis["layers"]) and all("conv" in row.lower() for row in shown)
     page.fill("#filter", "")
     assert loaded.errors == []
+
+
+def test_tree_and_csp_clicks_select_too(report: tuple[str, Loaded, dict[str, Any]]) -> None:
+    """A click on a CSP block's row selects the block (its layers banded on the bars, its rows marked in
+    the table); a click on a tree block selects that block."""
+    name, loaded, analysis = report
+    page, model = loaded.page, REPORTS[name][2]
+    page.select_option("#model", str(model))
+    row = page.locator("#csp-table tbody tr").first
+    block = row.get_attribute("data-path")
+    row.click()
+    status = page.inner_text("#selection")
+    flops = sum(r["flops"] for r in analysis["layers"] if r["name"].startswith(block + ".") or r["name"] == block)
+    assert f"· {block} ·" in status and f"FLOPs {flops:,}" in status  # the block's sum over its layers
+    marked = page.locator("#layer-table tbody tr.sel td:first-child").all_inner_texts()
+    assert marked and all(m.startswith(block + ".") or m == block for m in marked)
+    inside = [r["name"] for r in analysis["layers"] if r["name"].startswith(block + ".") or r["name"] == block]
+    assert sorted(marked) == sorted(inside)
+    page.locator("#fig-tree").scroll_into_view_if_needed()
+    page.locator("#fig-tree g.slice").nth(1).click()  # the open block's first child
+    page.wait_for_function(f"document.getElementById('selection').textContent !== {json.dumps(status)}")
+    assert page.inner_text("#selection").split(" · ")[1].startswith(block + ".") and loaded.errors == []

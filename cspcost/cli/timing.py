@@ -51,12 +51,15 @@ def profile_cmd(
     * `cspcost profile resnet10 --html r10.html` (interactive report: measured and predicted time per layer)
     """
     with _reporting():
+        from cspcost.errors import UsageError
         from cspcost.profiling.run import profile
         from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
         if html:
             check_target(html)
+            if processes != 1:
+                raise UsageError("--html shows per-layer times, measured in one process; drop --processes")
             per_layer = True
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,

@@ -183,15 +183,20 @@
       $("model").value = String(m);
       drawModel();
     }
-    const model = DATA.models[m];
-    const k = path === null ? -1 : model.columns.name.indexOf(path);
-    $("selection").textContent = path === null ? "nothing selected"
-      : `${model.label} · ${path}` + (k >= 0 ? ` · ${model.columns.type[k]} · FLOPs ${cell(model.columns.flops[k])}` +
-        ` · params ${cell(model.columns.params[k])} · CIO ${cell(model.columns.cio_elems[k])}` : "");
+    $("selection").textContent = path === null ? "nothing selected" : describe(DATA.models[m], path);
     markBars();
     markTree(from);
     markCsp();
     markTable(from);
+  }
+  // The status line: a layer's own numbers, or a block's sums over the layers under it.
+  function describe(model, path) {
+    const c = model.columns, k = c.name.indexOf(path);
+    const rows = c.name.map((n, r) => r).filter((r) => under(c.name[r], path));
+    const sum = (key) => rows.reduce((t, r) => t + (c[key][r] || 0), 0);
+    const what = rows.length === 1 && k >= 0 ? c.type[k] : `${rows.length} layers`;
+    return `${model.label} · ${path} · ${what} · FLOPs ${cell(sum("flops"))} · params ${cell(sum("params"))}` +
+      ` · CIO ${cell(sum("cio_elems"))}`;
   }
   function drawModel() {
     drawTree();
