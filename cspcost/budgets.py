@@ -16,6 +16,7 @@ compares and rewrites.
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -34,7 +35,10 @@ else:  # pragma: no cover - Python 3.10
 LIMITS = ("cio_elems_max", "flops_max", "macs_max", "params_max", "bottleneck_flops_max", "latency_ms_max",
           # the heaviest CSP block's cost (cspcost.structure; 0 when the model has none)
           "csp_block_flops_max", "csp_block_params_max", "csp_block_cio_elems_max")
-OPTIONS = ("input", "convention", "cio", "tolerance", "batch")
+OPTIONS = ("input", "convention", "cio", "tolerance", "batch", "strict")
+# What a strict check adds for a model whose ops are not all priced: the count of unpriced op calls
+# (each counted as 0, so every other figure is a lower bound), which must be 0.
+UNSUPPORTED = "unsupported_ops"
 
 
 class BudgetFileError(UsageError):
@@ -52,6 +56,7 @@ class Budget:
     cio: str | None = None
     tolerance: float = 0.0
     batch: int = 1
+    strict: bool | None = None  # fail on ops no rule prices; None: the caller's default
     where: str = ""  # "file:line" of the model's table, for messages
 
 
@@ -101,12 +106,14 @@ def load(path: str | Path) -> list[Budget]:
 
 def _budget(file: Path, text: str, model: str, table: Any) -> Budget:
     """One model's table, validated."""
-    where = f"{file}:{_line_of(text, model)}"
+    where = _where(file, text, model)
     if not isinstance(table, dict):
         raise BudgetFileError(f"{where}: {model!r} must be a table ([{model}]) of limits")
     for key in table:
+        if isinstance(table[key], dict) and key not in LIMITS + OPTIONS:
+            raise BudgetFileError(_nested_hint(file, text, model, key, table[key]))
         if key not in LIMITS + OPTIONS:
-            raise BudgetFileError(f"{file}:{_line_of(text, model, key)}: [{model}] unknown key {key!r}; "
+            raise BudgetFileError(f"{_where(file, text, model, key)}: [{model}] unknown key {key!r}; "
                                   f"limits: {', '.join(LIMITS)}; options: {', '.join(OPTIONS)}")
     limits = {key: _limit(file, text, model, key, table[key]) for key in LIMITS if key in table}
     if not limits:
@@ -114,18 +121,32 @@ def _budget(file: Path, text: str, model: str, table: Any) -> Budget:
     return Budget(model, limits, **_options(file, text, model, table), where=where)
 
 
+def _nested_hint(file: Path, text: str, model: str, key: str, sub: dict[str, Any]) -> str:
+    """TOML reads ``[resnet10.cfg]`` as table ``cfg`` inside ``resnet10``: say to quote the name."""
+    dotted = f"{model}.{key}"
+    while len(sub) == 1 and isinstance(next(iter(sub.values())), dict):  # [a.b.c] nests deeper still
+        inner = next(iter(sub))
+        dotted, sub = f"{dotted}.{inner}", sub[inner]
+    return (f"{_where(file, text, model, key)}: [{dotted}] is read by TOML as a table nested in [{model}]; "
+            f"quote a model name that has dots: [\"{dotted}\"]")
+
+
 def _limit(file: Path, text: str, model: str, key: str, value: Any) -> float:
-    """A limit must be a number of 0 or more (0: a model without CSP blocks, as ``--update`` writes it)."""
+    """A limit must be a finite number of 0 or more (0: a model without CSP blocks, as ``--update``
+    writes it); nan would pass nothing (every comparison is false) and inf everything."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise BudgetFileError(f"{file}:{_line_of(text, model, key)}: [{model}] {key} must be a number "
+        raise BudgetFileError(f"{_where(file, text, model, key)}: [{model}] {key} must be a number "
                               f"of 0 or more, got {value!r}")
+    if not math.isfinite(value):
+        raise BudgetFileError(f"{_where(file, text, model, key)}: [{model}] {key} must be a finite number, "
+                              f"got {value!r}; write the limit itself (cspcost check --update measures it)")
     return value
 
 
 def _options(file: Path, text: str, model: str, table: dict[str, Any]) -> dict[str, Any]:
     """input, convention, cio, tolerance and batch, validated."""
     def fail(key: str, why: str) -> BudgetFileError:
-        return BudgetFileError(f"{file}:{_line_of(text, model, key)}: [{model}] {key} {why}")
+        return BudgetFileError(f"{_where(file, text, model, key)}: [{model}] {key} {why}")
 
     options: dict[str, Any] = {}
     if "input" in table:
@@ -152,24 +173,32 @@ def _options(file: Path, text: str, model: str, table: dict[str, Any]) -> dict[s
         if isinstance(table["batch"], bool) or not isinstance(table["batch"], int) or table["batch"] < 1:
             raise fail("batch", f"must be a positive integer, got {table['batch']!r}")
         options["batch"] = table["batch"]
+    if "strict" in table:
+        if not isinstance(table["strict"], bool):
+            raise fail("strict", f"must be true or false, got {table['strict']!r}")
+        options["strict"] = table["strict"]
     return options
 
 
-def _header_pattern(model: str) -> re.Pattern[str]:
-    """The line ``[model]`` or ``["model"]``."""
-    return re.compile(rf'^\s*\[\s*(?:"{re.escape(model)}"|{re.escape(model)})\s*\]')
+def _spelled(token: str) -> str:
+    """A regex for a TOML key as it may be written: bare, "basic" or 'literal'."""
+    escaped = re.escape(token)
+    return rf"""(?:{escaped}|"{escaped}"|'{escaped}')"""
 
 
-def _line_of(text: str, model: str, key: str | None = None) -> int:
-    """The 1-based line of a table header, or of a key inside that table (0 if not found)."""
+def _line_of(text: str, model: str, key: str | None = None) -> int | None:
+    """The 1-based line defining a model's table (``[m]``, ``["m"]``, ``['m']``, ``[m.sub]``,
+    ``m.key = ...``, ``m = {...}``), or of a key inside it; None if not found."""
     lines = text.splitlines()
-    header = _header_pattern(model)
-    start = next((i for i, line in enumerate(lines) if header.match(line)), None)
-    if start is None:
-        return 0
-    if key is None:
-        return start + 1
-    key_line = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    name = _spelled(model)
+    forms = [rf"^\s*\[\s*{name}\s*\]", rf"^\s*\[\s*{name}\s*\.", rf"^\s*{name}\s*[.=]"]
+    start = next((i for form in forms for i, line in enumerate(lines) if re.match(form, line)), None)
+    if start is None or key is None:
+        return None if start is None else start + 1
+    if not lines[start].lstrip().startswith("["):  # dotted keys or an inline table: the key's own line
+        dotted = re.compile(rf"^\s*{name}\s*\.\s*{_spelled(key)}\s*=")
+        return next((i + 1 for i, line in enumerate(lines) if dotted.match(line)), start + 1)
+    key_line = re.compile(rf"^\s*{_spelled(key)}\s*[.=]")
     for i in range(start + 1, len(lines)):
         if lines[i].lstrip().startswith("["):
             break
@@ -178,10 +207,19 @@ def _line_of(text: str, model: str, key: str | None = None) -> int:
     return start + 1
 
 
-def check(budgets: list[Budget], measure: Callable[[Budget], dict[str, float]]) -> list[Outcome]:
+def _where(file: Path, text: str, model: str, key: str | None = None) -> str:
+    """``file:line`` of a model's table or key (just ``file`` when the line cannot be found)."""
+    line = _line_of(text, model, key)
+    return f"{file}:{line}" if line else str(file)
+
+
+def check(budgets: list[Budget], measure: Callable[[Budget], dict[str, float]],
+          strict: bool = True) -> list[Outcome]:
     """Every limit of every budget against ``measure(budget)`` (metric name -> value).
 
-    A model that cannot be measured (unknown, failing) is reported at its table's file:line.
+    A model that cannot be measured (unknown, failing) is reported at its table's file:line. Under
+    ``strict`` (a budget's own ``strict`` key wins), a model with ops no rule prices gets one more
+    outcome, ``unsupported_ops`` with limit 0: its figures are lower bounds and cannot pass a gate.
     """
     outcomes = []
     for budget in budgets:
@@ -192,36 +230,53 @@ def check(budgets: list[Budget], measure: Callable[[Budget], dict[str, float]]) 
         for key, limit in budget.limits.items():
             metric = key[: -len("_max")]
             outcomes.append(Outcome(budget.model, metric, values[metric], limit, budget.tolerance))
+        if (strict if budget.strict is None else budget.strict) and values.get(UNSUPPORTED, 0) > 0:
+            outcomes.append(Outcome(budget.model, UNSUPPORTED, values[UNSUPPORTED], 0, 0.0))
     return outcomes
 
 
 def updated_text(text: str, measured: dict[tuple[str, str], float]) -> str:
-    """The file with each ``<metric>_max = value`` replaced by the measurement, comments kept.
+    """The file with each ``<metric>_max`` limit replaced by the measurement, everything else kept.
+
+    Every TOML spelling is found (``[m]``, ``['m']``, ``"flops_max" = 1``, ``m.flops_max = 1``,
+    inline tables), as tomlkit edits the parsed document; comments, layout and line endings stay.
 
     Args:
         text: the budgets file.
         measured: (model, metric) -> new limit.
+    Raises:
+        BudgetFileError: a limit could not be rewritten (the file is then left alone).
     """
-    lines, model = text.splitlines(keepends=True), None
-    header = re.compile(r'^\s*\[\s*"?([^"\]]+?)"?\s*\]')
-    limit_line = re.compile(r"^(\s*)(\w+)_max(\s*=\s*)([^#\n]*?)(\s*(#.*)?)(\n?)$")
-    for i, line in enumerate(lines):
-        found = header.match(line)
-        if found:
-            model = found.group(1)
-            continue
-        hit = limit_line.match(line)
-        if hit and model is not None and (model, hit.group(2)) in measured:
-            value = _toml_number(measured[(model, hit.group(2))])
-            lines[i] = f"{hit.group(1)}{hit.group(2)}_max{hit.group(3)}{value}{hit.group(5)}{hit.group(7)}"
-    return "".join(lines)
+    import tomlkit
+
+    doc = tomlkit.parse(text)
+    for (model, metric), value in measured.items():
+        table = doc.get(model)
+        if table is not None and f"{metric}_max" in table:
+            table[f"{metric}_max"] = _toml_number(value, table[f"{metric}_max"])
+    new = tomlkit.dumps(doc)
+    _verify_update(new, measured)
+    return new
 
 
-def _toml_number(value: float) -> str:
-    """Integers with digit groups (33_000_000), other numbers as short floats."""
+def _toml_number(value: float, old: Any) -> Any:
+    """The new limit as a tomlkit item with the old one's comment: integers with digit groups
+    (33_000_000), other numbers as the shortest float that reads back exactly."""
+    from tomlkit.items import Float, Integer
+
     if float(value).is_integer():
-        return f"{int(value):_}"
-    return f"{value:.6g}"
+        return Integer(int(value), old.trivia, f"{int(value):_}")
+    return Float(float(value), old.trivia, repr(float(value)))
+
+
+def _verify_update(new: str, measured: dict[tuple[str, str], float]) -> None:
+    """Refuse to write a file that does not read back with every new limit in place."""
+    data = tomllib.loads(new)
+    missed = [f"{model} {metric}_max" for (model, metric), value in measured.items()
+              if data.get(model, {}).get(f"{metric}_max") != value]
+    if missed:
+        raise BudgetFileError(f"cannot rewrite {', '.join(missed)} in place; the file is left unchanged "
+                              "(write each limit as key = number inside its model's table)")
 
 
 def junit_xml(outcomes: list[Outcome], name: str = "cspcost budgets") -> str:

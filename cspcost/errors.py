@@ -2,6 +2,19 @@
 from __future__ import annotations
 
 
+# What user code (a model file, factory or forward) may raise that cspcost reports as bad input:
+# ``sys.exit()`` in a model file is the user's bug, never a reason for cspcost to exit 0 unseen.
+USER_CODE_FAILURES: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def failure_text(exc: BaseException) -> str:
+    """What user code did, in a few words: ``called sys.exit(0)`` or ``ValueError: bad width``."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}); a model file must not exit"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
 class CspcostError(Exception):
     """Base of every error cspcost reports to a user as one line."""
 

@@ -14,8 +14,9 @@ from cspcost.comparison.engine import Comparison, tabulate
 from cspcost.comparison.output import write_report
 from cspcost.render.export import to_csv, to_markdown
 from cspcost.render.files import write_atomic
+from cspcost.render.folders import check_output_path, written_whole
 from cspcost.render.html import available as html_available
-from cspcost.render.html import write_html, write_plotly_js
+from cspcost.render.html import write_plotly_js
 from cspcost.render.tables import rounded
 from cspcost.walk.analysis import AnalysisResult, analyze
 
@@ -96,8 +97,16 @@ def modern_comparisons(out: Path) -> tuple[list[Path], list[str]]:
 
 def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """The committed reference report: each pair's charts and summary, Table 3, today's CSP models,
-    the published figures beside cspcost's, and an index."""
-    out, written = Path(out), []
+    the published figures beside cspcost's, and an index; the folder is written whole (files of
+    other commands in it, such as budgets.toml and table5.md, stay)."""
+    with written_whole(out) as tmp:
+        files = _write_zoo_report(tmp, progress)
+    return [Path(out) / f.relative_to(tmp) for f in files]
+
+
+def _write_zoo_report(out: Path, progress: Callable[[int, int], None] | None) -> list[Path]:
+    """zoo_report's files, into the folder ``out``."""
+    written: list[Path] = []
     pairs = zoo_pairs()
     analyses: dict[str, AnalysisResult] = {}  # each model analysed once, however many pairs it is in
     steps = len(pairs) + 2
@@ -136,12 +145,9 @@ def zoo_report(out: str | Path, progress: Callable[[int, int], None] | None = No
 
 def _pair_report(comparison: Comparison, out: Path, folder: str) -> list[Path]:
     """A comparison's charts and summary.md, and its interactive index.html (with plotly installed)
-    linking to the one plotly.min.js at the report's root."""
-    files = write_report(comparison, out / folder)
-    if html_available():
-        plotly_src = "../" * len(Path(folder).parts) + "plotly.min.js"
-        files.append(write_html(out / folder / "index.html", comparison, plotly_src=plotly_src))
-    return files
+    loading the one plotly.min.js at the report's root."""
+    plotly_src = "../" * len(Path(folder).parts) + "plotly.min.js" if html_available() else None
+    return write_report(comparison, out / folder, plotly_src=plotly_src)
 
 
 def _interactive(folder: str) -> str:
@@ -270,6 +276,7 @@ def _stamp_value(value: Any) -> str:
 def latency_report(out: str | Path, rounds: int = TABLE5_ROUNDS, processes: int = 1,
                    progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Measure Table 5 for every zoo pair and write ``out/table5.md`` (and its CSV, exact values)."""
+    check_output_path(out, "the output directory")
     frame, env = table5(rounds=rounds, processes=processes, progress=progress)
     env = {**env, "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     out = Path(out)

@@ -280,10 +280,14 @@ def test_bad_option_is_one_line_from_the_console_script() -> None:
 
 
 def test_check_warns_about_unsupported_ops(tmp_path: Path) -> None:
-    """check reports unsupported ops as analyze does, one line, and still gates."""
+    """check reports unsupported ops as analyze does, one line; strict by default, it fails the
+    model (its figures are lower bounds); --no-strict lets the limits alone decide."""
     budgets = tmp_path / "budgets.toml"
     budgets.write_text(f'["{NETS}:unpriced_net"]\ninput = "4"\nflops_max = 10\n')
     result = invoke("check", str(budgets))
+    assert result.exit_code == 1 and "budgets exceeded" in result.stderr and "unsupported_ops" in result.stderr
+    assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 1
+    result = invoke("check", str(budgets), "--no-strict")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 1
 

@@ -151,13 +151,14 @@ def test_cli_analyze_html(tmp_path: Path) -> None:
     ("missing/r.html", "does not exist; create it first"),
     ("a_file/r.html", "is not a directory"),
     (".", "is a directory"),
+    ("", "--html is empty"),
 ])
 def test_bad_html_path_is_one_line_exit_2(tmp_path: Path, where: str, fragment: str) -> None:
     """A missing folder, a file as folder or a directory as target: one line, exit 2, nothing written."""
     (tmp_path / "a_file").write_text("x")
     before = sorted(p.name for p in tmp_path.iterdir())
     for command in (["analyze", "tinycsp"], ["compare", "tinycsp", "resnet10"]):
-        result = runner.invoke(app, [*command, "--html", str(tmp_path / where)])
+        result = runner.invoke(app, [*command, "--html", str(tmp_path / where) if where else ""])
         assert result.exit_code == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and fragment in result.stderr
         assert "Traceback" not in result.stderr and result.stdout == ""

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from cspcost import __version__
-from cspcost.errors import CspcostError, UnsupportedOpsWarning
+from cspcost.errors import CspcostError, UnsupportedOpsWarning, failure_text
 
 app = typer.Typer(
     name="cspcost",
@@ -45,6 +45,12 @@ def _reporting() -> Iterator[None]:
         raise typer.Exit(exc.exit_code) from None
     except (typer.Exit, typer.Abort):
         raise
+    except SystemExit as exc:  # user code (a model file, a peer's forward) called sys.exit: bad input
+        if _STATE["debug"]:
+            raise
+        err.print(f"error: the model's code {failure_text(exc)} (rerun with --debug for the traceback)",
+                  markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except OSError as exc:  # a path the user gave that cannot be written or read
         if _STATE["debug"]:
             raise

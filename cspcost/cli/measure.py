@@ -65,10 +65,13 @@ def analyze(
     * `cspcost analyze ultralytics:yolo11x.yaml --html yolo11x.html` (interactive report, one file)
     """
     with _reporting():
+        from cspcost.render.folders import check_output_path
         from cspcost.render.html import check_target, write_html
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze as run_analysis
 
+        check_output_path(output, "--output")
+        check_output_path(graph, "--graph")
         _settle_heap()
         if html:
             check_target(html)  # before the analysis: a bad path fails fast
@@ -151,13 +154,15 @@ def compare(
     """
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
-        from cspcost.comparison.output import write_report
+        from cspcost.comparison.output import default_folder, write_report
         from cspcost.errors import UsageError
+        from cspcost.render.folders import check_output_path
         from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
+        check_output_path(out, "--out")
         if html:
             check_target(html)
         _settle_heap()
@@ -166,19 +171,12 @@ def compare(
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
         if plot:
-            target = out or f"reports/{'_vs_'.join(_safe(m) for m in models)}"
+            target = out or default_folder(models)
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
         if html:
             err.print(f"wrote {write_html(html, result)}")
         _emit_comparison(result, fmt)
-
-
-def _safe(spec: str) -> str:
-    """A model spec as a directory-name part."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
@@ -237,9 +235,11 @@ def zoo_report(
     Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
     """
     with _reporting():
+        from cspcost.render.folders import check_output_path
         from cspcost.report import latency_report
         from cspcost.report import zoo_report as run_report
 
+        check_output_path(out, "--out")
         if latency:
             files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
         else:
@@ -250,45 +250,63 @@ def zoo_report(
 @app.command()
 def check(
     budgets_file: str = typer.Argument(..., metavar="BUDGETS.toml", help="TOML file: one [model] table of *_max limits each."),
-    update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments kept)."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the file's limits from current measurements (comments, layout, line endings, mode kept)."),
     junit: Optional[str] = typer.Option(None, "--junit", help="Also write a JUnit XML report here."),
+    strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail a model whose ops are not all priced (default; a budget's strict = false opts one model out)."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where measurements are cached (default $CSPCOST_CACHE_DIR or the user cache dir, e.g. ~/.cache/cspcost)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Measure every model afresh; store nothing."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
     Limits: cio_elems_max, flops_max, macs_max, params_max, bottleneck_flops_max, latency_ms_max,
     csp_block_flops_max, csp_block_params_max, csp_block_cio_elems_max (the heaviest CSP block);
-    options per model: input, convention, cio, tolerance (relative), batch.
+    options per model: input, convention, cio, tolerance (relative), batch, strict. A model with ops
+    no rule prices fails (unsupported_ops) unless --no-strict or its budget says strict = false.
+    Measurements are cached per model and reused only while its code, settings and versions match.
 
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
-    `cspcost check budgets.toml --update`
+    `cspcost check budgets.toml --update`, `cspcost check budgets.toml --no-cache`
     """
     with _reporting():
-        from pathlib import Path
-
         from cspcost import budgets as b
         from cspcost.api import check_budgets
         from cspcost.render import tables, views
-        from cspcost.render.files import write_atomic
+        from cspcost.render.files import ensure_replaceable, read_text_exact, write_atomic
+        from cspcost.render.folders import check_output_path
 
-        outcomes = _with_progress(lambda progress: check_budgets(budgets_file, progress), "measuring budgets")
+        check_output_path(junit, "--junit")
+        check_output_path(cache_dir, "--cache-dir")
+        if update:  # before minutes of measuring, not after
+            ensure_replaceable(budgets_file)
+        outcomes = _with_progress(lambda progress: check_budgets(
+            budgets_file, progress, strict=strict, cache_dir=cache_dir, cache=not no_cache), "measuring budgets")
         if update:
-            text = Path(budgets_file).read_text(encoding="utf-8")
-            measured = {(o.model, o.metric): o.measured for o in outcomes}
-            write_atomic(budgets_file, b.updated_text(text, measured))
-            err.print(f"updated {len(measured)} limits in {budgets_file}")
-            return
+            measured = {(o.model, o.metric): o.measured for o in outcomes if o.metric != b.UNSUPPORTED}
+            write_atomic(budgets_file, b.updated_text(read_text_exact(budgets_file), measured))
         if junit:
             write_atomic(junit, b.junit_xml(outcomes))
         frame = views.budget_outcomes(outcomes)
         shown = tables.frame_table(views.budget_display(frame), f"budgets: {budgets_file}", len(frame))
         _emit_frame(frame, fmt, "", table=shown)
-        failed = [o for o in outcomes if not o.ok]
-        if failed:
-            err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
-                      + ", ".join(f"{o.model} {o.metric}" for o in failed))
-            raise typer.Exit(1)
-        err.print(f"all {len(outcomes)} budgets hold")
+        _check_verdict(outcomes, budgets_file if update else None)
+
+
+def _check_verdict(outcomes: list[Any], updated: Optional[str]) -> None:
+    """The one-line verdict on stderr; exit 1 when a limit is exceeded (never after --update)."""
+    failed = [o for o in outcomes if not o.ok]
+    if updated is not None:
+        limits = sum(o.metric != "unsupported_ops" for o in outcomes)
+        err.print(f"updated {limits} limits in {updated}", markup=False, soft_wrap=True)
+        if any(o.metric == "unsupported_ops" for o in failed):
+            err.print("warning: some models ran ops no rule prices; their new limits are lower bounds",
+                      markup=False, soft_wrap=True)
+        return
+    if failed:
+        err.print(f"{len(failed)} of {len(outcomes)} budgets exceeded: "
+                  + ", ".join(f"{o.model} {o.metric}" for o in failed), markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+    err.print(f"all {len(outcomes)} budgets hold")
 
 
 @app.command("peers")
@@ -315,6 +333,8 @@ def peers_cmd(
     with _reporting():
         from cspcost.crosscheck.engine import peers
         from cspcost.crosscheck.output import format_peers
+        from cspcost.render.folders import check_output_path
 
+        check_output_path(output, "--output")
         shape = _input_shape(input, size)
         _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)

@@ -1,7 +1,9 @@
 """What ``compare --plot`` writes: the paper's charts and summary.md for a Comparison."""
 from __future__ import annotations
 
+import hashlib
 import platform
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -14,6 +16,7 @@ from cspcost.comparison.engine import Comparison
 from cspcost.render import charts, views
 from cspcost.render.export import comparison_markdown, to_markdown
 from cspcost.render.files import write_atomic
+from cspcost.render.folders import written_whole
 from cspcost.render.tables import human
 from cspcost.walk.analysis import AnalysisResult
 from cspcost.walk.metrics import ancestor
@@ -81,9 +84,29 @@ def summary_markdown(comparison: Comparison, chart_files: Sequence[Path]) -> str
     return "\n".join(lines)
 
 
-def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:
-    """Charts and summary.md into ``out``; returns every file written."""
-    files = write_charts(comparison, out, depth)
-    summary = Path(out) / "summary.md"
-    write_atomic(summary, summary_markdown(comparison, files))
-    return [*files, summary]
+def default_folder(specs: Sequence[str]) -> str:
+    """``reports/<A>_vs_<B>``: each spec as a folder-name part; a local file's spec gets a short
+    hash of its resolved path, so ``d1/net.py:build`` and ``d2/net.py:build`` never share a folder."""
+    return "reports/" + "_vs_".join(_folder_part(spec) for spec in specs)
+
+
+def _folder_part(spec: str) -> str:
+    """One model spec as a folder-name part."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec.rsplit("/", 1)[-1]).strip("_")
+    where = spec.rsplit(":", 1)[0] if re.search(r"\.py:[^/\\]+$", spec) else spec
+    if where.endswith((".py", ".cfg", ".yaml", ".yml")) and Path(where).exists():
+        return f"{name}-{hashlib.sha256(str(Path(where).resolve()).encode()).hexdigest()[:8]}"
+    return name
+
+
+def write_report(comparison: Comparison, out: str | Path, depth: int = 2, plotly_src: str | None = None) -> list[Path]:
+    """Charts and summary.md into the folder ``out``, written whole (an earlier report's files go,
+    others' stay; see ``render.folders``); returns every file written, under ``out``. With
+    ``plotly_src`` (plotly.min.js's URL relative to the folder) also index.html, the interactive report."""
+    from cspcost.render.html import write_html
+
+    with written_whole(out) as tmp:
+        files = write_charts(comparison, tmp, depth)
+        write_atomic(tmp / "summary.md", summary_markdown(comparison, files))
+        pages = [write_html(tmp / "index.html", comparison, plotly_src)] if plotly_src else []
+    return [Path(out) / f.relative_to(tmp) for f in [*files, tmp / "summary.md", *pages]]

@@ -10,7 +10,7 @@ from torch import nn
 
 from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
-from cspcost.errors import UsageError
+from cspcost.errors import USER_CODE_FAILURES, ModelLoadError, UsageError, failure_text
 from cspcost.sources.resolve import build, resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.capture import capture
@@ -106,8 +106,11 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
     def real(peak: int) -> nn.Module:
         _check_memory(resolved.name, meta_model, peak)
         torch.manual_seed(seed)
-        with torch.device("cpu"):
-            return resolved.factory()
+        try:
+            with torch.device("cpu"):
+                return resolved.factory()
+        except USER_CODE_FAILURES as exc:  # the factory built on meta but fails (or exits) on the CPU
+            raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
 
     return resolved.name, meta_model, real, size
 

@@ -34,6 +34,7 @@ from cspcost.errors import (
     OutOfMemoryError,
     UnsupportedDtypeError,
     UsageError,
+    failure_text,
 )
 from cspcost.profiling.environment import (
     device_context,
@@ -192,6 +193,8 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
         with torch.random.fork_rng(), torch.device(dev):
             torch.manual_seed(0)
             model = resolved.factory()
+    except SystemExit as exc:  # a factory that exits is bad input (issue 23), not cspcost's exit
+        raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - the user's factory failed
         if _is_oom(exc):
             raise OutOfMemoryError(f"out of memory building {resolved.name!r} on {dev}") from exc
@@ -240,6 +243,8 @@ def first_forward(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, de
         inputs = _make_inputs(sizes, batch, dev, dtype, channels_last)
         model(*inputs)
         return inputs
+    except SystemExit as exc:  # the user's forward exited: bad input, not cspcost's exit
+        raise ForwardError(f"forward of {type(model).__name__} failed: {failure_text(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - re-raised as a one-line user error
         # Drop the inputs and the activations the traceback's frames hold, so that the memory
         # is free before smaller batches are tried.

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from cspcost.errors import CfgFileError, ModelLoadError, UnknownModelError
+from cspcost.errors import USER_CODE_FAILURES, CfgFileError, ModelLoadError, UnknownModelError, failure_text
 from cspcost.sources import timm as timm_source
 from cspcost.sources import torchvision as torchvision_source
 from cspcost.sources import ultralytics as ultralytics_source
@@ -82,8 +82,8 @@ def _load_factory(spec: str) -> Callable[[], nn.Module]:
         module = _import_file(where) if where.endswith(".py") else importlib.import_module(where)
     except ModelLoadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's file
-        raise ModelLoadError(f"cannot import {where!r}: {type(exc).__name__}: {exc}") from exc
+    except USER_CODE_FAILURES as exc:  # any import failure (sys.exit too) is the user's file
+        raise ModelLoadError(f"cannot import {where!r}: {failure_text(exc)}") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise ModelLoadError(f"{where!r} has no callable {attr!r}")
@@ -107,6 +107,8 @@ def build(resolved: Resolved, device: str = "meta") -> nn.Module:
     try:
         with torch.device("meta"):
             model = resolved.factory()
+    except SystemExit as exc:  # a factory that exits is bad input, not a reason to stop cspcost
+        raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
         model = _build_plain(resolved)
     if not isinstance(model, nn.Module):
@@ -118,5 +120,5 @@ def _build_plain(resolved: Resolved) -> nn.Module:
     """Build on the default device, reporting a factory that raises as a one-line error."""
     try:
         return resolved.factory()
-    except Exception as exc:  # noqa: BLE001 - the user's factory failed
-        raise ModelLoadError(f"building {resolved.name!r} failed: {type(exc).__name__}: {exc}") from exc
+    except USER_CODE_FAILURES as exc:  # the user's factory failed (or called sys.exit)
+        raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc

@@ -20,7 +20,7 @@ from torch.nn.modules.module import (
 )
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from cspcost.errors import DeviceError, ForwardError, MetaDeviceError
+from cspcost.errors import USER_CODE_FAILURES, DeviceError, ForwardError, MetaDeviceError, failure_text
 from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.meta_shapes import SHORTCUTS
 from cspcost.walk.records import OpEvent, TensorMeta
@@ -359,7 +359,7 @@ def capture(
         try:
             with torch.inference_mode(), recorder:
                 out = model(*inputs, **(kwargs or {}))
-        except Exception as exc:  # noqa: BLE001 - re-raised as a one-line user error
+        except USER_CODE_FAILURES as exc:  # re-raised as a one-line user error (sys.exit too)
             raise _forward_error(model, stack[-1], exc, dev, sites, leaves) from exc
     recorder.lifetimes.used(iter(tensor_leaves(out)), recorder.lifetimes.step)
     types, labels, params = describe(model)
@@ -396,11 +396,13 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
     return types, labels, params
 
 
-def _forward_error(model: nn.Module, where: str, exc: Exception, dev: torch.device, sites: _CallSites,
+def _forward_error(model: nn.Module, where: str, exc: BaseException, dev: torch.device, sites: _CallSites,
                    inputs: list[torch.Tensor]) -> ForwardError:
     """A one-line error naming the module that was running when the forward failed."""
     kind = sites.types.get(where, type(model).__name__)
     label = f"'{where}' ({kind})" if where else f"the root module ({kind})"
+    if isinstance(exc, SystemExit):
+        return ForwardError(f"forward failed in {label}: {failure_text(exc)}")
     wrong_rank = _rank_error(model, where, inputs)
     if wrong_rank:
         return ForwardError(wrong_rank)

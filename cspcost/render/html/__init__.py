@@ -30,6 +30,9 @@ def check_target(path: str | Path) -> Path:
     Unlike charts (whose folder is made), the folder must exist: a typo in it fails fast instead
     of quietly making a new tree.
     """
+    from cspcost.render.folders import check_output_path
+
+    check_output_path(path, "--html")
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
