@@ -73,7 +73,7 @@ def analyze(
         check_output_path(output, "--output")
         check_output_path(graph, "--graph")
         _settle_heap()
-        if html:
+        if html is not None:
             check_target(html)  # before the analysis: a bad path fails fast
         shape = _input_shape(input, size)
         result = run_analysis(model, shape, batch, device=device, convention=convention.value,
@@ -163,7 +163,7 @@ def compare(
         if len(models) < 2:
             raise UsageError("compare needs at least two models")
         check_output_path(out, "--out")
-        if html:
+        if html is not None:
             check_target(html)
         _settle_heap()
         latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(html)) if profile else None

@@ -56,7 +56,7 @@ def profile_cmd(
         from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
-        if html:
+        if html is not None:
             check_target(html)
             if processes != 1:
                 raise UsageError("--html shows per-layer times, measured in one process; drop --processes")
