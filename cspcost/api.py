@@ -5,11 +5,13 @@ answered from the measurement cache never imports torch, which is most of a warm
 """
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from cspcost import budgets
 from cspcost.budgets import Outcome
+from cspcost.errors import UnknownModelError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,7 +35,7 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
     from cspcost.walk.analysis import analyze
 
     rows = []
-    for name in names or zoo.list_models():
+    for name in _zoo_names(names, zoo.list_models()):
         spec = zoo.get(name)
         result = analyze(name, convention=convention)
         rows.append({
@@ -43,6 +45,18 @@ def models_table(convention: str = "pytorch", names: Sequence[str] | None = None
             "paper_params": spec.paper_params, "paper_bflops": spec.paper_bflops,
         })
     return pd.DataFrame(rows)
+
+
+def _zoo_names(names: Sequence[str] | None, known: list[str]) -> list[str]:
+    """The zoo names asked for (all by default), or an UnknownModelError naming the first unknown."""
+    if isinstance(names, str):
+        names = [names]
+    for name in names or []:
+        if name not in known:
+            close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownModelError(f"no zoo model {name!r}{hint} (cspcost models lists all)")
+    return list(names or known)
 
 
 def measure(

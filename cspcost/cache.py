@@ -132,11 +132,9 @@ def _loaded_files() -> Iterable[str]:
 def warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
     """A cached model's unpriced-op warning, as the walker gave it when measuring (without torch)."""
     if unsupported:
-        from cspcost.errors import UnsupportedOpsWarning
+        from cspcost.errors import UnsupportedOpsWarning, unsupported_ops_text
 
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
-        warnings.warn(f"no cost rule for {listed} in {name}; counted as 0 (use --strict to fail)",
-                      UnsupportedOpsWarning, stacklevel=3)
+        warnings.warn(unsupported_ops_text(name, unsupported), UnsupportedOpsWarning, stacklevel=3)
 
 
 class MeasurementCache:

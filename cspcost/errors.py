@@ -75,5 +75,15 @@ class UnsupportedOpsWarning(UserWarning):
     """The model ran ops that no rule prices; they count as 0 (``--strict`` makes this an error)."""
 
 
+# The API's way to fail instead; the CLI swaps it for its own option where the command has one.
+STRICT_HINT = " (strict=True fails instead)"
+
+
+def unsupported_ops_text(name: str, unsupported: dict[str, int]) -> str:
+    """The one line naming every op no rule prices in model ``name`` (walker and cache alike)."""
+    listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+    return f"no cost rule for {listed} in {name}; counted as 0{STRICT_HINT}"
+
+
 class MissingExtraError(UsageError):
     """A model spec needs an optional library that is not installed; the message names the extra."""

@@ -4,6 +4,7 @@ and with ``--latency`` the paper's Table 5 measured on this machine (``table5.md
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -160,6 +161,8 @@ def _modern_sections(out: Path, written: list[Path]) -> list[str]:
     note naming the libraries they need."""
     missing = libraries_missing()
     if missing:
+        warnings.warn(f"skipped the sections \"Today's CSP models\" and \"Published vs cspcost\": they need "
+                      f"{', '.join(missing)} (pip install 'cspcost[all]')", stacklevel=2)
         return ["## Today's CSP models; published figures", "",
                 f"Skipped: needs {', '.join(missing)} (`pip install 'cspcost[all]'`).", ""]
     from cspcost.published import published_table

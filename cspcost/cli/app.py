@@ -12,8 +12,29 @@ import typer
 from rich.console import Console
 
 from cspcost import __version__
-from cspcost.errors import CspcostError, UnsupportedOpsWarning, failure_text
+from cspcost.cli.streams import others_to_stderr
+from cspcost.errors import STRICT_HINT, CspcostError, UnsupportedOpsWarning, failure_text
 
+
+def _flags_without_type() -> None:
+    """Show no ``<bool>`` type beside options that take no value (``--plot``, ``--help``): typer's rich
+    help prints one for every option, which reads as if the flag wanted an argument."""
+    import typer.core
+
+    option = getattr(typer.core, "TyperOption", None)
+    shown = getattr(option, "display_type_rich", None)
+    if option is None or shown is None or getattr(shown, "_cspcost", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> Any:
+        """The option's type, or nothing for a flag."""
+        return None if getattr(self, "is_flag", False) and not getattr(self, "count", False) else shown(self, ctx)
+
+    display_type_rich._cspcost = True  # type: ignore[attr-defined]
+    option.display_type_rich = display_type_rich
+
+
+_flags_without_type()
 app = typer.Typer(
     name="cspcost",
     help="What a CNN really costs, layer by layer: MACs, FLOPs, params, CIO memory traffic, bytes.",
@@ -26,15 +47,19 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
-_STATE = {"debug": False}
+_STATE = {"debug": False, "strict": False}
 
 
 @contextmanager
-def _reporting() -> Iterator[None]:
+def _reporting(strict_option: bool = False) -> Iterator[None]:
     """Turn errors into one line on stderr and the documented exit code (traceback with --debug);
-    print the library's unsupported-op warnings (analyze, compare, check alike) as one line each."""
+    print the library's unsupported-op warnings (analyze, compare, check alike) as one line each;
+    send every print that is not the command's own output (libraries, user code) to stderr.
+    ``strict_option``: the command has ``--strict`` (the warnings name it as the way to fail)."""
+    _STATE["strict"] = strict_option
     try:
-        with warnings.catch_warnings():
+        # stdout is the command's output only: what libraries and user code print goes to stderr
+        with warnings.catch_warnings(), others_to_stderr():
             warnings.simplefilter("always", UnsupportedOpsWarning)
             warnings.showwarning = _show_warning
             yield
@@ -77,8 +102,12 @@ def _settle_heap() -> None:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    """A warning as one ``warning: ...`` line on stderr."""
-    err.print(f"warning: {message}", markup=False, soft_wrap=True)
+    """A warning as one ``warning: ...`` line on stderr; the way to fail on unpriced ops is the
+    command's ``--strict`` where it has one (the library's own hint names the API argument)."""
+    text = str(message)
+    if issubclass(category, UnsupportedOpsWarning):
+        text = text.replace(STRICT_HINT, " (--strict fails instead)" if _STATE["strict"] else "")
+    err.print(f"warning: {text}", markup=False, soft_wrap=True)
 
 
 def _version(value: bool) -> None:
@@ -114,6 +143,8 @@ def main() -> None:
 
             traceback.print_exc()
             sys.exit(exc.exit_code if isinstance(exc, CspcostError) else 3)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `cspcost`: click printed the help; exit 2 as click does
+            sys.exit(2)
         # Bad options get one line, as every other usage error does, not click's usage panel.
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path} --help" if ctx is not None else "cspcost --help"

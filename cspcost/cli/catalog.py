@@ -7,6 +7,7 @@ import typer
 
 from cspcost.cli.app import _reporting, app, err
 from cspcost.cli.options import (
+    _CONVENTION_HELP,
     ConventionName,
 )
 from cspcost.cli.output import (
@@ -58,7 +59,7 @@ def conventions(
 
 @app.command()
 def models(
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help="pytorch or darknet (the paper's counting)."),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:
     """List the zoo: every model with its family, baseline, input size, params, FLOPs and CIO.
@@ -80,9 +81,9 @@ def formulas(
     m: str = typer.Option("1,3,6", "--m", help="Dense layers per block m."),
     size: str = typer.Option("8,14", "--size", help="Square feature-map sides w = h."),
     gamma: str = typer.Option("1/4,1/2,1", "--gamma", help="Split ratios gamma (share entering the block)."),
-    kernel: str = typer.Option("1,3", "--kernel", help="Dense-layer kernel sizes k."),
+    kernel: str = typer.Option("1,3", "--kernel", help="Dense-layer kernel sizes k (odd: the forms assume 'same' padding)."),
     fusion: str = typer.Option("none,first,last,csp", "--fusion", help="Fusions of the paper's Fig. 3."),
-    bottleneck: Optional[int] = typer.Option(None, "--bottleneck", help="DenseNet-B layers: 1x1 to B channels first."),
+    bottleneck: Optional[int] = typer.Option(None, "--bottleneck", help="DenseNet-B layers: 1x1 to B channels first (B at least 1)."),
     explain: bool = typer.Option(False, "--explain", help="Print each formula with its assumptions and source, then exit."),
     zoo: bool = typer.Option(False, "--zoo", help="Check the formulas against the zoo's DenseNet-201 dense blocks instead."),
     show_all: bool = typer.Option(False, "--all", help="List every configuration in the table, not only disagreements."),

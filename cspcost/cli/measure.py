@@ -40,7 +40,7 @@ def analyze(
     depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate layers at this module depth (1 = top-level blocks)."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="Show only the N heaviest layers (by --sort, default flops)."),
     sort: Optional[str] = typer.Option(None, "--sort", help="Sort by a column: flops, macs, params, cio_elems, bytes_read, ..."),
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it (deployment)."),
     shortcut_flops: bool = typer.Option(False, "--shortcut-flops", help="darknet 2020+ counting: each [shortcut] costs one add per output element."),
@@ -64,7 +64,7 @@ def analyze(
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     * `cspcost analyze ultralytics:yolo11x.yaml --html yolo11x.html` (interactive report, one file)
     """
-    with _reporting():
+    with _reporting(strict_option=True):
         from cspcost.render.folders import check_output_path
         from cspcost.render.html import check_target, write_html
         from cspcost.structure import find_csp
@@ -127,11 +127,11 @@ def compare(
     models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
-    convention: ConventionName = typer.Option(ConventionName.pytorch, "--convention", help=_CONVENTION_HELP),
+    convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
     cio: Optional[Cio] = typer.Option(None, "--cio", help=_CIO_HELP),
     fuse_bn: bool = typer.Option(False, "--fuse-bn", help="Treat BN right after a conv as folded into it."),
     plot: bool = typer.Option(False, "--plot", help="Write the Fig. 7 / Fig. 8 charts, a per-block breakdown and summary.md."),
-    out: Optional[str] = typer.Option(None, "--out", help="Directory for --plot (default reports/<A>_vs_<B>/)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Directory for the charts (default `reports/<A>_vs_<B>/`); implies --plot."),
     depth: int = typer.Option(2, "--block-depth", min=0, help="Module depth of the blocks in the breakdown chart."),
     profile: bool = typer.Option(False, "--profile", help="Also measure latency (on --profile-device): all models interleaved in one process, ratios vs the first with 95% intervals (per layer with --plot)."),
     csp: bool = typer.Option(False, "--csp", help="Also put the models' cross-stage partial blocks side by side."),
@@ -155,22 +155,19 @@ def compare(
     with _reporting():
         from cspcost.comparison.engine import compare as run_compare
         from cspcost.comparison.output import default_folder, write_report
-        from cspcost.errors import UsageError
         from cspcost.render.folders import check_output_path
         from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
-        if len(models) < 2:
-            raise UsageError("compare needs at least two models")
         check_output_path(out, "--out")
         if html is not None:
             check_target(html)
         _settle_heap()
-        latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(html)) if profile else None
-        result = run_compare(models, parse_input(input) if input else None, batch, convention=convention.value,
+        latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(out) or bool(html)) if profile else None
+        result = run_compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                              cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
-        if plot:
+        if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or default_folder(models)
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
@@ -268,7 +265,7 @@ def check(
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
     `cspcost check budgets.toml --update`, `cspcost check budgets.toml --no-cache`
     """
-    with _reporting():
+    with _reporting(strict_option=True):
         from cspcost import budgets as b
         from cspcost.api import check_budgets
         from cspcost.render import tables, views

@@ -4,26 +4,19 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional
 
-
-class Cio(str, Enum):
-    """CIO conventions (cspcost conventions lists them)."""
-
-    hardnet = "hardnet"
-    hardnet_fc = "hardnet-fc"
-    cspnet = "cspnet"
+from cspcost.walk.conventions.catalog import CATALOG
+from cspcost.walk.conventions.cio import CIO_KINDS
 
 
-class ConventionName(str, Enum):
-    """Counting conventions (cspcost conventions lists them)."""
-
-    pytorch = "pytorch"
-    darknet = "darknet"
-    torchvision = "torchvision"
-    timm = "timm"
-    ultralytics = "ultralytics"
+# Generated from the catalogs (torch-free), so a convention or CIO kind added there is an option here.
+Cio = Enum("Cio", {kind.replace("-", "_"): kind for kind in CIO_KINDS}, type=str)  # type: ignore[misc]
+Cio.__doc__ = "CIO conventions (cspcost conventions lists them)."
+ConventionName = Enum("ConventionName", {name: name for name in CATALOG}, type=str)  # type: ignore[misc]
+ConventionName.__doc__ = "Counting conventions (cspcost conventions lists them)."
 
 
-_CONVENTION_HELP = "pytorch (every op and parameter), darknet (the CSPNet paper's counting), or the numbers torchvision, timm or ultralytics publish (cspcost conventions)."
+_CONVENTION_HELP = ("pytorch (every op and parameter), darknet (the CSPNet paper's counting), or the numbers "
+                    f"{', '.join(n for n in CATALOG if n not in ('pytorch', 'darknet'))} publish (cspcost conventions).")
 
 
 _CIO_HELP = "CIO: hardnet (conv layers, HarDNet's definition), hardnet-fc (conv + FC as 1x1 conv) or cspnet (also pools). Default: hardnet; cspnet under darknet."
@@ -38,8 +31,8 @@ _MODEL_HELP = "Zoo name, timm:NAME, torchvision:NAME, ultralytics:NAME.yaml, a .
 def _input_shape(input: Optional[str], size: Optional[int]) -> Optional[tuple[int, ...]]:
     """``--input CxHxW`` or ``--size S`` (3xSxS), never both; None for the model's own."""
     from cspcost.errors import UsageError
-    from cspcost.shapes import parse_input
+    from cspcost.shapes import check_shape, parse_input
 
-    if input and size is not None:
+    if input is not None and size is not None:
         raise UsageError("give --input or --size, not both")
-    return parse_input(input) if input else ((3, size, size) if size is not None else None)
+    return parse_input(input) if input is not None else (check_shape((3, size, size)) if size is not None else None)

@@ -2,11 +2,11 @@
 on a terminal's stderr."""
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from cspcost.cli.app import err
+from cspcost.cli.streams import own_stdout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +31,9 @@ def _emit(text: str, output: Optional[str]) -> None:
         write_atomic(output, text)
         err.print(f"wrote {output}")
     else:
-        sys.stdout.write(text)
+        stream = own_stdout()
+        stream.write(text)
+        stream.flush()  # before any later stderr line, so a terminal shows them in order
 
 
 def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:

@@ -27,14 +27,14 @@ def profile_cmd(
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW (default: the model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (default 1: reproducible on a shared machine)."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (default 1: reproducible on a shared machine)."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     channels_last: bool = typer.Option(False, "--channels-last", help="NHWC memory format."),
-    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed forwards first (0 or more; the first forward, checking the model runs, is always one)."),
     repeat: int = typer.Option(30, "--repeat", help="Timed forwards."),
     min_time: Optional[float] = typer.Option(None, "--min-time", help="A time budget in seconds instead of --repeat."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer, joined with FLOPs, bytes and the roofline."),
-    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="Aggregate per-layer times at this module depth."),
+    depth: Optional[int] = typer.Option(None, "--depth", min=1, help="Aggregate per-layer times at this module depth."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP + " Implies --per-layer."),
@@ -62,7 +62,7 @@ def profile_cmd(
                 raise UsageError("--html shows per-layer times, measured in one process; drop --processes")
             per_layer = True
         result = _with_phases(lambda progress: profile(
-            model, parse_input(input) if input else None, batch, device=device, threads=threads, dtype=dtype,
+            model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
             per_layer=per_layer, depth=depth, progress=progress, processes=processes))
         if html:
@@ -99,7 +99,7 @@ def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> Non
 def device(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
-    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads (as profile uses)."),
+    threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
 ) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from cspcost.comparison.deltas import label, summarize, table
 from cspcost.comparison.stages import first_shapes, stage_labels, stage_table
+from cspcost.errors import UsageError
 from cspcost.walk.analysis import AnalysisResult, analyze
 
 LATENCY_KEYS = ["latency_ratio", "latency_ratio_ci95", "latency_significant", "latency_p_value", "latency_cv"]
@@ -81,10 +82,13 @@ def compare(
             ``paired_latency``: all models interleaved in one process).
         profile: measure CPU latency with ``paired_latency``'s defaults (when no ``latency``).
         csp: also find each model's cross-stage partial blocks (``results[i].csp_blocks``).
+    Raises:
+        UsageError: fewer than two models, or any error ``analyze`` raises.
     Returns:
         A Comparison whose ``table`` has one row per model and ``*_delta_pct`` columns (with
         latency: ``latency_ms``, ``latency_ratio``, ``latency_ratio_ci95`` and more).
     """
+    models = _two_or_more(models)
     results = [analyze(m, input_size, batch, device=device, convention=convention, cio=cio, fuse_bn=fuse_bn)
                for m in models]
     if csp:
@@ -94,6 +98,16 @@ def compare(
     if profile and latency is None:
         latency = lambda ms, size: paired_latency(ms, size, batch=batch)  # noqa: E731
     return tabulate(results, latency(models, input_size) if latency is not None else None)
+
+
+def _two_or_more(models: Any) -> list[Any]:
+    """The models as a list, or a one-line UsageError unless there are at least two."""
+    if isinstance(models, (str, torch.nn.Module)) or not isinstance(models, Sequence):
+        raise UsageError(f"compare takes a list of two or more models, got {type(models).__name__} "
+                         "(e.g. compare(['resnet10', 'cspresnet10']))")
+    if len(models) < 2:
+        raise UsageError(f"compare needs at least two models, got {len(models)}")
+    return list(models)
 
 
 def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = None) -> Comparison:

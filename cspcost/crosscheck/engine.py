@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -10,11 +12,21 @@ from torch import nn
 
 from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
-from cspcost.errors import USER_CODE_FAILURES, ModelLoadError, UsageError, failure_text
+from cspcost.errors import (
+    USER_CODE_FAILURES,
+    CspcostError,
+    MetaDeviceError,
+    ModelLoadError,
+    UnsupportedOpsWarning,
+    UsageError,
+    failure_text,
+)
+from cspcost.shapes import check_shape
 from cspcost.sources.resolve import build, resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
-from cspcost.walk.capture import capture
+from cspcost.walk.capture import Capture, capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
+from cspcost.walk.untouched import kept
 
 __all__ = ["PeersResult", "peers"]
 # thop counts functional products for the whole model only (its per-module tree has none of them)
@@ -61,12 +73,21 @@ def peers(model_or_name: nn.Module | str, input_size: Sequence[int] | None = Non
     chosen = _tools(tools)
     if depth < 1:
         raise UsageError(f"--depth must be at least 1, got {depth}")
+    # the peers attach attributes and hooks and run real forwards: a user's module is restored after
+    with kept(model_or_name):
+        return _run(model_or_name, input_size, depth, chosen, seed)
+
+
+def _run(model_or_name: nn.Module | str, input_size: Sequence[int] | None, depth: int, chosen: list[str],
+         seed: int) -> PeersResult:
+    """``peers`` once its arguments are checked."""
     name, meta_model, real, size = _models(model_or_name, input_size, seed)
     meta_model.eval()
-    cap = capture(meta_model, [torch.empty((1, *size), device="meta")], "meta")
+    cap = _meta_capture(meta_model, size)
     model = real(cap.peak_activation_bytes)
     model.eval()
     found = sites(cap, model)
+    _warn_unsupported(name, found)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn((1, *size), generator=generator, dtype=_dtype(model))
     runs = [run_peer(tool, model, x) for tool in chosen]
@@ -74,6 +95,26 @@ def peers(model_or_name: nn.Module | str, input_size: Sequence[int] | None = Non
              for r in runs if r.tool in PEER_RULE_SETS}
     rows = [_peer_row(r, preds.get(r.tool), found) for r in runs]
     return PeersResult(name, [1, *size], depth, rows, _layers(found, runs, preds, depth))
+
+
+def _meta_capture(meta_model: nn.Module, size: tuple[int, ...]) -> Capture:
+    """The one meta capture the predictions come from; a model that cannot run on meta is refused
+    in one line (peers has no ``--device``: its peers run on the CPU, its predictions on meta)."""
+    try:
+        return capture(meta_model, [torch.empty((1, *size), device="meta")], "meta")
+    except MetaDeviceError as exc:
+        reason = str(exc).split("; the model cannot run on the meta device")[0]
+        raise MetaDeviceError(f"{reason}; cspcost peers predicts each peer from a meta-device run, which this "
+                              "model cannot do (cspcost analyze MODEL --device cpu still counts it)") from None
+
+
+def _warn_unsupported(name: str, found: list[Site]) -> None:
+    """One warning naming the ops no cspcost rule prices (their cspcost_macs count as 0)."""
+    unsupported = Counter(site.event.op for site in found if site.cost.kind == "unsupported")
+    if unsupported:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
+        warnings.warn(f"no cost rule for {listed} in {name}; cspcost_macs counts them as 0",
+                      UnsupportedOpsWarning, stacklevel=4)
 
 
 def _tools(tools: Sequence[str] | None) -> list[str]:
@@ -109,17 +150,17 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
         try:
             with torch.device("cpu"):
                 return resolved.factory()
+        except CspcostError:  # a source's own one-line error: not wrapped a second time
+            raise
         except USER_CODE_FAILURES as exc:  # the factory built on meta but fails (or exits) on the CPU
             raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
 
     return resolved.name, meta_model, real, size
 
 
-def _size(size: tuple[Any, ...]) -> tuple[int, ...]:
+def _size(size: Sequence[Any]) -> tuple[int, ...]:
     """A validated (C, H, W)."""
-    if not size or any(not isinstance(d, int) or d <= 0 for d in size):
-        raise UsageError(f"malformed input size {size!r}; expected positive ints such as (3, 224, 224)")
-    return size
+    return check_shape(size)
 
 
 def _available_bytes() -> int | None:

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Sequence
 import pandas as pd
 import torch
 
+from cspcost.errors import UsageError
 from cspcost.formulas import FUSIONS, csp_block, general_dense_cio, split_channels
 from cspcost.walk.analysis import analyze, measure_rows
 
@@ -44,12 +45,33 @@ DEFAULT_GRID = {
 def grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequence[int],
          gamma: Sequence[Fraction], k: Sequence[int], fusion: Sequence[str],
          bottleneck: Sequence[int | None] = (None,)) -> list[BlockConfig]:
-    """Every combination (square maps of each ``size``), skipping splits that are not whole channels."""
+    """Every combination (square maps of each ``size``), skipping splits that are not whole channels.
+
+    Raises:
+        UsageError: a value outside what the closed forms assume (a size, count or width below 1,
+            an even kernel, a bottleneck width below 1, a split ratio outside (0, 1]).
+    """
+    _check_grid(c, d, m, size, gamma, k, bottleneck)
     configs = []
     for ci, di, mi, s, g, ki, f, b in itertools.product(c, d, m, size, gamma, k, fusion, bottleneck):
         if (Fraction(g) * ci).denominator == 1:
             configs.append(BlockConfig(ci, di, mi, s, s, Fraction(g), ki, f, b))
     return configs
+
+
+def _check_grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequence[int],
+                gamma: Sequence[Fraction], k: Sequence[int], bottleneck: Sequence[int | None]) -> None:
+    """Refuse, in one line, any grid value the closed forms do not cover (before building anything)."""
+    for name, values in (("c", c), ("d", d), ("m", m), ("size", size), ("kernel", k)):
+        if not values or any(not isinstance(v, int) or v < 1 for v in values):
+            raise UsageError(f"--{name} values must be integers of at least 1, got {list(values)}")
+    if any(v % 2 == 0 for v in k):
+        raise UsageError(f"--kernel values must be odd (the closed forms assume 'same' padding, "
+                         f"which an even kernel cannot keep), got {list(k)}")
+    if any(b is not None and (not isinstance(b, int) or b < 1) for b in bottleneck):
+        raise UsageError(f"--bottleneck must be a width of at least 1 channel, got {[b for b in bottleneck if b is not None]}")
+    if not gamma or any(not 0 < g <= 1 for g in gamma):
+        raise UsageError(f"--gamma values must lie in (0, 1], got {[str(g) for g in gamma]}")
 
 
 def _module(cfg: BlockConfig) -> torch.nn.Module:

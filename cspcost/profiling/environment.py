@@ -61,12 +61,19 @@ def device_context(device: torch.device) -> Any:
     return torch.cuda.device(device) if device.type == "cuda" else nullcontext()
 
 
+def check_threads(threads: int | None) -> None:
+    """A thread count from 1 to this machine's logical CPUs (more only makes the threads wait for
+    each other, and a huge count makes OpenMP fail to allocate its thread pool), or None."""
+    most = os.cpu_count() or 1
+    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= most):
+        raise UsageError(f"threads must be from 1 to {most} (this machine's logical CPUs), got {threads!r}")
+
+
 @contextmanager
 def thread_count(threads: int | None) -> Iterator[int]:
     """Run with ``threads`` intra-op CPU threads (None: torch's current count), then restore it."""
     before = torch.get_num_threads()
-    if threads is not None and threads < 1:
-        raise UsageError(f"threads must be at least 1, got {threads}")
+    check_threads(threads)
     torch.set_num_threads(threads or before)
     try:
         yield torch.get_num_threads()

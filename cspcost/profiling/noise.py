@@ -104,7 +104,7 @@ def warnings(samples_ms: Sequence[float], cv: float, environment: dict[str, Any]
     """
     found = []
     if cv > CV_MAX:
-        found.append(f"high spread: CV {cv:.0%} > {CV_MAX:.0%} (run-to-run variation)")
+        found.append(f"high spread: CV {_percent(cv, CV_MAX)} > {CV_MAX:.0%} (run-to-run variation)")
     shift = drift(samples_ms)
     if abs(shift) > DRIFT_MAX:
         found.append(f"drift: the median moved {shift:+.0%} from the first to the second half of the runs")
@@ -112,14 +112,24 @@ def warnings(samples_ms: Sequence[float], cv: float, environment: dict[str, Any]
     return found
 
 
+def _percent(value: float, limit: float) -> str:
+    """``value`` as a percentage with the fewest decimals (up to 3) that keep it visibly on its side
+    of ``limit``: a CV of 10.04% against 10% reads "10.04%", never "10% > 10%"."""
+    for digits in range(4):
+        text = f"{value:.{digits}%}"
+        if (float(text[:-1]) > limit * 100) == (value > limit) and float(text[:-1]) != limit * 100:
+            return text
+    return f"{value:.4%}"
+
+
 def _machine_warnings(env: dict[str, Any]) -> list[str]:
     """Warnings about the machine: steal, a busy CPU, load, a changed CPU clock."""
     found = []
     steal, share = env.get("cpu_steal_share", math.nan), env.get("cpu_share", math.nan)
     if steal > STEAL_MAX:
-        found.append(f"CPU steal {steal:.0%}: the hypervisor ran other guests on these cores")
+        found.append(f"CPU steal {_percent(steal, STEAL_MAX)}: the hypervisor ran other guests on these cores")
     if share < CPU_SHARE_MIN:
-        found.append(f"CPU share {share:.0%}: the timed threads waited for their cores")
+        found.append(f"CPU share {_percent(share, CPU_SHARE_MIN)}: the timed threads waited for their cores")
     load, cpus = env.get("load_avg_1min", math.nan), env.get("cpu_count", 0)
     if cpus and load > cpus:
         found.append(f"load average {load:.1f} on {cpus} CPUs: other processes compete for the cores")

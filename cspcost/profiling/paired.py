@@ -23,6 +23,7 @@ from torch import nn
 
 from cspcost.errors import UsageError
 from cspcost.profiling.environment import (
+    check_threads,
     device_context,
     parse_dtype,
     resolve_device,
@@ -33,7 +34,9 @@ from cspcost.profiling.intervals import MIN_SAMPLES, MedianInterval, paired_inte
 from cspcost.profiling.noise import load_meter, warnings
 from cspcost.profiling.run import default_timer, first_forward, gc_paused, load_model
 from cspcost.profiling.timing import Clock, Progress, Stats, Timer, summarize
+from cspcost.shapes import check_shape
 from cspcost.walk.capture import eval_mode
+from cspcost.walk.untouched import kept
 
 METHOD = ("median of per-round ratios; 95% interval: distribution-free order statistics "
           "[r(k), r(n+1-k)] of the n ratios, k the largest with 1 - 2 P(Binomial(n, 1/2) < k) >= 0.95")
@@ -138,6 +141,7 @@ def paired(
         per-round ratio with its 95% interval and sign-test p-value.
     """
     _check(models, warmup, rounds, batch, processes)
+    check_threads(threads)
     if processes > 1:
         from cspcost.profiling.processes import paired_processes
 
@@ -148,8 +152,13 @@ def paired(
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     loaded = [load_model(m, input_size, dev, torch_dtype, channels_last) for m in models]
+    for _, _, sizes in loaded:
+        for size in sizes:
+            check_shape(size, batch)  # the batched input too, before anything is allocated
     timer = timer or default_timer(dev, clock)
     with thread_count(threads) as n_threads, device_context(dev), ExitStack() as stack:
+        for given in models:
+            stack.enter_context(kept(given))  # the user's modules come back as they were
         for _, model, _ in loaded:
             stack.enter_context(eval_mode(model))
         stack.enter_context(torch.inference_mode())

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from cspcost.errors import (
+    CspcostError,
     ForwardError,
     MetaDeviceError,
     ModelLoadError,
@@ -37,6 +38,7 @@ from cspcost.errors import (
     failure_text,
 )
 from cspcost.profiling.environment import (
+    check_threads,
     device_context,
     device_memory,
     parse_dtype,
@@ -58,12 +60,14 @@ from cspcost.profiling.timing import (
     time_budget,
     time_calls,
 )
+from cspcost.shapes import check_shape
 from cspcost.sources.resolve import resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.analysis import analyze
 from cspcost.walk.capture import (
     eval_mode,  # eval for the run, each module's own flag restored after
 )
+from cspcost.walk.untouched import kept
 
 MAX_LAYER_RUNS = 50  # instrumented runs are slower; more than this adds little to a median
 # Messages of out-of-memory errors that surface as plain RuntimeErrors (CPU allocator, CUDA, MPS).
@@ -104,7 +108,8 @@ def profile(
             current count).
         dtype: "float32", "float16" or "bfloat16" (weights and inputs).
         channels_last: NHWC memory format for the model and 4-D inputs.
-        warmup: untimed forwards before timing (at least 1).
+        warmup: untimed forwards before timing (0 or more; the first forward, which checks that the
+            model runs, always happens and counts as one).
         repeat: timed forwards (at least 1); ignored when ``min_time`` is given.
         min_time: a time budget in seconds instead of ``repeat`` (blocks of calls, as
             ``torch.utils.benchmark``'s ``blocked_autorange``).
@@ -126,6 +131,7 @@ def profile(
         batch that fitted).
     """
     _check_counts(batch, warmup, repeat, min_time, depth)
+    check_threads(threads)
     if processes != 1:
         return _in_processes(processes, dict(
             model_or_name=model_or_name, input_size=input_size, batch=batch, device=device, threads=threads,
@@ -134,8 +140,12 @@ def profile(
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
     name, model, sizes = load_model(model_or_name, input_size, dev, torch_dtype, channels_last)
+    for size in sizes:
+        check_shape(size, batch)  # the batched input too, before anything is allocated
     timer = timer or default_timer(dev, clock)
-    with thread_count(threads) as n_threads, device_context(dev), eval_mode(model), torch.inference_mode():
+    # kept: a forward that writes the user's buffers or weights leaves no trace on their module
+    with kept(model_or_name), thread_count(threads) as n_threads, device_context(dev), eval_mode(model), \
+            torch.inference_mode():
         inputs = first_forward(model, sizes, batch, dev, torch_dtype, channels_last)
         with load_meter(n_threads) as load, device_memory(dev) as memory:
             samples, number = _time_model(model, inputs, timer, warmup, repeat, min_time, progress)
@@ -171,9 +181,9 @@ def load_model(model_or_name: nn.Module | str, input_size: Any, dev: torch.devic
 
 def _check_counts(batch: int, warmup: int, repeat: int, min_time: float | None, depth: int | None) -> None:
     """Reject counts that cannot give a measurement."""
-    for label, value in (("batch", batch), ("warmup", warmup), ("repeat", repeat)):
-        if not isinstance(value, int) or value < 1:
-            raise UsageError(f"{label} must be a positive integer, got {value!r}")
+    for label, value, least in (("batch", batch, 1), ("warmup", warmup, 0), ("repeat", repeat, 1)):
+        if not isinstance(value, int) or value < least:
+            raise UsageError(f"{label} must be an integer of at least {least}, got {value!r}")
     if min_time is not None and not min_time > 0:
         raise UsageError(f"min_time must be a positive number of seconds, got {min_time!r}")
     if depth is not None and depth < 1:
@@ -193,6 +203,8 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
         with torch.random.fork_rng(), torch.device(dev):
             torch.manual_seed(0)
             model = resolved.factory()
+    except CspcostError:  # a source's own one-line error: not wrapped a second time
+        raise
     except SystemExit as exc:  # a factory that exits is bad input (issue 23), not cspcost's exit
         raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception as exc:  # noqa: BLE001 - the user's factory failed
@@ -204,11 +216,8 @@ def _load(model_or_name: nn.Module | str, dev: torch.device) -> tuple[str, nn.Mo
 
 def _sizes(size: Sequence[Any]) -> list[tuple[int, ...]]:
     """One or several (C, H, W) sizes, validated."""
-    sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
-    for s in sizes:
-        if not s or any(not isinstance(d, int) or d <= 0 for d in s):
-            raise UsageError(f"malformed input size {s!r}; expected positive ints such as (3, 224, 224)")
-    return sizes
+    several = isinstance(size, Sequence) and bool(size) and isinstance(size[0], Sequence)
+    return [check_shape(s) for s in (size if several else [size])]
 
 
 def _prepare(model: nn.Module, dev: torch.device, dtype: torch.dtype, channels_last: bool,
@@ -331,7 +340,8 @@ def _time_model(model: nn.Module, inputs: list[torch.Tensor], timer: Timer, warm
     """Warm up, then time forwards: (seconds per forward per sample, forwards per sample)."""
     forward = lambda: model(*inputs)  # noqa: E731 - the timed work, nothing else
     with gc_paused():
-        time_calls(forward, warmup - 1, timer=timer, progress=progress, phase="warmup")
+        # the checking first forward was the first warm-up call (with warmup 0: the only untimed one)
+        time_calls(forward, max(warmup - 1, 0), timer=timer, progress=progress, phase="warmup")
         if min_time is not None:
             return time_budget(forward, min_time, timer=timer, progress=progress)
         return time_calls(forward, repeat, timer=timer, progress=progress), 1

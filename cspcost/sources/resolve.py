@@ -18,10 +18,19 @@ from typing import Callable
 import torch
 from torch import nn
 
-from cspcost.errors import USER_CODE_FAILURES, CfgFileError, ModelLoadError, UnknownModelError, failure_text
+from cspcost.errors import (
+    USER_CODE_FAILURES,
+    CfgFileError,
+    CspcostError,
+    ModelLoadError,
+    UnknownModelError,
+    UsageError,
+    failure_text,
+)
 from cspcost.sources import timm as timm_source
 from cspcost.sources import torchvision as torchvision_source
 from cspcost.sources import ultralytics as ultralytics_source
+from cspcost.sources.libraries import missing_file
 from cspcost.sources.resolved import Resolved
 
 _LIBRARIES = ((timm_source.PREFIX, timm_source.resolve), (torchvision_source.PREFIX, torchvision_source.resolve))
@@ -41,6 +50,11 @@ def list_models() -> list[str]:
 
 def resolve(spec: str) -> Resolved:
     """A library spec, a zoo name, a cfg or yaml file, ``path/to/file.py:factory`` or ``package.module:factory``."""
+    if not isinstance(spec, str):
+        raise UsageError(f"expected an nn.Module or a model spec string (a zoo name, timm:NAME, file.py:factory, ...), "
+                         f"got {type(spec).__name__}")
+    if not spec.strip():
+        raise UsageError("empty model spec; give a zoo name (cspcost models lists them) or path/to/file.py:factory")
     for prefix, resolve_library in _LIBRARIES:
         if spec.startswith(prefix):
             return resolve_library(spec)
@@ -66,7 +80,7 @@ def _resolve_cfg(spec: str) -> Resolved:
 
     path = Path(spec)
     if not path.is_file():
-        raise ModelLoadError(f"no such file: {spec}")
+        raise missing_file(spec, "a darknet .cfg file")
     try:
         with torch.device("meta"):
             model = darknet_cfg.build(path)
@@ -91,14 +105,20 @@ def _load_factory(spec: str) -> Callable[[], nn.Module]:
 
 
 def _import_file(path: str) -> ModuleType:
-    """Import a Python file by path."""
+    """Import a Python file by path, its folder on ``sys.path`` meanwhile (so it can import its siblings
+    from any working directory, as ``python file.py`` could), then ``sys.path`` restored."""
     file = Path(path)
     if not file.is_file():
-        raise ModelLoadError(f"no such file: {path}")
+        raise missing_file(path, "a Python file")
     module_spec = importlib.util.spec_from_file_location(f"_cspcost_user_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[module_spec.name] = module
-    module_spec.loader.exec_module(module)
+    before = list(sys.path)
+    sys.path.insert(0, str(file.resolve().parent))
+    try:
+        module_spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = before
     return module
 
 
@@ -107,6 +127,8 @@ def build(resolved: Resolved, device: str = "meta") -> nn.Module:
     try:
         with torch.device("meta"):
             model = resolved.factory()
+    except CspcostError:  # a source's own one-line error (a yaml Ultralytics cannot build): final
+        raise
     except SystemExit as exc:  # a factory that exits is bad input, not a reason to stop cspcost
         raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
@@ -120,5 +142,7 @@ def _build_plain(resolved: Resolved) -> nn.Module:
     """Build on the default device, reporting a factory that raises as a one-line error."""
     try:
         return resolved.factory()
+    except CspcostError:
+        raise
     except USER_CODE_FAILURES as exc:  # the user's factory failed (or called sys.exit)
         raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc

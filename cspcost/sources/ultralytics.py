@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from cspcost.errors import ModelLoadError
-from cspcost.sources.libraries import require, unknown
+from cspcost.sources.libraries import missing_file, require, unknown
 from cspcost.sources.resolved import Resolved
 
 PREFIX = "ultralytics:"
@@ -52,11 +52,14 @@ def _load(tasks: ModuleType, spec: str) -> dict[str, Any]:
     """The model dict of a built-in name or a local file, or a one-line error."""
     if spec.startswith(PREFIX):
         name = spec[len(PREFIX):]
+        if name not in known_names() and ("/" in name or Path(name).exists()):
+            raise ModelLoadError(f"{spec}: 'ultralytics:' names one of Ultralytics' own yamls; give a local "
+                                 f"file without the prefix (cspcost analyze {name})")
         if name not in known_names():
             raise unknown("ultralytics", name, known_names(), "names are Ultralytics' model yamls with the scale "
-                          "letter, e.g. yolo11n.yaml")
+                          "letter, e.g. yolo11n.yaml; a local file goes without the prefix")
     elif not Path(spec).is_file():
-        raise ModelLoadError(f"no such file: {spec}")
+        raise missing_file(spec, "an Ultralytics model yaml")
     else:
         name = spec
     try:
@@ -66,11 +69,27 @@ def _load(tasks: ModuleType, spec: str) -> dict[str, Any]:
         raise ModelLoadError(f"{spec}: not a readable Ultralytics model yaml: {type(exc).__name__}: {_line(exc)}") from None
     if not isinstance(cfg, dict) or not all(isinstance(cfg.get(k), list) for k in ("backbone", "head")):
         raise ModelLoadError(f"{spec}: not an Ultralytics model yaml (needs 'backbone' and 'head' lists)")
+    _check_from(spec, cfg["backbone"] + cfg["head"])
     if cfg.get("scales") and not cfg.get("scale") and not _names_scale(Path(name).stem, cfg["scales"]):
         first = next(iter(cfg["scales"]))
         warnings.warn(f"{spec} names no scale; Ultralytics builds its first, {first!r} "
                       f"(name the scale, e.g. {Path(name).stem}{first}.yaml)", stacklevel=2)
     return cfg
+
+
+def _check_from(spec: str, layers: list[Any]) -> None:
+    """Each layer's ``from`` must name an earlier layer (Ultralytics indexes its channel list with it
+    and fails with a bare IndexError otherwise): layer i may take -i .. -1 or 0 .. i-1 (layer 0: the input)."""
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, list) or len(layer) < 4:
+            raise ModelLoadError(f"{spec}: layer {i} is {layer!r}; each layer is [from, repeats, module, args]")
+        sources = layer[0] if isinstance(layer[0], list) else [layer[0]]
+        reach = max(i, 1)  # layer 0 reads the input: -1 or 0
+        for f in sources:
+            if not isinstance(f, int) or not -reach <= f < reach:
+                allowed = "-1 or 0 (the input)" if i == 0 else f"-{reach} .. -1 or 0 .. {reach - 1}"
+                raise ModelLoadError(f"{spec}: layer {i} ({layer[2]}) takes its input from {f!r}, which is not an "
+                                     f"earlier layer (from must be {allowed})")
 
 
 def _names_scale(stem: str, scales: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 import platform
 import warnings
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ import torch
 from torch import nn
 
 from cspcost import __version__
-from cspcost.errors import UnsupportedOpsWarning, UsageError
+from cspcost.errors import UnsupportedOpsWarning, UsageError, unsupported_ops_text
+from cspcost.shapes import check_shape
 from cspcost.sources.resolve import build, resolve
 from cspcost.sources.resolved import DEFAULT_INPUT
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
@@ -81,7 +83,7 @@ def analyze(
     """Measure a model's MACs, FLOPs, params, CIO and bytes per layer, without running kernels.
 
     Args:
-        model_or_name: an ``nn.Module`` (its weights are never copied or moved), a zoo name, or
+        model_or_name: an ``nn.Module`` (it comes back exactly as it was), a zoo name, or
             ``path/file.py:factory`` / ``package.module:factory``.
         input_size: (C, H, W) without batch, or a list of such shapes for several inputs; default:
             the zoo model's own (or a module's ``input_size`` attribute), else (3, 224, 224).
@@ -178,9 +180,7 @@ def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, .
 def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
     """One warning per analysis naming every op no rule prices (the CLI prints it as one line)."""
     if unsupported:
-        listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
-        warnings.warn(f"no cost rule for {listed} in {name}; counted as 0 (use --strict to fail)",
-                      UnsupportedOpsWarning, stacklevel=4)
+        warnings.warn(unsupported_ops_text(name, unsupported), UnsupportedOpsWarning, stacklevel=4)
 
 
 def _inputs(
@@ -195,21 +195,17 @@ def _inputs(
         if isinstance(inputs, dict):
             return [], _remade(inputs, dev, dtype)
         return [_remade(x, dev, dtype) for x in inputs], {}
-    sizes = [tuple(s) for s in size] if isinstance(size[0], (list, tuple)) else [tuple(size)]
-    for s in sizes:
-        _check_shape(s)
+    if not isinstance(size, Sequence) or isinstance(size, str) or not size:
+        raise UsageError(f"malformed input size {size!r}; expected positive ints such as (3, 224, 224)")
+    several = isinstance(size[0], Sequence) and not isinstance(size[0], str)
+    sizes = [check_shape(s, batch) for s in (size if several else [size])]
     return make_inputs(sizes, batch, dev, dtype), {}
 
 
-def _check_shape(shape: tuple[Any, ...]) -> None:
-    """A UsageError unless ``shape`` is a non-empty tuple of positive ints."""
-    if not shape or any(not isinstance(d, int) or d <= 0 for d in shape):
-        raise UsageError(f"malformed input size {shape!r}; expected positive ints such as (3, 224, 224)")
-
-
 def _is_shape(x: Any) -> bool:
-    """A tuple, list or torch.Size of ints only: a shape, not a list of inputs."""
-    return isinstance(x, (tuple, list)) and bool(x) and all(isinstance(d, int) for d in x)
+    """A tuple, list or torch.Size of integers only (numpy's too): a shape, not a list of inputs."""
+    return isinstance(x, (tuple, list)) and bool(x) and all(
+        isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in x)
 
 
 def _remade(x: Any, dev: torch.device, dtype: torch.dtype) -> Any:
@@ -217,8 +213,8 @@ def _remade(x: Any, dev: torch.device, dtype: torch.dtype) -> Any:
     if isinstance(x, torch.Tensor):
         return torch.empty_like(x, device=dev) if x.device != dev else x
     if _is_shape(x):
-        _check_shape(tuple(x))
-        return make_inputs([tuple(x)[1:]], x[0], dev, dtype)[0]
+        shape = check_shape(x)
+        return make_inputs([shape[1:]], shape[0], dev, dtype)[0]
     if isinstance(x, dict):
         return {k: _remade(v, dev, dtype) for k, v in x.items()}
     if isinstance(x, (list, tuple)):

@@ -1,9 +1,10 @@
 """Run a model once and record every aten op with the innermost module that ran it.
 
 By default the run happens on PyTorch's ``meta`` device: shapes propagate, no weight or activation
-is allocated and no real kernel runs. A module that already holds real weights is run with meta
-stand-ins for its parameters, buffers and plain tensor attributes, swapped in place and restored
-afterwards, so its tensors are neither copied nor moved. Ops are charged to the call site of the
+is allocated and no real kernel runs. A module that already holds real weights is run with
+stand-ins for its parameters, buffers and plain tensor attributes (empty on meta, copies on the
+device they already live on), swapped in place and restored afterwards, so its tensors are never
+written or moved. Ops are charged to the call site of the
 module running them (a shared instance to each caller).
 """
 from __future__ import annotations
@@ -247,21 +248,26 @@ def make_inputs(
 
 
 def _stand_in(made: dict[int, torch.Tensor], t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """One stand-in per distinct tensor (tied tensors share it): empty on meta, zeros elsewhere."""
+    """One stand-in per distinct tensor (tied tensors share it): a copy of a tensor already on
+    ``device`` (the forward may write it; the user's stays as it was), else empty on meta, zeros elsewhere."""
     if id(t) not in made:
-        make = torch.empty if device.type == "meta" else torch.zeros
-        made[id(t)] = make(t.shape, dtype=t.dtype, device=device)
+        if t.device == device:
+            made[id(t)] = t.detach().clone()
+        else:
+            make = torch.empty if device.type == "meta" else torch.zeros
+            made[id(t)] = make(t.shape, dtype=t.dtype, device=device)
     return made[id(t)]
 
 
 def _swap_tensors(model: nn.Module, device: torch.device, made: dict[int, torch.Tensor]) -> list[Any]:
-    """Put stand-ins in every parameter and buffer slot not on ``device``; the (store, key, tensor) swapped."""
-    saved: list[tuple[dict[str, Any], str, torch.Tensor]] = []
+    """Put a stand-in in every parameter and buffer slot; each store with its contents before."""
+    saved: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for module in model.modules():
+        for store in (module._parameters, module._buffers, module._modules):
+            saved.append((store, dict(store)))
         for store in (module._parameters, module._buffers):
             for key, t in store.items():
-                if t is not None and t.device != device:
-                    saved.append((store, key, t))
+                if t is not None:
                     store[key] = _stand_in(made, t, device)
     return saved
 
@@ -279,8 +285,11 @@ def _swap_attributes(model: nn.Module, device: torch.device, made: dict[int, tor
         own = module.__dict__
         snapshots.append((own, dict(own)))
         for key, value in own.items():
-            if _is_cached_tensor(value, device):
+            if id(value) in made or _is_cached_tensor(value, device):
                 own[key] = _stand_in(made, value, device)
+            elif isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                # a small constant off the device, read by value: a copy, so a forward writing it leaves no trace
+                own[key] = made.setdefault(id(value), value.detach().clone())
     return snapshots
 
 
@@ -290,18 +299,22 @@ _CONSTANT_NUMEL = 16
 
 
 def _is_cached_tensor(value: Any, device: torch.device) -> bool:
-    """A plain tensor attribute off ``device`` that would meet its activations (not a constant)."""
-    return (isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter)
-            and value.device != device and value.numel() > _CONSTANT_NUMEL)
+    """A plain tensor attribute: one on ``device`` (copied: the forward may write it), or one off
+    ``device`` that would meet its activations (not a small constant)."""
+    if not isinstance(value, torch.Tensor) or isinstance(value, nn.Parameter):
+        return False
+    return value.device == device or value.numel() > _CONSTANT_NUMEL
 
 
 @contextmanager
 def _stand_ins(model: nn.Module, device: torch.device) -> Iterator[None]:
-    """Swap every tensor the model holds (parameters, buffers, plain tensor attributes) that is not
-    on ``device`` for a stand-in there, then restore each one.
+    """Swap every tensor the model holds (parameters, buffers, plain tensor attributes) for a
+    stand-in on ``device``, then restore each one, and any parameter, buffer or submodule the
+    forward added or replaced.
 
-    Tied tensors get one shared stand-in. On meta the stand-ins cost nothing; elsewhere they are
-    zeros (deterministic for data-dependent code). The user's tensors are never copied or moved.
+    Tied tensors get one shared stand-in. On meta the stand-ins cost nothing; elsewhere a tensor
+    already on the device is copied (the forward may write its buffers or weights) and one off it
+    becomes zeros (deterministic for data-dependent code). The user's tensors are never written or moved.
     """
     made: dict[int, torch.Tensor] = {}
     saved = _swap_tensors(model, device, made)
@@ -309,12 +322,9 @@ def _stand_ins(model: nn.Module, device: torch.device) -> Iterator[None]:
     try:
         yield
     finally:
-        for store, key, t in saved:
-            store[key] = t
-        for own, before in snapshots:
-            for key in [k for k in own if k not in before]:
-                del own[key]
-            own.update(before)
+        for store, before in saved + snapshots:
+            store.clear()
+            store.update(before)
 
 
 @contextmanager
@@ -338,7 +348,7 @@ def capture(
     """Run ``model`` once on ``inputs`` (already made, on ``device``) and record every aten op.
 
     Args:
-        model: any module; its weights stay where they are.
+        model: any module; its tensors are never written or moved.
         inputs: the forward's positional arguments (tensors, or lists/tuples/dicts of them).
         device: "meta" (no allocation, no kernels), "cpu" or "cuda".
         kwargs: the forward's keyword arguments, if any.
