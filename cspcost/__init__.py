@@ -1,7 +1,7 @@
 """cspcost: what a CNN really costs, layer by layer (MACs, FLOPs, params, CIO, bytes)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,22 @@ _LAZY = {
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
     "write_html": "render.html",
 }
+
+
+if TYPE_CHECKING:  # the same names, typed for checkers and IDEs (never imported at run time here)
+    from cspcost.api import check_budgets, measure, models_table
+    from cspcost.comparison.engine import Comparison, compare
+    from cspcost.crosscheck.engine import PeersResult, peers
+    from cspcost.profiling.paired import PairedResult, paired
+    from cspcost.profiling.peaks import DevicePeaks, measure_peaks
+    from cspcost.profiling.result import ProfileResult
+    from cspcost.profiling.run import profile
+    from cspcost.render.html import write_html
+    from cspcost.sources import list_models
+    from cspcost.structure import find_csp
+    from cspcost.walk.analysis import AnalysisResult, analyze
+
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from cspcost.errors import UsageError
+from cspcost.errors import BudgetFileError, UsageError
 from cspcost.shapes import parse_input
 from cspcost.walk.conventions import CATALOG, CIO_KINDS
 
@@ -39,10 +39,6 @@ OPTIONS = ("input", "convention", "cio", "tolerance", "batch", "strict")
 # What a strict check adds for a model whose ops are not all priced: the count of unpriced op calls
 # (each counted as 0, so every other figure is a lower bound), which must be 0.
 UNSUPPORTED = "unsupported_ops"
-
-
-class BudgetFileError(UsageError):
-    """A malformed budgets file: the message names the file, line and key."""
 
 
 @dataclass(frozen=True)

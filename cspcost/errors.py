@@ -39,6 +39,10 @@ class CfgFileError(ModelLoadError):
     """A malformed darknet .cfg file; the message names file, line and problem."""
 
 
+class BudgetFileError(UsageError):
+    """A malformed budgets file: the message names the file, line and key."""
+
+
 class ForwardError(UsageError):
     """The model's forward pass failed; the message names the module that failed."""
 

@@ -64,3 +64,11 @@ def parse_fraction_list(text: str) -> list[Fraction]:
     if not values or any(not 0 < v <= 1 for v in values):
         raise UsageError(f"split ratios must lie in (0, 1], got {text!r}")
     return values
+
+
+def check_sizes(size: Sequence[Any], batch: int = 1) -> list[tuple[int, ...]]:
+    """One (C, H, W) or a sequence of them (a model with several inputs), each validated with ``batch``."""
+    if isinstance(size, (str, bytes)) or not isinstance(size, Sequence) or not size:
+        raise UsageError(f"malformed input size {size!r}; expected positive ints such as (3, 224, 224)")
+    several = isinstance(size[0], Sequence) and not isinstance(size[0], (str, bytes))
+    return [check_shape(s, batch) for s in size] if several else [check_shape(size, batch)]

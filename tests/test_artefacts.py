@@ -29,6 +29,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.slow
 def test_compare_plot_twice_gives_identical_bytes(tmp_path: Path, umask_022: None) -> None:
     """`compare --plot` run twice writes the same bytes (no SVG date, fixed ids), each file 0644."""
     first, second = tmp_path / "a", tmp_path / "b"

@@ -104,7 +104,7 @@ def test_capture_records_shapes_and_dtypes() -> None:
     assert event.args[0].shape == (1, 3, 8, 8) and event.outputs[0].dtype == "torch.float16"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+@pytest.mark.cuda
 def test_cuda_capture_matches_meta() -> None:
     """On a GPU the walker gives the same numbers as on meta."""
     model = MixNet()

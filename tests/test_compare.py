@@ -75,6 +75,7 @@ def test_cli_compare_needs_two_models() -> None:
     assert result.exit_code == 2 and "at least two" in result.stderr
 
 
+@pytest.mark.slow
 def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
     """--profile adds measured CPU latency and, with --plot, the time-vs-FLOPs chart."""
     nets = f"{__import__('pathlib').Path(__file__).parent / 'nets.py'}:mixnet"
@@ -92,6 +93,7 @@ def test_cli_compare_profile_plot(tmp_path) -> None:  # noqa: ANN001
     assert (out / "time_vs_flops.png").exists() and (out / "time_vs_flops.svg").exists()
 
 
+@pytest.mark.slow
 def test_zoo_report_writes_pairs_table3_and_index(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """`cspcost report`: each pair's charts and summary, and an index with Table 3 beside the paper."""
     import cspcost.report as comparison

@@ -125,6 +125,7 @@ ULTRALYTICS_DOCS = [("yolov5nu", 7.7, 2.6), ("yolov8n", 8.7, 3.2), ("yolov8s", 2
                     ("yolo11l", 86.9, 25.3), ("yolo11x", 194.9, 56.9)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "gflops", "mparams"), ULTRALYTICS_DOCS)
 def test_ultralytics_docs_table(name: str, gflops: float, mparams: float) -> None:
     """totals.flops and totals.params of the fused model equal the docs table to the printed digit."""
@@ -149,6 +150,7 @@ def _thop_on_fused(name: str) -> tuple[float, object]:
     return total, (model, params)
 
 
+@pytest.mark.slow
 def test_ultralytics_equals_thop_live_yolov8n() -> None:
     """thop run live on a fused YOLOv8n equals the convention's macs exactly (no attention there)."""
     total, (model, params) = _thop_on_fused("yolov8n")
@@ -156,6 +158,7 @@ def test_ultralytics_equals_thop_live_yolov8n() -> None:
     assert result.totals["macs"] == total and result.totals["params"] == params
 
 
+@pytest.mark.slow
 def test_ultralytics_vs_thop_live_yolo11n_attention() -> None:
     """YOLO11n's C2PSA: thop 2.x also counts functional matmuls (its function mode); the docs table
     (6.5) is the classic hooks' count. The difference is exactly the two attention matmuls."""
@@ -243,6 +246,7 @@ def test_unknown_convention() -> None:
 
 
 # --------------------------------------------------------------------------------- report
+@pytest.mark.slow
 def test_report_modern_and_published(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """`cspcost report` writes today's CSP comparisons and the published-vs-cspcost table."""
     pytest.importorskip("timm")

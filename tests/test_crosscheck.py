@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import cspcost
 from cspcost.cli import app
 from cspcost.crosscheck import engine
-from cspcost.crosscheck.predict import class_name
+from cspcost.walk.classes import class_name
 from cspcost.errors import UsageError
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, CountRule, RuleSet, macs
 
@@ -59,6 +59,7 @@ class Every(nn.Module):
 
 def _assert_exact(result: engine.PeersResult) -> None:
     """Every live peer ran and its total equals cspcost's prediction, in total and per layer."""
+    pytest.importorskip("thop")  # ultralytics-thop: the `peers` extra
     rows = {p["tool"]: p for p in result.peers}
     for tool in LIVE:
         assert rows[tool]["status"] == "ok", rows[tool]["error"]
@@ -135,6 +136,7 @@ def test_real_models_exact(spec: str, size: tuple[int, int, int]) -> None:
     _assert_exact(cspcost.peers(spec, size))
 
 
+@pytest.mark.slow
 def test_yolo_exact() -> None:
     """An Ultralytics YOLO (C2f, SPPF max pools, nn.Upsample, concat, DFL softmax) at 64 x 64."""
     pytest.importorskip("ultralytics")
@@ -143,6 +145,7 @@ def test_yolo_exact() -> None:
 
 def test_missing_and_failing_peers_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A peer not installed is listed as missing; one that fails on the model shows its one-line error."""
+    pytest.importorskip("thop")
     monkeypatch.setattr(engine, "run_peer", engine.run_peer)  # the real runner, with one peer broken:
     from cspcost.crosscheck import runners
 
@@ -201,3 +204,19 @@ def test_cli_json_shape(tmp_path) -> None:
         assert out.exit_code == 0 and "thop" in out.stdout
     bad = runner.invoke(app, ["peers", spec, "-t", "nope"])
     assert bad.exit_code == 2 and "unknown peer" in bad.output
+
+
+def test_peers_run_on_one_thread_and_restore_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer runs with one intra-op thread (counts do not depend on threads); the caller's count comes back."""
+    from cspcost.crosscheck import runners
+
+    seen: list[int] = []
+
+    def spy(model: nn.Module, x: torch.Tensor) -> tuple[int, None]:
+        seen.append(torch.get_num_threads())
+        return 0, None
+
+    monkeypatch.setitem(runners.PEERS, "fvcore", ("fvcore", "fvcore", "MACs", spy))
+    before = torch.get_num_threads()
+    runners.run_peer("fvcore", nn.Identity(), torch.zeros(1))
+    assert seen == [1] and torch.get_num_threads() == before

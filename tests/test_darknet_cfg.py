@@ -1,10 +1,9 @@
 """The darknet cfg reader: shapes and FLOPs of every layer kind (arithmetic beside each number),
 darknet's numerics on small tensors, one-line errors, and the authors' real cfgs when available.
 
-The real cfgs are not in the repository: point ``CSPCOST_CFG_DIR`` at a folder holding them
-(csresnext50.cfg, resnext50.cfg, csresnet50.cfg, resnet50.cfg, csdarknet53.cfg, darknet53.cfg,
-csmobilenet-v2.cfg from WongKinYiu/CrossStagePartialNetworks; yolov4.cfg, yolov4-csp.cfg from
-AlexeyAB/darknet); the tests that need them skip otherwise.
+The real cfgs are not in the repository: point ``CSPCOST_CFG_DIR`` at a folder holding them (searched
+recursively; WongKinYiu/CrossStagePartialNetworks ``cfg/`` and AlexeyAB/darknet ``cfg/``); the tests
+that need one skip when it is absent, and every ``*.cfg`` found there must load and run on meta.
 """
 from __future__ import annotations
 
@@ -362,7 +361,8 @@ ERRORS = [
     (net(3, 8, 8, "[convolutional]\nfilters=4\nsize=1\nstride=2\n\n[maxpool]\nsize=2\nstride_x=2\nstride_y=1\n\n"
                   "[shortcut]\nfrom=0\n"),
      "bad.cfg:20: [shortcut] from=0: cannot add a 4x4x4 output onto 4x4x2"),
-    (net(3, 8, 8, "[lstm]\noutput=4\n"), "bad.cfg:9: unknown section [lstm]"),
+    (net(3, 8, 8, "[lsmt]\noutput=4\n"), "bad.cfg:9: unknown section [lsmt]"),
+    (net(3, 8, 8, "[conv_lstm]\noutput=4\n"), "bad.cfg:9: [conv_lstm] is a darknet layer this reader does not build"),
     (net(3, 8, 8, "[maxpool]\nsize=2\nszie=3\n"), "bad.cfg:11: [maxpool] szie=3: unknown option 'szie'"),
     (net(3, 8, 8, "[convolutional]\nactivation=hard_swish\n"), "bad.cfg:10: [convolutional] activation=hard_swish: unknown activation"),
     (net(3, 8, 8, "[convolutional]\nfilters=18\n\n[yolo]\nclasses=80\nmask=0,1,2\n"),
@@ -409,11 +409,13 @@ DETECTORS = [("yolov4", 128_440_311_296, 128.459, 64_296_032), ("yolov4-csp", 76
 
 
 def real_cfg(name: str) -> Path:
-    """The cfg in CSPCOST_CFG_DIR, or skip."""
-    path = Path(REAL_DIR or "/nonexistent") / f"{name}.cfg"
-    if not path.is_file():
+    """The cfg in CSPCOST_CFG_DIR (or a subfolder of it: ``yolov1/yolo`` names one), or skip."""
+    root = Path(REAL_DIR or "/nonexistent")
+    path = root / f"{name}.cfg"
+    found = [path] if path.is_file() else sorted(root.rglob(f"{name}.cfg")) if root.is_dir() else []
+    if not found:
         pytest.skip(f"set CSPCOST_CFG_DIR to a folder holding {name}.cfg")
-    return path
+    return found[0]
 
 
 def build_meta(path: Path) -> DarknetNet:
@@ -465,3 +467,65 @@ def test_maxpool_odd_padding_cio_reads_the_unpadded_input() -> None:
     model = build(net(3, 16, 16, "[maxpool]\nsize=2\nstride=2\n"))
     result = cspcost.analyze(model, convention="darknet")
     assert result.totals["cio_elems"] == 768 + 192 and result.totals["flops"] == 768
+
+
+# Totals the authors published for a cfg, as darknet prints them: (cfg, [net] size override, printed
+# digits, published figure, whether the 2020+ shortcut term is in it). Sources: the CSPNet README's
+# ImageNet tables and the AlexeyAB README's "Pre-trained models" list (BFlops beside each cfg).
+PUBLISHED = [
+    ("darknet53", None, 2, 18.57, False), ("csdarknet53", None, 2, 13.07, False),
+    ("csdarknet53-elastic", None, 2, 7.74, False), ("csresnet50", None, 2, 8.97, False),
+    ("csresnet50-elastic", None, 2, 9.36, False), ("resnext50", None, 2, 10.11, False),
+    ("csresnext50", None, 2, 7.93, False), ("csresnext50-elastic", None, 2, 5.45, False),
+    ("enetb0", None, 3, 0.915, False), ("mobilenet-v2", None, 3, 0.858, False),
+    ("csmobilenet-v2", None, 3, 0.764, False), ("resnet10", None, 3, 2.273, False),
+    ("yolov4", 608, 1, 128.5, True), ("yolov4", 512, 1, 91.1, True), ("yolov4", 416, 1, 60.1, True),
+    ("yolov4-csp", 512, 0, 77, True), ("yolov4-csp", 640, 0, 120, True), ("yolov4-tiny", None, 1, 6.9, True), ("yolov3", None, 1, 65.9, True),
+    ("yolov3-spp", None, 1, 141.5, True), ("yolov3-tiny", None, 1, 5.6, True), ("yolov3-tiny-prn", None, 1, 3.5, True),
+    ("csresnext50-panet-spp", None, 1, 71.3, True), ("enet-coco", None, 1, 3.7, True),
+]
+
+
+@pytest.mark.parametrize(("name", "size", "digits", "figure", "shortcuts"), PUBLISHED,
+                         ids=[f"{p[0]}-{p[1] or 'net'}" for p in PUBLISHED])
+def test_real_cfg_totals_equal_published_figures(name: str, size: int | None, digits: int, figure: float,
+                                                 shortcuts: bool) -> None:
+    """darknet's total, rounded as the authors printed it, is their figure."""
+    with torch.device("meta"):
+        model = build(real_cfg(name), input_size=size)
+    assert round(model.darknet_flops(shortcut_cost=shortcuts) / 1e9, digits) == figure
+
+
+# Figures that equal darknet's total cut (not rounded) to the printed digits: 35.58 -> 35.5 (yolov4 at 320),
+# 100.588 -> 100.5 (a figure from before darknet counted shortcut adds: 100.606 with them), 0.967 -> 0.96
+# (CSPNet README "Darknet Ref."; its convs alone are 0.965).
+PUBLISHED_CUT = [("yolov4", 320, 1, 35.5, True), ("csresnext50-panet-spp-original-optimal", None, 1, 100.5, False),
+                 ("darknet", None, 2, 0.96, False)]
+
+
+@pytest.mark.parametrize(("name", "size", "digits", "figure", "shortcuts"), PUBLISHED_CUT,
+                         ids=[f"{p[0]}-{p[1] or 'net'}" for p in PUBLISHED_CUT])
+def test_real_cfg_totals_cut_to_published_figures(name: str, size: int | None, digits: int, figure: float,
+                                                  shortcuts: bool) -> None:
+    """These published figures are darknet's total truncated, not rounded, to their digits."""
+    with torch.device("meta"):
+        model = build(real_cfg(name), input_size=size)
+    scaled = model.darknet_flops(shortcut_cost=shortcuts) * 10**digits
+    assert scaled // 10**9 == round(figure * 10**digits) and round(model.darknet_flops(shortcut_cost=shortcuts) / 1e9, digits) != figure
+
+
+def test_every_cfg_in_the_folder_loads_and_runs() -> None:
+    """Each ``*.cfg`` under CSPCOST_CFG_DIR builds and runs on meta (darknet loads them all)."""
+    root = Path(REAL_DIR or "/nonexistent")
+    paths = sorted(root.rglob("*.cfg")) if root.is_dir() else []
+    if not paths:
+        pytest.skip("set CSPCOST_CFG_DIR to a folder of darknet cfgs")
+    failures = []
+    for path in paths:
+        try:
+            model = build_meta(path)
+            with torch.device("meta"):
+                model(torch.empty(1, *model.input_size))
+        except Exception as exc:  # noqa: BLE001 - collected, reported together below
+            failures.append(f"{path.relative_to(root)}: {exc}")
+    assert not failures, "\n".join(failures)

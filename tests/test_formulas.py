@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cspcost.cli import app
-from cspcost.formulas.sweep import BlockConfig, check, zoo_dense_blocks
+from cspcost.errors import UsageError
+from cspcost.formulas.sweep import BlockConfig, check_block, parse_grid, zoo_dense_blocks
 from cspcost.formulas import EXPLANATIONS, cio_savings_ratio, csp_block, dense_block_cio, general_dense_cio, partial_dense_block_cio, split_channels
 
 runner = CliRunner()
@@ -70,7 +71,7 @@ sizes = st.integers(1, 64)
 def test_walker_equals_general_form(c4: int, d: int, m: int, w: int, h: int, quarters: int) -> None:
     """For random (c, d, m, w, h) and gamma in quarters (gamma*c whole), the walker's CIO is exact."""
     c, gamma = 4 * c4, Fraction(quarters, 4)
-    row = check(BlockConfig(c, d, m, w, h, gamma, k=3, fusion="none"))
+    row = check_block(BlockConfig(c, d, m, w, h, gamma, k=3, fusion="none"))
     assert row["cio_block_measured"] == general_dense_cio(c, d, m, w, h, gamma)
     assert row["agree"], row
 
@@ -102,7 +103,7 @@ def test_ratio_tends_to_half() -> None:
 @pytest.mark.parametrize("fusion", ["none", "first", "last", "csp"])
 def test_fusions_with_bottleneck_agree(fusion: str) -> None:
     """Every fusion variant, DenseNet-B layers included, agrees with the walker exactly."""
-    assert check(BlockConfig(96, 32, 4, 7, 5, Fraction(1, 2), 3, fusion, bottleneck=128))["agree"]
+    assert check_block(BlockConfig(96, 32, 4, 7, 5, Fraction(1, 2), 3, fusion, bottleneck=128))["agree"]
 
 
 def test_zoo_dense_blocks_difference_is_the_bottleneck_term() -> None:
@@ -134,7 +135,16 @@ def test_cli_disagreement_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     """When a formula and the walker disagree, the command exits 1."""
     import cspcost.formulas.sweep as fc
 
-    original = fc.check
-    monkeypatch.setattr(fc, "check", lambda cfg: {**original(cfg), "agree": False})
+    original = fc.check_block
+    monkeypatch.setattr(fc, "check_block", lambda cfg: {**original(cfg), "agree": False})
     result = runner.invoke(app, ["formulas", "--c", "8", "--d", "4", "--m", "2", "--size", "4"])
     assert result.exit_code == 1
+
+
+def test_parse_grid_from_text() -> None:
+    """The CLI's comma lists become the grid (2 c x 1 d x 1 m x 1 size x 2 gamma x 1 k x 2 fusions = 8;
+    gamma 1/4 of c=2 is not whole channels, so 2 of them drop: 6); an unknown fusion is one usage error."""
+    configs = parse_grid("2,8", "4", "1", "6", "1/4,1/2", "3", "none, csp", bottleneck=None)
+    assert len(configs) == 6 and {cfg.fusion for cfg in configs} == {"none", "csp"}
+    with pytest.raises(UsageError, match="unknown fusion fast; use"):
+        parse_grid("8", "4", "1", "6", "1/2", "3", "none,fast")

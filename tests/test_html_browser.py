@@ -30,6 +30,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
+pytestmark = pytest.mark.slow  # about a minute: YOLO11x analysed, two pages driven in Chromium
 runner = CliRunner()
 HIGHLIGHT = "rgba(255,190,0,0.25)"  # the selection band on the bars (report.js)
 REPORTS: dict[str, tuple[list[str], list[str], int]] = {

@@ -160,6 +160,7 @@ def test_pools_reductions_resizes_linear_and_same_shape() -> None:
     same(aten.batch_norm, "aten.batch_norm", x, meta(4), meta(4), meta(4), meta(4), False, 0.1, 1e-5, False)
 
 
+@pytest.mark.slow
 def test_zoo_analysis_never_imports_dynamo() -> None:
     """A fresh process analysing every zoo model leaves torch._dynamo (1.5 s of imports) unimported."""
     script = ("import sys, cspcost, cspcost_models as z\n"

@@ -5,7 +5,7 @@ import pytest
 from torch import nn
 
 import cspcost
-from cspcost.walk.metrics import SUMMED
+from cspcost.walk.metrics import SUMMED_COLUMNS
 from nets import MixNet
 
 
@@ -68,7 +68,7 @@ def test_depth_aggregation_keeps_totals(depth: int) -> None:
     """Aggregating at any depth keeps every sum; names are truncated to that depth."""
     full = cspcost.analyze(MixNet(), (3, 32, 32))
     agg = cspcost.analyze(MixNet(), (3, 32, 32), depth=depth)
-    for key in SUMMED:
+    for key in SUMMED_COLUMNS:
         assert agg.layers[key].sum() == full.layers[key].sum()
     assert all(name.count(".") < depth for name in agg.layers["name"])
     if depth == 1:

@@ -1,7 +1,10 @@
 """The wheel lists every package of the source tree (a non-editable install must not lose one)."""
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+
+import cspcost
 
 try:
     import tomllib
@@ -18,3 +21,16 @@ def test_pyproject_lists_every_package() -> None:
     found |= {".".join(("cspcost_models", *p.parent.relative_to(ROOT / "models").parts)).rstrip(".")
               for p in (ROOT / "models").rglob("__init__.py")}
     assert found == listed
+
+
+def test_public_api_is_typed() -> None:
+    """Every lazily loaded name of ``cspcost`` is also imported for type checkers (so ``cspcost.analyze``
+    is a function to mypy, not Any), from the module it is loaded from at run time; py.typed ships."""
+    tree = ast.parse((ROOT / "cspcost" / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    typed = {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
+    lazy = {name: f"cspcost.{module}" for name, module in cspcost._LAZY.items()}
+    assert lazy == typed
+    assert (ROOT / "cspcost" / "py.typed").is_file()
+    assert "py.typed" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cspcost"]

@@ -59,6 +59,7 @@ def _by_op(result, op: str, key: str) -> int:  # noqa: ANN001
     return sum(r[key] for r in result.ops if r["op"] == op)
 
 
+@pytest.mark.slow
 def test_flop_counter_mode_is_twice_our_macs(case) -> None:  # noqa: ANN001
     """FlopCounterMode counts 2 x MACs of conv/linear/matmul and nothing else."""
     model, x, result = case
@@ -67,6 +68,7 @@ def test_flop_counter_mode_is_twice_our_macs(case) -> None:  # noqa: ANN001
     assert counter.get_total_flops() == 2 * result.totals["macs"]
 
 
+@pytest.mark.slow
 def test_fvcore_per_operator(case) -> None:  # noqa: ANN001
     """fvcore's per-operator counts equal ours, each convention difference stated and asserted."""
     model, x, result = case

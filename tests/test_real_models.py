@@ -17,6 +17,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import cspcost
 
+pytestmark = pytest.mark.slow  # real timm, torchvision and Ultralytics models: seconds each
+
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 

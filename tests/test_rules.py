@@ -375,12 +375,14 @@ class _Boxes(nn.Module):
 @pytest.mark.parametrize("ratio", [2, -1])
 def test_roi_align(ratio: int) -> None:
     """12 output bins (1 roi x 3 ch x 2x2), each 2x2 bilinear samples (7) summed, averaged: 33."""
+    pytest.importorskip("torchvision")
     result = cspcost.analyze(_Boxes("roi_align", ratio), (3, 8, 8), device="cpu")
     assert op(result, "torchvision.roi_align")["flops"] == 12 * (8 * 4 + 1)
 
 
 def test_nms_worst_case() -> None:
     """4 boxes: sort 4 x 2, areas 3 x 4, IoU 12 x 6 pairs -> 92."""
+    pytest.importorskip("torchvision")
     result = cspcost.analyze(_Boxes("nms"), (1, 2, 2), device="cpu")
     assert op(result, "torchvision.nms")["flops"] == 4 * 2 + 3 * 4 + 12 * 6
 

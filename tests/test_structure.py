@@ -154,7 +154,7 @@ class DenseUnit(nn.Module):
 
 def _torchvision(name: str) -> nn.Module:
     """A torchvision classifier built on meta (no weights)."""
-    import torchvision
+    torchvision = pytest.importorskip("torchvision")
 
     with torch.device("meta"):
         kwargs = {"init_weights": False, "aux_logits": False} if name in ("googlenet", "inception_v3") else {}

@@ -22,6 +22,7 @@ def test_builds_on_meta_quickly(name: str) -> None:
     assert all(p.device.type == "meta" for p in model.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_real_cpu_forward_at_small_input(name: str) -> None:
     """A real forward on CPU at 64x64 gives finite outputs (logits, or a detector's tuple of maps)."""

@@ -68,6 +68,7 @@ def test_csp_is_lighter_than_its_baseline(csp: str, baseline: str) -> None:
     assert darknet_totals(csp)["flops"] < darknet_totals(baseline)["flops"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_forward_on_cpu(name: str) -> None:
     """A real forward at 64x64 gives one row of logits per image."""

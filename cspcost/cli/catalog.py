@@ -1,7 +1,7 @@
 """The listing and checking commands: ``rules``, ``conventions``, ``models`` and ``formulas``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 
@@ -12,18 +12,15 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _with_progress,
 )
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
 @app.command()
 def rules(
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List the op cost registry: every aten op cspcost prices or declares free, with its convention.
 
@@ -43,7 +40,7 @@ def rules(
 
 @app.command()
 def conventions(
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List the counting conventions: what each counts, whose numbers it reproduces, its per-op rules.
 
@@ -60,7 +57,7 @@ def conventions(
 @app.command()
 def models(
     convention: ConventionName = typer.Option(ConventionName("pytorch"), "--convention", help=_CONVENTION_HELP),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """List the zoo: every model with its family, baseline, input size, params, FLOPs and CIO.
 
@@ -71,7 +68,7 @@ def models(
         from cspcost.render import tables
 
         frame = models_table(convention.value)
-        _emit_frame(frame, fmt, "", table=tables.models_table(frame, convention.value))
+        _emit_frame(frame, fmt, "", table=tables.zoo_table(frame, convention.value))
 
 
 @app.command()
@@ -87,7 +84,7 @@ def formulas(
     explain: bool = typer.Option(False, "--explain", help="Print each formula with its assumptions and source, then exit."),
     zoo: bool = typer.Option(False, "--zoo", help="Check the formulas against the zoo's DenseNet-201 dense blocks instead."),
     show_all: bool = typer.Option(False, "--all", help="List every configuration in the table, not only disagreements."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Check the CSPNet paper's closed forms (dense vs partial dense block CIO, MACs, params) against the walker.
 
@@ -105,45 +102,23 @@ def formulas(
             _emit(views.explanations(EXPLANATIONS), None)
             return
         if zoo:
-            frame = _zoo_formulas()
+            from cspcost.formulas.sweep import zoo_dense_blocks
+
+            frame = zoo_dense_blocks()
             view = views.formula_zoo(frame) if fmt is Format.table else frame
             _emit_frame(view, fmt, "paper's dense-block CIO formula vs walker, zoo dense blocks")
             return
         from cspcost.formulas import sweep as fc
-        from cspcost.shapes import parse_fraction_list
-        from cspcost.shapes import parse_int_list as ints
 
-        fusions = [f.strip() for f in fusion.split(",") if f.strip()]
-        configs = fc.grid(ints(c), ints(d), ints(m), ints(size), parse_fraction_list(gamma),
-                          ints(kernel), _check_fusions(fusions), [bottleneck])
+        configs = fc.parse_grid(c, d, m, size, gamma, kernel, fusion, bottleneck)
         frame = _with_progress(lambda progress: fc.sweep(configs, progress), "checking closed forms")
         agree = int(frame["agree"].sum())
         title = f"{agree} of {len(frame)} configurations agree exactly"
         if fmt is Format.table:
             title += " (f: closed form, w: walker)"
-            wrong = frame[~frame["agree"]]
-            shown = frame if show_all else (wrong if len(wrong) else frame.head(12))
-            _emit_frame(views.formula_sweep(shown), fmt, title)
+            _emit_frame(views.formula_sweep(frame, show_all), fmt, title)
         else:
             _emit_frame(frame, fmt, title)
         err.print(f"{agree} of {len(frame)} configurations agree exactly")
         if agree != len(frame):
             raise typer.Exit(1)
-
-
-def _check_fusions(fusions: list[str]) -> list[str]:
-    """Validate --fusion names."""
-    from cspcost.errors import UsageError
-    from cspcost.formulas import FUSIONS
-
-    unknown = [f for f in fusions if f not in FUSIONS]
-    if unknown or not fusions:
-        raise UsageError(f"unknown fusion {', '.join(unknown) or '(none)'}; use {', '.join(FUSIONS)}")
-    return fusions
-
-
-def _zoo_formulas() -> pd.DataFrame:
-    """The zoo's dense blocks against the formula."""
-    from cspcost.formulas.sweep import zoo_dense_blocks
-
-    return zoo_dense_blocks()

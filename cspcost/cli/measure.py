@@ -18,9 +18,11 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _emit_section,
+    renderer,
     _with_phases,
     _with_progress,
 )
@@ -30,8 +32,8 @@ if TYPE_CHECKING:  # annotations only: torch-backed modules are imported inside 
     from cspcost.walk.analysis import AnalysisResult
 
 
-@app.command()
-def analyze(
+@app.command("analyze")
+def analyze_cmd(
     model: str = typer.Argument(..., help=_MODEL_HELP),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="Input size CxHxW, e.g. 3x256x256 (default: the model's own)."),
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels (same as --input 3xSxS)."),
@@ -48,7 +50,7 @@ def analyze(
     csp: bool = typer.Option(False, "--csp", help="Also find the cross-stage partial blocks: gamma, fusion, costs by role."),
     graph: Optional[str] = typer.Option(None, "--graph", help="Also write the dataflow graph: FILE.dot (Graphviz, CSP roles filled) or FILE.json."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Per-layer MACs, FLOPs, params and CIO of a model, on the meta device by default.
@@ -68,7 +70,7 @@ def analyze(
         from cspcost.render.folders import check_output_path
         from cspcost.render.html import check_target, write_html
         from cspcost.structure import find_csp
-        from cspcost.walk.analysis import analyze as run_analysis
+        from cspcost.walk.analysis import analyze
 
         check_output_path(output, "--output")
         check_output_path(graph, "--graph")
@@ -76,15 +78,17 @@ def analyze(
         if html is not None:
             check_target(html)  # before the analysis: a bad path fails fast
         shape = _input_shape(input, size)
-        result = run_analysis(model, shape, batch, device=device, convention=convention.value,
-                              cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
-                              strict=strict, depth=depth)
+        result = analyze(model, shape, batch, device=device, convention=convention.value,
+                         cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
+                         strict=strict, depth=depth)
         result = find_csp(result) if csp else result
         if graph:
             from cspcost.render.files import write_atomic
-            from cspcost.structure import graph_text
+            from cspcost.render.graph import graph_text
+            from cspcost.structure import op_roles
 
-            write_atomic(graph, graph_text(result, graph))
+            assert result.graph is not None  # analyze always records the dataflow
+            write_atomic(graph, graph_text(result.graph, graph, op_roles(result.graph)))
             err.print(f"wrote {graph}")
         if html:
             err.print(f"wrote {write_html(html, result)}")
@@ -94,7 +98,6 @@ def analyze(
 def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], sort: Optional[str]) -> str:
     """The analysis in the chosen format, with --top/--sort applied to the layer rows."""
     from cspcost.errors import UsageError
-    from cspcost.render import export, tables
 
     layers = result.layers
     key = sort or ("flops" if top else None)
@@ -105,12 +108,14 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     if top is not None:
         layers = layers.head(top)
     result = dataclasses.replace(result, layers=layers)
-    if fmt is Format.json:
-        return result.to_json() + "\n"
-    if fmt is Format.csv:
-        return export.to_csv(layers)
-    if fmt is Format.md:
-        return export.to_markdown(layers)
+    return renderer(fmt).result(result, layers, lambda: _analysis_text(result))
+
+
+def _analysis_text(result: AnalysisResult) -> str:
+    """The terminal view of an analysis: the layer table and any CSP blocks."""
+    from cspcost.render import tables
+
+    layers = result.layers
     shapes = ", ".join(tables.shape_text(s) for s in result.input_shape)
     title = f"{result.model}  input {shapes}  ({result.convention.label()})"
     text = tables.render_text(tables.layer_table(layers, result.totals, title))
@@ -122,8 +127,8 @@ def _format_analysis(result: AnalysisResult, fmt: Format, top: Optional[int], so
     return text
 
 
-@app.command()
-def compare(
+@app.command("compare")
+def compare_cmd(
     models: list[str] = typer.Argument(..., help="Two or more models (any spec analyze takes); deltas are against the first."),
     input: Optional[str] = typer.Option(None, "--input", "-i", help="One input size CxHxW for all (default: each model's own)."),
     batch: int = typer.Option(1, "--batch", "-b", help="Batch size."),
@@ -139,7 +144,7 @@ def compare(
     processes: int = typer.Option(3, "--processes", help="With --profile: fresh processes to measure in, merged (1: this one only)."),
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
 
@@ -153,7 +158,7 @@ def compare(
     * `cspcost compare resnet10 cspresnet10 --html r10.html` (interactive report, one file; with --profile, per-layer times)
     """
     with _reporting():
-        from cspcost.comparison.engine import compare as run_compare
+        from cspcost.comparison.engine import compare
         from cspcost.comparison.output import default_folder, write_report
         from cspcost.render.folders import check_output_path
         from cspcost.render.html import check_target, write_html
@@ -164,8 +169,8 @@ def compare(
             check_target(html)
         _settle_heap()
         latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(out) or bool(html)) if profile else None
-        result = run_compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
-                             cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
+        result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
+                         cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
         if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or default_folder(models)
@@ -199,15 +204,13 @@ def _warn_latency(details: Optional[dict[str, Any]]) -> None:
 
 def _emit_comparison(result: Comparison, fmt: Format) -> None:
     """The comparison table in the chosen format."""
-    import json
-
     from cspcost.render import tables
 
-    if fmt is Format.json:
-        _emit(json.dumps(result.to_dict(), indent=2, default=str) + "\n", None)
+    if fmt.value == "json":
+        _emit(renderer(fmt).result(result, result.table, str), None)
     else:
         _emit_frame(result.table, fmt, "", table=tables.comparison_table(result.table, result.results[0].convention.label()))
-        if fmt in (Format.table, Format.md) and result.stages is not None:
+        if fmt.value != "csv" and result.stages is not None:
             from cspcost.render import views
 
             stages = views.stage_deltas(result.stages, result.labels)
@@ -221,7 +224,7 @@ def _emit_comparison(result: Comparison, fmt: Format) -> None:
 
 
 @app.command("report")
-def zoo_report(
+def report_cmd(
     out: str = typer.Option("reports", "--out", help="Directory to (re)write."),
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
@@ -233,14 +236,13 @@ def zoo_report(
     """
     with _reporting():
         from cspcost.render.folders import check_output_path
-        from cspcost.report import latency_report
-        from cspcost.report import zoo_report as run_report
+        from cspcost.report import latency_report, zoo_report
 
         check_output_path(out, "--out")
         if latency:
             files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
         else:
-            files = _with_progress(lambda progress: run_report(out, progress), "writing the zoo report")
+            files = _with_progress(lambda progress: zoo_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")
 
 
@@ -252,7 +254,7 @@ def check(
     strict: bool = typer.Option(True, "--strict/--no-strict", help="Fail a model whose ops are not all priced (default; a budget's strict = false opts one model out)."),
     cache_dir: Optional[str] = typer.Option(None, "--cache-dir", help="Where measurements are cached (default $CSPCOST_CACHE_DIR or the user cache dir, e.g. ~/.cache/cspcost)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure every model afresh; store nothing."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Fail (exit 1) when a model exceeds its budget: the CI gate against models silently getting heavier.
 
@@ -314,7 +316,7 @@ def peers_cmd(
     depth: int = typer.Option(1, "--depth", help="Layer rows at this module depth (1 = top-level blocks)."),
     tool: Optional[list[str]] = typer.Option(None, "--tool", "-t", help="Only this peer (repeatable): fvcore, ptflops, ptflops-aten, thop, flopcountermode, deepspeed."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights and input."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
     """Run fvcore, ptflops, thop and FlopCounterMode on the model; beside each total, cspcost's prediction and why they differ.
@@ -334,4 +336,4 @@ def peers_cmd(
 
         check_output_path(output, "--output")
         shape = _input_shape(input, size)
-        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), fmt.value), output)
+        _emit(format_peers(peers(model, shape, depth=depth, tools=tool or None, seed=seed), renderer(fmt)), output)

@@ -3,10 +3,13 @@ on a terminal's stderr."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
+
+import typer
 
 from cspcost.cli.app import err
 from cspcost.cli.streams import own_stdout
+from cspcost.render.formats import RENDERERS, Renderer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -14,13 +17,13 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class Format(str, Enum):
-    """Output formats."""
+# The choices are the renderers (render/formats/): a new format is a new file there.
+Format = Enum("Format", {name: name for name in RENDERERS}, type=str)  # type: ignore[misc]
+Format.__doc__ = "Output formats."
 
-    table = "table"
-    json = "json"
-    csv = "csv"
-    md = "md"
+
+# ``--format``/``-f``, declared once: ``fmt: FormatOption = Format.table``.
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, json, csv or md.")]
 
 
 def _emit(text: str, output: Optional[str]) -> None:
@@ -39,22 +42,17 @@ def _emit(text: str, output: Optional[str]) -> None:
 def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:
     """A DataFrame in the chosen format on stdout; the terminal table is ``table`` if given,
     else a generic one cut at ``max_rows`` rows."""
-    from cspcost.render import export, tables
-
-    if fmt is Format.json:
-        _emit(frame.to_json(orient="records", indent=2) + "\n", None)
-    elif fmt is Format.csv:
-        _emit(export.to_csv(frame), None)
-    elif fmt is Format.md:
-        _emit(export.to_markdown(frame), None)
-    else:
-        _emit(tables.render_text(table if table is not None else tables.frame_table(frame, title, max_rows)), None)
+    _emit(renderer(fmt).frame(frame, title, table, max_rows), None)
 
 
 def _emit_section(fmt: Format, title: str) -> None:
-    """A Markdown heading before a further table (the terminal table carries its title itself)."""
-    if fmt is Format.md:
-        _emit(f"\n## {title}\n\n", None)
+    """A heading before a further table, where the format has one (Markdown)."""
+    _emit(renderer(fmt).section(title), None)
+
+
+def renderer(fmt: Format) -> Renderer:
+    """The renderer of a ``--format`` value."""
+    return RENDERERS[fmt.value]
 
 
 def _with_phases(work: Callable[[Callable[[str, int, Optional[int]], None]], T]) -> T:

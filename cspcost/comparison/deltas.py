@@ -25,7 +25,7 @@ def label(result: Analysed) -> str:
     return f"{result.model} @{'x'.join(map(str, shape[2:]))}" if len(shape) > 2 else result.model
 
 
-def summarize(result: Analysed, latency_ms: float | None = None) -> dict[str, Any]:
+def summary_row(result: Analysed, latency_ms: float | None = None) -> dict[str, Any]:
     """The comparison row of one model."""
     totals, layers = result.totals, result.layers
     name, flops = result.bottleneck

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 import torch
 
-from cspcost.comparison.deltas import label, summarize, table
+from cspcost.comparison.deltas import label, summary_row, table
 from cspcost.comparison.stages import first_shapes, stage_labels, stage_table
 from cspcost.errors import UsageError
 from cspcost.walk.analysis import AnalysisResult, analyze
@@ -41,6 +41,12 @@ class Comparison:
     def labels(self) -> list[str]:
         """Legend labels, 'model @HxW'."""
         return [label(r) for r in self.results]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The comparison as JSON (what ``--format json`` prints)."""
+        from cspcost.render.jsondump import dumps
+
+        return dumps(self.to_dict(), indent)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the table rows and each model's totals and convention."""
@@ -115,8 +121,8 @@ def tabulate(results: Sequence[AnalysisResult], latency: LatencyReport | None = 
     results = _distinct(results)
     stages = stage_table({label(r): staged(r) for r in results})
     if latency is None:
-        return Comparison(list(results), table([summarize(r) for r in results]), stages=stages)
-    rows = [{**summarize(r, extra["latency_ms"]), **{k: extra.get(k) for k in LATENCY_KEYS}}
+        return Comparison(list(results), table([summary_row(r) for r in results]), stages=stages)
+    rows = [{**summary_row(r, extra["latency_ms"]), **{k: extra.get(k) for k in LATENCY_KEYS}}
             for r, extra in zip(results, latency.rows)]
     timed = {label(r): frame for r, frame in zip(results, latency.layers) if frame is not None}
     return Comparison(list(results), table(rows), timed, latency.details, stages)

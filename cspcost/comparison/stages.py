@@ -13,8 +13,9 @@ from typing import Sequence
 
 import pandas as pd
 
+from cspcost.walk.records import METRICS
+
 HEAD = "head"
-METRICS = ("flops", "params", "cio_elems")
 
 
 def _stride(shape: Sequence[int], input_shape: Sequence[int]) -> int | None:

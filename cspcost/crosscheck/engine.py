@@ -1,7 +1,6 @@
 """``cspcost.peers``: build the model, capture it once, run every peer, predict and explain each number."""
 from __future__ import annotations
 
-import json
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -10,7 +9,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from cspcost.crosscheck.predict import ROOT, Prediction, layer_of, predict, sites
+from cspcost.crosscheck.predict import Prediction, layer_of, predict, sites
 from cspcost.crosscheck.runners import META_CAPABLE, PEERS, PeerRun, run_peer
 from cspcost.errors import (
     USER_CODE_FAILURES,
@@ -21,11 +20,13 @@ from cspcost.errors import (
     UsageError,
     failure_text,
 )
+from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape
-from cspcost.sources.resolve import build, resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.sources.record import DEFAULT_INPUT, Resolved
+from cspcost.sources.resolve import build, resolve_model
 from cspcost.walk.capture import Capture, capture
 from cspcost.walk.conventions.counting import PEER_RULE_SETS, Site
+from cspcost.walk.metrics import ROOT
 from cspcost.walk.untouched import kept
 
 __all__ = ["PeersResult", "peers"]
@@ -50,7 +51,7 @@ class PeersResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The result as JSON."""
-        return json.dumps(self.to_dict(), indent=indent)
+        return dumps(self.to_dict(), indent)
 
 
 def peers(model_or_name: nn.Module | str, input_size: Sequence[int] | None = None, *, depth: int = 1,
@@ -135,14 +136,13 @@ def _dtype(model: nn.Module) -> torch.dtype:
 def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
             seed: int) -> tuple[str, nn.Module, Callable[[int], nn.Module], tuple[int, ...]]:
     """Display name, a meta model to capture, a maker of the real CPU model (checked against memory), input size."""
+    resolved = resolve_model(model_or_name)
     if isinstance(model_or_name, nn.Module):
         if any(p.is_meta for p in model_or_name.parameters()):
             raise UsageError("the model's weights are on meta; peers need real weights (pass a spec, or a CPU model)")
-        size = tuple(input_size or getattr(model_or_name, "input_size", None) or DEFAULT_INPUT)
-        return type(model_or_name).__name__, model_or_name, lambda peak: model_or_name, _size(size)
-    resolved = resolve(model_or_name)
+        return resolved.name, model_or_name, lambda peak: model_or_name, _size(input_size, resolved)
     meta_model = build(resolved)
-    size = _size(tuple(input_size or resolved.input_size or DEFAULT_INPUT))
+    size = _size(input_size, resolved)
 
     def real(peak: int) -> nn.Module:
         _check_memory(resolved.name, meta_model, peak)
@@ -158,9 +158,9 @@ def _models(model_or_name: nn.Module | str, input_size: Sequence[int] | None,
     return resolved.name, meta_model, real, size
 
 
-def _size(size: Sequence[Any]) -> tuple[int, ...]:
-    """A validated (C, H, W)."""
-    return check_shape(size)
+def _size(input_size: Sequence[int] | None, resolved: Resolved) -> tuple[int, ...]:
+    """The validated (C, H, W): the caller's, else the model's own, else the default."""
+    return check_shape(input_size or resolved.input_size or DEFAULT_INPUT)
 
 
 def _available_bytes() -> int | None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from cspcost.crosscheck.engine import PeersResult
 from cspcost.render import export, tables
+from cspcost.render.formats import Renderer
 
 _TOTAL = "(total)"
 
@@ -101,17 +102,21 @@ def _exact(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def format_peers(result: PeersResult, fmt: str) -> str:
-    """The result in ``fmt``: table, json, csv or md."""
-    if fmt == "json":
-        return result.to_json() + "\n"
-    if fmt == "csv":
-        return export.to_csv(long_frame(result))
+def format_peers(result: PeersResult, renderer: Renderer) -> str:
+    """The result as ``renderer`` writes it (CSV: the long frame; Markdown and the terminal: totals,
+    why they differ, per layer)."""
+    return renderer.result(result, long_frame(result), lambda: _terminal(result), lambda: _markdown(result))
+
+
+def _markdown(result: PeersResult) -> str:
+    """The Markdown document: totals, why they differ, per layer."""
     title = f"{result.model} at {'x'.join(map(str, result.input))}"
-    layers = layers_frame(result)
-    if fmt == "md":
-        return (f"### {title}\n\n" + export.to_markdown(_exact(totals_frame(result)))
-                + "\n**Why they differ**\n\n" + _why_text(result)
-                + f"\n**Per layer (depth {result.depth})**\n\n" + export.to_markdown(layers))
+    return (f"### {title}\n\n" + export.to_markdown(_exact(totals_frame(result)))
+            + "\n**Why they differ**\n\n" + _why_text(result)
+            + f"\n**Per layer (depth {result.depth})**\n\n" + export.to_markdown(layers_frame(result)))
+
+
+def _terminal(result: PeersResult) -> str:
+    """The terminal view: the totals table, why they differ, the per-layer table."""
     return (tables.render_text(_totals_table(result)) + "why they differ:\n" + _why_text(result) + "\n"
             + tables.render_text(_layers_table(result)))

@@ -9,49 +9,24 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from cspcost.walk.capture import Capture
-from cspcost.walk.conventions.counting import MHA_FAST_PATH, RuleSet, Site, not_fused
+from cspcost.walk.classes import module_bases
+from cspcost.walk.conventions.counting import RuleSet, Site, make_site, not_fused
+from cspcost.walk.metrics import ROOT
 from cspcost.walk.records import OpCost
 from cspcost.walk.rules import lookup
 
-ROOT = "(root)"
-
-
-def class_name(cls: type) -> str:
-    """A class as counting rules name it: ``nn.Conv2d`` for torch.nn, else ``module.Qualname``."""
-    if cls.__module__.startswith("torch.nn"):
-        return f"nn.{cls.__name__}"
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def module_bases(model: nn.Module) -> dict[str, tuple[str, ...]]:
-    """Every module path -> its class and bases, most derived first (without nn.Module, object); an
-    nn.MultiheadAttention that will run PyTorch's fused fast path is marked (counting.MHA_FAST_PATH)."""
-    return {path: tuple(class_name(c) for c in type(m).__mro__ if c not in (nn.Module, object))
-            + ((MHA_FAST_PATH,) if _fast_path(m) else ()) for path, m in model.named_modules()}
-
-
-def _fast_path(m: nn.Module) -> bool:
-    """True for an eval nn.MultiheadAttention that PyTorch runs as one fused op on real CPU/CUDA tensors
-    (torch's own conditions that do not depend on the call: batch_first, packed projections with bias)."""
-    return (isinstance(m, nn.MultiheadAttention) and m.batch_first and not m.training
-            and m._qkv_same_embed_dim and m.in_proj_bias is not None and m.bias_k is None and not m.add_zero_attn
-            and torch.backends.mha.get_fastpath_enabled())
-
-
 def sites(capture: Capture, model: nn.Module) -> list[Site]:
-    """Each recorded op with cspcost's cost and the classes of its module and the modules around it."""
+    """Each recorded op with cspcost's cost and the classes of its module and the modules around it
+    (an nn.MultiheadAttention that runs the fused fast path on the real ``model`` marked)."""
     bases = module_bases(model)
     found = []
     for ev in capture.events:
         rule = lookup(ev.op)
         cost = rule.cost(ev) if rule is not None else OpCost("unsupported")
-        parts = ev.module.split(".") if ev.module else []
-        outer = tuple(bases.get(".".join(parts[:i]), ()) for i in range(len(parts)))
-        found.append(Site(ev, cost, capture.module_types.get(ev.module, "?"), bases.get(ev.module, ()), outer))
+        found.append(make_site(ev, cost, capture.module_types, bases))
     return found
 
 

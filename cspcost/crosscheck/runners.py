@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from cspcost.threads import thread_count
+
 
 @dataclass(frozen=True)
 class PeerRun:
@@ -132,16 +134,12 @@ def run_peer(tool: str, model: nn.Module, x: torch.Tensor) -> PeerRun:
     dist, module, unit, runner = PEERS[tool]
     if not installed(tool):
         return PeerRun(tool, "", unit, error=f"not installed (pip install {dist})")
-    threads = torch.get_num_threads()
-    # Counts do not depend on threads; one thread keeps a small forward from spinning on a busy machine.
-    torch.set_num_threads(1)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
+        # Counts do not depend on threads; one thread keeps a small forward from spinning on a busy machine.
+        with thread_count(1), torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             total, by_module = runner(model, x)
     except Exception as exc:  # noqa: BLE001 - a peer failing on a model is a result, not a crash
         first = (str(exc).strip().splitlines() or [""])[0]
         return PeerRun(tool, _version(dist), unit, error=f"{type(exc).__name__}: {first}"[:300])
-    finally:
-        torch.set_num_threads(threads)
     return PeerRun(tool, _version(dist), unit, total, by_module)

@@ -16,9 +16,10 @@ import torch
 
 from cspcost.errors import UsageError
 from cspcost.formulas import FUSIONS, csp_block, general_dense_cio, split_channels
+from cspcost.shapes import parse_fraction_list, parse_int_list
 from cspcost.walk.analysis import analyze, measure_rows
 
-Progress = Callable[[int, int], None]
+SweepProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,15 @@ def _check_grid(c: Sequence[int], d: Sequence[int], m: Sequence[int], size: Sequ
         raise UsageError(f"--bottleneck must be a width of at least 1 channel, got {[b for b in bottleneck if b is not None]}")
     if not gamma or any(not 0 < g <= 1 for g in gamma):
         raise UsageError(f"--gamma values must lie in (0, 1], got {[str(g) for g in gamma]}")
+def parse_grid(c: str, d: str, m: str, size: str, gamma: str, kernel: str, fusion: str,
+               bottleneck: int | None = None) -> list[BlockConfig]:
+    """The grid from comma-separated text as ``cspcost formulas`` takes it (``"32,64"``, ``"1/4,1/2"``)."""
+    fusions = [f.strip() for f in fusion.split(",") if f.strip()]
+    unknown = [f for f in fusions if f not in FUSIONS]
+    if unknown or not fusions:
+        raise UsageError(f"unknown fusion {', '.join(unknown) or '(none)'}; use {', '.join(FUSIONS)}")
+    return grid(parse_int_list(c), parse_int_list(d), parse_int_list(m), parse_int_list(size),
+                parse_fraction_list(gamma), parse_int_list(kernel), fusions, [bottleneck])
 
 
 def _module(cfg: BlockConfig) -> torch.nn.Module:
@@ -83,7 +93,7 @@ def _module(cfg: BlockConfig) -> torch.nn.Module:
                                  fusion=cfg.fusion, bottleneck=cfg.bottleneck)
 
 
-def check(cfg: BlockConfig) -> dict[str, object]:
+def check_block(cfg: BlockConfig) -> dict[str, object]:
     """Closed form and walker measurement of one block, side by side."""
     expected = csp_block(cfg.c, cfg.d, cfg.m, cfg.w, cfg.h, cfg.gamma, fusion=cfg.fusion, k=cfg.k,
                          bottleneck=cfg.bottleneck)
@@ -101,12 +111,12 @@ def check(cfg: BlockConfig) -> dict[str, object]:
     return row
 
 
-def sweep(configs: Iterable[BlockConfig], progress: Progress | None = None) -> pd.DataFrame:
+def sweep(configs: Iterable[BlockConfig], progress: SweepProgress | None = None) -> pd.DataFrame:
     """Check every config; one row each, with an ``agree`` column."""
     configs = list(configs)
     rows = []
     for i, cfg in enumerate(configs):
-        rows.append(check(cfg))
+        rows.append(check_block(cfg))
         if progress:
             progress(i + 1, len(configs))
     return pd.DataFrame(rows)

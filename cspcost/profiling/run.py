@@ -62,7 +62,7 @@ from cspcost.profiling.timing import (
 )
 from cspcost.shapes import check_shape
 from cspcost.sources.resolve import resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.sources.record import DEFAULT_INPUT
 from cspcost.walk.analysis import analyze
 from cspcost.walk.capture import (
     eval_mode,  # eval for the run, each module's own flag restored after

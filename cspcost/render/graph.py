@@ -5,16 +5,28 @@ are drawn too; an edge carries the channel range read when it is not the whole t
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
+
+from cspcost.errors import UsageError
+from cspcost.render.jsondump import dumps
 
 if TYPE_CHECKING:
     from cspcost.walk.dataflow import Graph
 
 
+def graph_text(graph: Graph, path: str, roles: dict[int, str] | None = None) -> str:
+    """The graph in the format ``path`` names: Graphviz DOT (``.dot``/``.gv``, nodes filled by CSP
+    role when ``roles`` maps op index -> role) or JSON."""
+    if path.endswith((".dot", ".gv")):
+        return to_dot(graph, roles)
+    if path.endswith(".json"):
+        return to_json(graph)
+    raise UsageError(f"--graph {path}: name a .json, .dot or .gv file (GraphML is not written)")
+
+
 def to_json(graph: Graph) -> str:
     """The graph as indented JSON: ``inputs`` (shapes) and ``nodes`` with their input edges."""
-    return json.dumps(graph.to_dict(), indent=1) + "\n"
+    return dumps(graph.to_dict(), indent=1) + "\n"
 
 
 def _label(node: Any) -> str:

@@ -95,7 +95,7 @@ def layer_table(layers: pd.DataFrame, totals: dict[str, Any], title: str) -> Tab
     return table
 
 
-def models_table(frame: pd.DataFrame, convention: str) -> Table:
+def zoo_table(frame: pd.DataFrame, convention: str) -> Table:
     """The zoo as a rich table, paper figures beside cspcost's."""
     table = Table(title=f"cspcost zoo ({convention} convention)", box=box.SIMPLE_HEAD,
                   padding=(0, 1), pad_edge=False, collapse_padding=True, title_justify="left")

@@ -129,8 +129,11 @@ def budget_display(frame: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns={"margin_pct": "margin"})
 
 
-def formula_sweep(frame: pd.DataFrame) -> pd.DataFrame:
-    """The closed-form sweep: one block column, closed form (f) vs walker (w) per metric."""
+def formula_sweep(frame: pd.DataFrame, show_all: bool = True) -> pd.DataFrame:
+    """The closed-form sweep: one block column, closed form (f) vs walker (w) per metric; unless
+    ``show_all``, only the disagreements (or, when all agree, the first 12 rows)."""
+    wrong = frame[~frame["agree"]]
+    frame = frame if show_all else (wrong if len(wrong) else frame.head(12))
     block = frame.apply(lambda r: f"c{r.c} d{r.d} m{r.m} {r.w}x{r.h} g{r.gamma} k{r.k} {r.fusion}", axis=1)
     return pd.DataFrame({
         "block": block, "CIO f": frame["cio_formula"], "CIO w": frame["cio_measured"],

@@ -31,7 +31,7 @@ from cspcost.sources import timm as timm_source
 from cspcost.sources import torchvision as torchvision_source
 from cspcost.sources import ultralytics as ultralytics_source
 from cspcost.sources.libraries import missing_file
-from cspcost.sources.resolved import Resolved
+from cspcost.sources.record import Resolved
 
 _LIBRARIES = ((timm_source.PREFIX, timm_source.resolve), (torchvision_source.PREFIX, torchvision_source.resolve))
 
@@ -72,6 +72,19 @@ def resolve(spec: str) -> Resolved:
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownModelError(f"unknown model {spec!r}{hint} (cspcost models lists all; or give "
                             "timm:NAME, torchvision:NAME, ultralytics:NAME.yaml or path/to/file.py:factory)")
+
+
+def resolve_model(model_or_name: nn.Module | str) -> Resolved:
+    """What the user passed as a model: a spec (see ``resolve``) or a module, whose factory returns
+    the module itself and whose default input is its own ``input_size`` attribute if it has one."""
+    if isinstance(model_or_name, str):
+        return resolve(model_or_name)
+    if not isinstance(model_or_name, nn.Module):
+        raise UsageError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
+    # A module may say what it expects (a darknet cfg model carries its [net] size).
+    size = getattr(model_or_name, "input_size", None)
+    own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
+    return Resolved(type(model_or_name).__name__, lambda: model_or_name, own)
 
 
 def _resolve_cfg(spec: str) -> Resolved:
@@ -122,7 +135,7 @@ def _import_file(path: str) -> ModuleType:
     return module
 
 
-def build(resolved: Resolved, device: str = "meta") -> nn.Module:
+def build(resolved: Resolved) -> nn.Module:
     """Build the model without allocating weights (on meta); stand-ins supply any device later."""
     try:
         with torch.device("meta"):

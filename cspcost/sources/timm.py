@@ -7,7 +7,7 @@ vit_small_patch14_dinov2 3x518x518), which is what timm's benchmark tables use.
 from __future__ import annotations
 
 from cspcost.sources.libraries import require, unknown
-from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
+from cspcost.sources.record import DEFAULT_INPUT, Resolved
 
 PREFIX = "timm:"
 

@@ -14,7 +14,7 @@ from typing import Any
 from torch import nn
 
 from cspcost.sources.libraries import require, unknown
-from cspcost.sources.resolved import DEFAULT_INPUT, Resolved
+from cspcost.sources.record import DEFAULT_INPUT, Resolved
 
 PREFIX = "torchvision:"
 

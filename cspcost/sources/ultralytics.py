@@ -25,7 +25,7 @@ from torch import nn
 
 from cspcost.errors import ModelLoadError
 from cspcost.sources.libraries import missing_file, require, unknown
-from cspcost.sources.resolved import Resolved
+from cspcost.sources.record import Resolved
 
 PREFIX = "ultralytics:"
 _BY_NAME = (("rtdetr", "RTDETRDetectionModel"), ("yoloe", "YOLOEModel"), ("world", "WorldModel"))

@@ -15,7 +15,7 @@ from cspcost.structure.roles import role_costs, summary
 from cspcost.walk.analysis import AnalysisResult
 from cspcost.walk.dataflow import Graph
 
-__all__ = ["ROLES", "Found", "blocks", "find", "find_csp", "graph_text", "layer_roles", "op_roles", "role_costs"]
+__all__ = ["ROLES", "Found", "blocks", "find", "find_csp", "layer_roles", "op_roles", "role_costs"]
 
 
 def blocks(graph: Graph) -> list[dict[str, Any]]:
@@ -53,16 +53,3 @@ def op_roles(graph: Graph) -> dict[int, str]:
 def layer_roles(graph: Graph) -> dict[str, str]:
     """Layer (module) name -> the CSP role of its ops (the last op's, in execution order)."""
     return {graph.nodes[i].module: role for i, role in sorted(op_roles(graph).items())}
-
-
-def graph_text(result: AnalysisResult, path: str) -> str:
-    """The result's dataflow graph as Graphviz DOT (``.dot``/``.gv``, nodes filled by CSP role) or JSON."""
-    from cspcost.render.graph import to_dot, to_json
-
-    if result.graph is None:
-        raise UsageError("this result has no dataflow graph")
-    if path.endswith((".dot", ".gv")):
-        return to_dot(result.graph, op_roles(result.graph))
-    if path.endswith(".json"):
-        return to_json(result.graph)
-    raise UsageError(f"--graph {path}: name a .json, .dot or .gv file (GraphML is not written)")

@@ -10,8 +10,7 @@ from typing import Any
 
 from cspcost.structure.detect import ROLES, Found
 from cspcost.walk.dataflow import Graph
-
-METRICS = ("flops", "params", "cio_elems")
+from cspcost.walk.records import METRICS
 
 
 def role_costs(graph: Graph, block: Found) -> dict[str, dict[str, int]]:
@@ -28,7 +27,7 @@ def role_costs(graph: Graph, block: Found) -> dict[str, dict[str, int]]:
     return costs
 
 
-def totals(costs: dict[str, dict[str, int]]) -> dict[str, int]:
+def role_totals(costs: dict[str, dict[str, int]]) -> dict[str, int]:
     """A block's totals: its roles summed."""
     return {key: sum(role[key] for role in costs.values()) for key in METRICS}
 
@@ -39,4 +38,4 @@ def summary(graph: Graph, block: Found) -> dict[str, Any]:
     return {"name": block.name, "parent": block.parent, "gamma": float(block.gamma),
             "gamma_fraction": f"{block.gamma.numerator}/{block.gamma.denominator}",
             "pattern": block.pattern, "part2_depth": block.part2_depth, "fusion": block.fusion,
-            **totals(costs), "roles": costs}
+            **role_totals(costs), "roles": costs}

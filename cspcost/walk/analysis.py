@@ -1,10 +1,10 @@
 """The Python API, mirroring the CLI: ``cspcost.analyze(model_or_name, ...)``."""
 from __future__ import annotations
 
-import json
 import numbers
 import platform
 import warnings
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -14,13 +14,15 @@ from torch import nn
 
 from cspcost import __version__
 from cspcost.errors import UnsupportedOpsWarning, UsageError, unsupported_ops_text
-from cspcost.shapes import check_shape
-from cspcost.sources.resolve import build, resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.render.jsondump import dumps
+from cspcost.shapes import check_shape, check_sizes
+from cspcost.sources.record import DEFAULT_INPUT
+from cspcost.sources.resolve import build, resolve_model
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
-from cspcost.walk.metrics import aggregate, layer_rows, price_ops, to_frame, totals
+from cspcost.walk.metrics import ROOT, SUMMED_COLUMNS, aggregate, layer_rows, price_ops, to_frame, totals
+from cspcost.walk.records import LayerRow, Totals
 
 __all__ = ["AnalysisResult", "Measured", "analyze", "measure_rows"]
 
@@ -32,7 +34,7 @@ class AnalysisResult:
     model: str
     input_shape: list[tuple[int, ...]]  # with the batch dimension
     convention: Convention
-    totals: dict[str, Any]
+    totals: Totals
     layers: pd.DataFrame
     unsupported_ops: dict[str, int]
     ops: list[dict[str, Any]] = field(repr=False)  # every priced op, in execution order
@@ -57,12 +59,39 @@ class AnalysisResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The result as a JSON string (the same object ``--format json`` prints)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+        return dumps(self.to_dict(), indent)
 
+    # Queries, as fvcore's FlopCountAnalysis answers them (unsupported ops: the ``unsupported_ops`` field).
+    def total(self, metric: str = "flops", module: str | None = None) -> int:
+        """The model's total of ``metric`` (a ``totals`` key), or that of ``module`` and everything inside it."""
+        if module is None:
+            if metric not in self.totals:
+                raise UsageError(f"no total {metric!r}; use {', '.join(self.totals)}")
+            return int(self.totals[metric])  # type: ignore[literal-required]
+        found = self.by_module(metric)
+        if module not in found:
+            raise UsageError(f"no module {module!r} in {self.model}; by_module() lists them")
+        return found[module]
 
-def _json_default(value: Any) -> Any:
-    """numpy scalars to plain Python numbers."""
-    return value.item() if hasattr(value, "item") else str(value)
+    def by_module(self, metric: str = "flops") -> dict[str, int]:
+        """Every module path -> ``metric`` over it and its submodules ("" is the whole model)."""
+        if metric not in SUMMED_COLUMNS:
+            raise UsageError(f"no layer column {metric!r}; use {', '.join(SUMMED_COLUMNS)}")
+        found: dict[str, int] = defaultdict(int)
+        for name, value in zip(self.layers["name"], self.layers[metric]):
+            parts = [] if name == ROOT else name.split(".")
+            for i in range(len(parts) + 1):
+                found[".".join(parts[:i])] += int(value)
+        return dict(found)
+
+    def by_operator(self, metric: str = "flops") -> dict[str, int]:
+        """Every aten op -> ``metric`` over all its calls, as the result's convention counts them."""
+        if not self.ops or metric not in self.ops[0]:
+            raise UsageError(f"no op column {metric!r}; use macs, flops, cio_elems, out_elems, bytes_read, bytes_written")
+        found: dict[str, int] = defaultdict(int)
+        for op in self.ops:
+            found[op["op"]] += int(op[metric])
+        return dict(found)
 
 
 def analyze(
@@ -128,8 +157,8 @@ class Measured:
     capture: Capture
     convention: Convention
     ops: list[dict[str, Any]]
-    rows: list[dict[str, Any]]
-    totals: dict[str, Any]
+    rows: list[LayerRow]
+    totals: Totals
     unsupported: dict[str, int]
 
 
@@ -143,9 +172,10 @@ def measure_rows(
     conv = convention or make_convention()
     if batch < 1:
         raise UsageError(f"batch must be at least 1, got {batch}")
-    name, model, default_size = _model(model_or_name)
+    resolved = resolve_model(model_or_name)
+    name, model = resolved.name, build(resolved)
     dev = check_device(device)
-    args, kwargs = _inputs(inputs, input_size or default_size or DEFAULT_INPUT, batch, dev, dtype)
+    args, kwargs = _inputs(inputs, input_size or resolved.input_size or DEFAULT_INPUT, batch, dev, dtype)
     cap = capture(conv.prepare(model), args, device, kwargs)
     ops, unsupported = price_ops(cap, conv, strict)
     _warn_unsupported(name, unsupported)
@@ -160,21 +190,10 @@ def _graph(measured: Measured) -> Graph:
     return make_graph(cap.events, cap.flow, measured.ops, params, cap.module_types, cap.input_shapes)
 
 
-def _bottleneck(rows: list[dict[str, Any]]) -> tuple[str, int]:
+def _bottleneck(rows: list[LayerRow]) -> tuple[str, int]:
     """The computational bottleneck (paper, Fig. 7): the layer with the largest FLOPs."""
     heaviest = max(rows, key=lambda row: row["flops"], default=None)
     return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
-
-
-def _model(model_or_name: nn.Module | str) -> tuple[str, nn.Module, tuple[int, ...] | None]:
-    """The display name, module and default input size of what the user passed."""
-    if isinstance(model_or_name, nn.Module):
-        # A module may say what it expects (a darknet cfg model carries its [net] size).
-        size = getattr(model_or_name, "input_size", None)
-        own = tuple(size) if isinstance(size, (tuple, list)) and all(isinstance(d, int) for d in size) else None
-        return type(model_or_name).__name__, model_or_name, own
-    resolved = resolve(model_or_name)
-    return resolved.name, build(resolved), resolved.input_size
 
 
 def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:
@@ -195,11 +214,7 @@ def _inputs(
         if isinstance(inputs, dict):
             return [], _remade(inputs, dev, dtype)
         return [_remade(x, dev, dtype) for x in inputs], {}
-    if not isinstance(size, Sequence) or isinstance(size, str) or not size:
-        raise UsageError(f"malformed input size {size!r}; expected positive ints such as (3, 224, 224)")
-    several = isinstance(size[0], Sequence) and not isinstance(size[0], str)
-    sizes = [check_shape(s, batch) for s in (size if several else [size])]
-    return make_inputs(sizes, batch, dev, dtype), {}
+    return make_inputs(check_sizes(size, batch), batch, dev, dtype), {}
 
 
 def _is_shape(x: Any) -> bool:

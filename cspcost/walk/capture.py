@@ -22,6 +22,7 @@ from torch.nn.modules.module import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cspcost.errors import USER_CODE_FAILURES, DeviceError, ForwardError, MetaDeviceError, failure_text
+from cspcost.walk.classes import module_bases
 from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.meta_shapes import SHORTCUTS
 from cspcost.walk.records import OpEvent, TensorMeta
@@ -41,6 +42,7 @@ class Capture:
     module_labels: dict[str, str] = field(default_factory=dict)  # path -> own label (darknet: "12 conv 3x3/2")
     module_calls: dict[str, int] = field(default_factory=dict)  # call-site path -> times a module ran there
     flow: list[tuple[Ref, ...]] = field(default_factory=list)  # per event: the producers of its inputs
+    module_bases: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path -> class and bases (classes.py)
 
 
 _OP_NAMES: dict[Any, str] = {}
@@ -366,6 +368,9 @@ def capture(
     recorder.flow.sources(leaves)
     sites = _CallSites(model)
     with eval_mode(model), _stand_ins(model, dev), module_stack(model, stack, sites):
+        # No fast-path mark: a convention reproduces tables counted on traced or hooked models
+        # (cspcost peers marks it where the real model runs it).
+        bases = module_bases(model, mark_fast_path=False)
         try:
             with torch.inference_mode(), recorder:
                 out = model(*inputs, **(kwargs or {}))
@@ -376,7 +381,7 @@ def capture(
     types.update((path, name) for path, name in sites.types.items() if path not in types)
     shapes = [tuple(t.shape) for t in leaves]
     return Capture(recorder.events, types, params, shapes, dev.type, recorder.lifetimes.peak(), labels,
-                   sites.calls, recorder.flow.inputs)
+                   sites.calls, recorder.flow.inputs, bases)
 
 
 _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
@@ -399,11 +404,19 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
             labels[name] = module.label
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
         seen.update(id(p) for p in own)
-        weight = getattr(module, "weight", None) if isinstance(module, _WEIGHTED) else None
-        weights = weight.numel() if weight is not None and any(p is weight for p in own) else 0
+        weights = sum(w.numel() for w in _kernels(module) if any(p is w for p in own))
         if own:
             params[name] = (sum(p.numel() for p in own), weights)
     return types, labels, params
+
+
+def _kernels(module: nn.Module) -> list[torch.Tensor]:
+    """The weights darknet counts for a module: a conv's or linear's ``weight``, or the parameters a
+    module that runs its own kernels names in ``conv_weights`` (darknet cfg ``[local]``, ``[crnn]``)."""
+    if isinstance(module, _WEIGHTED):
+        return [module.weight] if module.weight is not None else []
+    names = getattr(module, "conv_weights", ())
+    return [p for p in (getattr(module, name, None) for name in names) if isinstance(p, torch.Tensor)]
 
 
 def _forward_error(model: nn.Module, where: str, exc: BaseException, dev: torch.device, sites: _CallSites,

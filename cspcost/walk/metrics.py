@@ -18,17 +18,16 @@ import pandas as pd
 from cspcost.errors import UnsupportedOpsError
 from cspcost.walk.capture import Capture
 from cspcost.walk.conventions import Convention
-from cspcost.walk.records import OpCost, OpEvent
+from cspcost.walk.records import LayerRow, OpCost, OpEvent, Totals
 from cspcost.walk.rules import lookup
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
-SUMMED = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
-          "cio_out_elems", "out_elems", "bytes_read", "bytes_written"]
+SUMMED_COLUMNS = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
+                  "cio_out_elems", "out_elems", "bytes_read", "bytes_written"]
 SHARED = ["macs", "flops", "params", "cio_elems"]  # columns that get a *_share column
-COLUMNS = ["name", "type", "label", *SUMMED, "intensity", "out_shape", *(f"{c}_share" for c in SHARED),
+COLUMNS = ["name", "type", "label", *SUMMED_COLUMNS, "intensity", "out_shape", *(f"{c}_share" for c in SHARED),
            "calls"]
-TOTAL_KEYS = ["macs", "flops", "params", "conv_weight_params", "cio_elems", "out_elems",
-              "bytes_read", "bytes_written"]
+TOTAL_KEYS = [key for key in Totals.__annotations__ if key != "peak_activation_bytes"]  # summed over layers
 
 
 def _foldable(events: list[OpEvent], i: int) -> bool:
@@ -47,14 +46,14 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
         rule = lookup(ev.op)
         if rule is None:  # a peer convention may still count it from its shapes
             unsupported[ev.op] += 1
-            macs, flops = conv.count(ev, OpCost("unsupported"), capture.module_types.get(ev.module, "?"))
+            macs, flops = conv.count(ev, OpCost("unsupported"), capture)
             rows.append(_op_row(i, ev, "unsupported", macs, flops, 0, 0, 0, 0))
             continue
         c = rule.cost(ev)
         if c.kind == "bn" and conv.fuse_bn and _foldable(capture.events, i):
             rows.append({**_op_row(i, ev, "bn", 0, 0, 0, 0, 0, 0), "folded_into": _fold_target(capture.events[i - 1])})
             continue
-        macs, flops = conv.count(ev, c, capture.module_types.get(ev.module, "?"))
+        macs, flops = conv.count(ev, c, capture)
         cio = c.io_elems if c.kind in cio_kinds else 0
         row = _op_row(i, ev, c.kind, macs, flops, cio, c.out_elems, c.bytes_read, c.bytes_written)
         row["cio_out_elems"] = ev.outputs[0].numel if cio else 0
@@ -81,7 +80,7 @@ def _op_row(i: int, ev: OpEvent, kind: str, macs: int, flops: int, cio: int, out
             "out_elems": out_elems, "bytes_read": read, "bytes_written": written, "out_shape": shape}
 
 
-def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) -> list[dict[str, Any]]:
+def layer_rows(ops: list[dict[str, Any]], capture: Capture, conv: Convention) -> list[LayerRow]:
     """Ops summed per executing module, in order of first execution, plus parameter-only modules."""
     layers: dict[str, dict[str, Any]] = {}
     for op in ops:
@@ -130,7 +129,7 @@ def _empty_layer(name: str, capture: Capture) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name, "type": capture.module_types.get(path, "?"),
                            "label": capture.module_labels.get(path, ""),
                            "calls": capture.module_calls.get(path, 0)}
-    row.update({key: 0 for key in SUMMED})
+    row.update({key: 0 for key in SUMMED_COLUMNS})
     row["out_shape"], row["_adds"] = (), 0
     return row
 
@@ -140,8 +139,8 @@ def ancestor(name: str, depth: int) -> str:
     return name if name == ROOT else ".".join(name.split(".")[:depth])
 
 
-def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, str],
-              calls: dict[str, int] | None = None) -> list[dict[str, Any]]:
+def aggregate(rows: list[LayerRow], depth: int | None, types: dict[str, str],
+              calls: dict[str, int] | None = None) -> list[LayerRow]:
     """Merge layer rows into their ancestor at module depth ``depth`` (None keeps them as they are);
     a merged row's ``calls`` are its ancestor's own."""
     if depth is None:
@@ -155,21 +154,20 @@ def aggregate(rows: list[dict[str, Any]], depth: int | None, types: dict[str, st
             if calls is not None and name != row["name"]:
                 merged[name]["calls"] = calls.get("" if name == ROOT else name, 0)
             continue
-        for key in SUMMED:
+        for key in SUMMED_COLUMNS:
             target[key] += row[key]
         if row["ops"]:
             target["out_shape"] = row["out_shape"]
     return list(merged.values())
 
 
-def totals(rows: list[dict[str, Any]], capture: Capture) -> dict[str, int]:
+def totals(rows: list[LayerRow], capture: Capture) -> Totals:
     """Column sums over the layer rows (the model's totals), plus the activation memory peak."""
-    sums = {key: sum(row[key] for row in rows) for key in TOTAL_KEYS}
-    sums["peak_activation_bytes"] = capture.peak_activation_bytes
-    return sums
+    sums = {key: sum(row[key] for row in rows) for key in TOTAL_KEYS}  # type: ignore[literal-required]
+    return Totals(**sums, peak_activation_bytes=capture.peak_activation_bytes)  # type: ignore[typeddict-item]
 
 
-def to_frame(rows: list[dict[str, Any]], sums: dict[str, int]) -> pd.DataFrame:
+def to_frame(rows: list[LayerRow], sums: Totals) -> pd.DataFrame:
     """The per-layer DataFrame: counts, arithmetic intensity and shares of the totals."""
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if not c.endswith("_share") and c != "intensity"])
     traffic = frame["bytes_read"] + frame["bytes_written"]

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Any
+from typing import Any, TypedDict
+
+# The headline costs that structure sums by role and comparison by stage.
+METRICS = ("flops", "params", "cio_elems")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +79,39 @@ class OpCost:
     out_elems: int = 0  # elements written
     bytes_read: int = 0  # inputs and weights, at their dtypes
     bytes_written: int = 0  # outputs, at their dtypes
+
+
+class Totals(TypedDict):
+    """A model's totals (``AnalysisResult.totals``, JSON ``totals``): sums over its layer rows, plus
+    the activation memory peak. Every value a raw integer."""
+
+    macs: int
+    flops: int
+    params: int
+    conv_weight_params: int  # conv and linear weights only (darknet's params)
+    cio_elems: int
+    out_elems: int
+    bytes_read: int
+    bytes_written: int
+    peak_activation_bytes: int  # the most activation memory alive at once, in execution order
+
+
+class LayerRow(TypedDict):
+    """One layer (a module's own ops and params) before the DataFrame adds intensity and shares."""
+
+    name: str  # dotted module path, or "(root)" for the model's own forward
+    type: str  # class name
+    label: str  # its own label (darknet: "12 conv 3x3/2"), else ""
+    calls: int  # times the module ran at this call site
+    ops: int
+    macs: int
+    flops: int
+    params: int
+    conv_weight_params: int
+    cio_elems: int
+    cio_in_elems: int
+    cio_out_elems: int
+    out_elems: int
+    bytes_read: int
+    bytes_written: int
+    out_shape: tuple[int, ...]  # of its last non-view op

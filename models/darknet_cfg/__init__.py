@@ -18,15 +18,22 @@ Semantics follow darknet's sources (AlexeyAB/darknet ``src/parser.c`` and the la
   ``from`` map is sampled with stride ``w_from // w``, a smaller one adds to every
   ``w // w_from``-th pixel (darknet's ``shortcut_cpu``, the version the CSPNet models were
   trained with). The output has the previous layer's shape.
-- ``[yolo]``, ``[dropout]`` and ``[cost]`` pass their input through (inference).
+- ``[convolutional]`` ``binary=1``/``xnor=1`` run darknet's binarised weights (and input); darknet
+  prints an XNOR conv at 1/32 of its FLOPs. ``share_index`` reuses an earlier conv's parameters.
+- ``[local]``, ``[crnn]``, ``[rnn]``, ``[gru]``, ``[lstm]``, ``[crop]``, ``[batchnorm]``, ``[reorg3d]``,
+  ``[normalization]``, ``[activation]``, ``[implicit]``: darknet's inference forward, one module each.
+- ``[yolo]``, ``[Gaussian_yolo]``, ``[region]``, ``[detection]``, ``[contrastive]``, ``[dropout]``,
+  ``[empty]`` and ``[cost]`` pass their input through (inference).
 
-The network returns the last layer's output, or, when the cfg has ``[yolo]`` layers, the tuple of
-their outputs (each yolo layer's input, in cfg order). Any unknown section or option, and any
-cfg darknet could not build, raises :class:`CfgError` naming ``file:line``.
+The network returns the last layer's output, or, when the cfg has detection heads, the tuple of
+their outputs (each head's input, in cfg order). A repeated key keeps its first value, as darknet's
+``option_find``; a key darknet's own cfgs carry but its parser never reads gives a
+:class:`CfgWarning`. Any unknown section or option, and any cfg darknet could not build, raises
+:class:`CfgError` naming ``file:line``.
 """
 from __future__ import annotations
 
 from .builder import DarknetNet, build, shortcut_bflops, shortcut_flops
-from .reader import CfgError, Section, load, read_sections
+from .reader import CfgError, CfgWarning, Section, load, read_sections
 
-__all__ = ["CfgError", "DarknetNet", "Section", "build", "load", "read_sections", "shortcut_bflops", "shortcut_flops"]
+__all__ = ["CfgError", "CfgWarning", "DarknetNet", "Section", "build", "load", "read_sections", "shortcut_bflops", "shortcut_flops"]

@@ -1,295 +1,60 @@
-"""Building a DarknetNet from cfg sections: shapes, references and darknet's FLOPs, layer by layer."""
+"""Building a DarknetNet from cfg sections: the section registry, the model, darknet's total FLOPs."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .layers import (
-    Avgpool, Connected, Convolutional, Cost, Dropout, LocalAvgpool, Maxout, Maxpool, Reorg, Route, Sam,
-    ScaleChannels, Shortcut, Softmax, Upsample, Yolo, activation_name,
+from . import heads, plumbing, weighted
+from .context import Built, Ctx
+from .layers import Cost, Head, Shortcut
+from .reader import (
+    DETECTION_IGNORED, NET_IGNORED, REGION_IGNORED, YOLO_IGNORED, CfgError, Options, Section, Shape, load,
 )
-from .reader import NET_IGNORED, YOLO_IGNORED, CfgError, Options, Section, Shape, load
 
 
-# ------------------------------------------------------------------------------------- building
-class Built(NamedTuple):
-    """What a section builder returns."""
-
-    module: nn.Module
-    sources: tuple[int, ...]  # absolute layer indexes fed to forward, -1 = the network input
-    shape: Shape
-    label: str  # after the layer number, e.g. "conv 3x3/2"
-    flops: int = 0  # what darknet adds to its Total BFLOPS, in FLOPs
-
-
-@dataclass
-class _Ctx:
-    """The state the builders see: the current index, earlier shapes and the input shape."""
-
-    index: int
-    shapes: list[Shape]
-    input_shape: Shape
-
-    def shape(self, layer: int) -> Shape:
-        """Output shape of an earlier layer (-1: the network input)."""
-        return self.input_shape if layer < 0 else self.shapes[layer]
-
-    @property
-    def prev(self) -> int:
-        """Index of the previous layer (-1 for the first one: the image)."""
-        return self.index - 1
-
-
-def _ref(opts: Options, key: str, value: int, ctx: _Ctx) -> int:
-    """An absolute layer index from a (possibly negative) reference; CfgError if it does not exist."""
-    index = ctx.index + value if value < 0 else value
-    if not 0 <= index < ctx.index:
-        raise opts.error(f"no such layer (only {ctx.index} before it)", key)
-    return index
-
-
-def _one_ref(opts: Options, ctx: _Ctx) -> int:
-    """The single layer a ``[sam]`` / ``[scale_channels]`` takes ``from``."""
-    values = opts.ints("from")
-    if len(values) != 1:
-        raise opts.error("takes exactly one layer", "from")
-    return _ref(opts, "from", values[0], ctx)
-
-
-def _strides(opts: Options, default: int) -> tuple[int, int]:
-    """(stride_y, stride_x), darknet's ``stride`` unless overridden per axis."""
-    stride = opts.int("stride", default)
-    pair = opts.int("stride_y", stride), opts.int("stride_x", stride)
-    if min(pair) < 1:
-        raise opts.error("stride must be at least 1", "stride")
-    return pair
-
-
-def _positive(opts: Options, key: str, default: int | None = None) -> int:
-    """An integer option that must be at least 1."""
-    value = opts.int(key, default)
-    if value < 1:
-        raise opts.error("must be at least 1", key)
-    return value
-
-
-def _conv(opts: Options, ctx: _Ctx) -> Built:
-    """``[convolutional]`` (parse_convolutional + make_convolutional_layer)."""
-    c, h, w = ctx.shape(ctx.prev)
-    filters, size, groups = _positive(opts, "filters", 1), _positive(opts, "size", 1), _positive(opts, "groups", 1)
-    sy, sx = _strides(opts, 1)
-    dilation = 1 if size == 1 else _positive(opts, "dilation", 1)
-    explicit = opts.int("padding", 0)
-    padding = size // 2 if opts.int("pad", 0) else explicit
-    bn = bool(opts.int("batch_normalize", 0) or opts.int("cbn", 0))
-    opts.neutral(antialiasing=0, binary=0, xnor=0, sway=0, rotate=0, stretch=0, stretch_sway=0,
-                 coordconv=0)
-    if opts.raw("share_index") is not None:
-        raise opts.error("shared weights are not supported by this reader", "share_index")
-    if c % groups or filters % groups:
-        raise opts.error(f"does not divide the {c} input channels and {filters} filters", "groups")
-    out_h, out_w = (h + 2 * padding - size) // sy + 1, (w + 2 * padding - size) // sx + 1
-    if (size - 1) * dilation + 1 > size and 2 * padding != size - 1 or min(out_h, out_w) < 1:
-        raise opts.error(f"cannot convolve a {h}x{w} input (padding {padding}, dilation {dilation})", "size")
-    act = activation_name(opts, "logistic")
-    module = Convolutional(c, filters, size, (sy, sx), padding, dilation, groups, bn, act)
-    flops = 2 * (c // groups) * filters * size * size * out_h * out_w
-    stride = f"{sy}" if sy == sx else f"{sy}x{sx}"
-    extra = (f" g{groups}" if groups > 1 else "") + (f" d{dilation}" if dilation > 1 else "")
-    return Built(module, (ctx.prev,), (filters, out_h, out_w), f"conv {size}x{size}/{stride}{extra}", flops)
-
-
-def _pool_geometry(opts: Options, ctx: _Ctx) -> tuple[int, tuple[int, int], int, Shape]:
-    """size, strides, padding and output shape of a ``[maxpool]`` / ``[local_avgpool]`` window."""
-    c, h, w = ctx.shape(ctx.prev)
-    sy, sx = _strides(opts, 1)
-    size = _positive(opts, "size", sx)
-    pad = opts.int("padding", size - 1)
-    if pad < 0 or h + pad < size or w + pad < size:
-        raise opts.error(f"a {size}x{size} window does not fit a {h}x{w} input padded by {pad}", "size")
-    return size, (sy, sx), pad, (c, (h + pad - size) // sy + 1, (w + pad - size) // sx + 1)
-
-
-def _maxpool(opts: Options, ctx: _Ctx) -> Built:
-    """``[maxpool]``, or Maxout with ``maxpool_depth=1``."""
-    opts.neutral(antialiasing=0)
-    size, (sy, sx), pad, shape = _pool_geometry(opts, ctx)
-    c, h, w = ctx.shape(ctx.prev)
-    if opts.int("maxpool_depth", 0):
-        out_c = _positive(opts, "out_channels", 1)
-        if c % out_c:
-            raise opts.error(f"must divide the {c} input channels", "out_channels")
-        return Built(Maxout(out_c), (ctx.prev,), (out_c, h, w), f"max depth {c}->{out_c}", size * size * c * h * w)
-    opts.int("out_channels", 1)
-    stride = f"{sy}" if sy == sx else f"{sy}x{sx}"
-    flops = size * size * c * shape[1] * shape[2]
-    return Built(Maxpool(size, (sy, sx), pad), (ctx.prev,), shape, f"max {size}x{size}/{stride}", flops)
-
-
-def _local_avgpool(opts: Options, ctx: _Ctx) -> Built:
-    """``[local_avgpool]``: darknet builds it as a maxpool layer that averages."""
-    size, (sy, sx), pad, shape = _pool_geometry(opts, ctx)
-    stride = f"{sy}" if sy == sx else f"{sy}x{sx}"
-    flops = size * size * shape[0] * shape[1] * shape[2]
-    return Built(LocalAvgpool(size, (sy, sx), pad), (ctx.prev,), shape, f"avg {size}x{size}/{stride}", flops)
-
-
-def _avgpool(opts: Options, ctx: _Ctx) -> Built:
-    """``[avgpool]``: global; darknet counts no FLOPs for it."""
-    c, _, _ = ctx.shape(ctx.prev)
-    return Built(Avgpool(), (ctx.prev,), (c, 1, 1), "avg")
-
-
-def _route(opts: Options, ctx: _Ctx) -> Built:
-    """``[route]``: all inputs must share H x W; channels sum, divided by ``groups``."""
-    sources = tuple(_ref(opts, "layers", v, ctx) for v in opts.ints("layers"))
-    groups, group_id = _positive(opts, "groups", 1), opts.int("group_id", 0)
-    if not 0 <= group_id < groups:
-        raise opts.error(f"must be in 0..{groups - 1}", "group_id")
-    shapes = [ctx.shape(i) for i in sources]
-    if any(s[1:] != shapes[0][1:] for s in shapes):
-        sizes = ", ".join(f"{s[1]}x{s[2]}" for s in shapes)
-        raise opts.error(f"inputs differ in size ({sizes})", "layers")
-    if any(s[0] % groups for s in shapes):
-        raise opts.error("does not divide every input's channels", "groups")
-    shape = (sum(s[0] for s in shapes) // groups, *shapes[0][1:])
-    label = "route " + ",".join(map(str, sources)) + (f" {group_id}/{groups}" if groups > 1 else "")
-    return Built(Route(groups, group_id), sources, shape, label)
-
-
-def _shortcut(opts: Options, ctx: _Ctx) -> Built:
-    """``[shortcut]``: output shaped like the previous layer; every ``from`` must be sampleable onto it."""
-    if opts.str("weights_type", "none") != "none":
-        raise opts.error("weighted shortcuts are not supported by this reader", "weights_type")
-    opts.str("weights_normalization", "none")
-    froms = tuple(_ref(opts, "from", v, ctx) for v in opts.ints("from"))
-    shape = ctx.shape(ctx.prev)
-    for index in froms:
-        _check_overlap(opts, ctx.shape(index), shape)
-    act = activation_name(opts, "linear")
-    return Built(Shortcut(act), (ctx.prev, *froms), shape, "shortcut " + ",".join(map(str, froms)))
-
-
-def _check_overlap(opts: Options, x: Shape, y: Shape) -> None:
-    """darknet's shortcut_cpu asserts the same sampling ratio on both axes."""
-    ratios_x = (max(x[2] // y[2], 1), max(y[2] // x[2], 1))
-    ratios_y = (max(x[1] // y[1], 1), max(y[1] // x[1], 1))
-    if ratios_x != ratios_y:
-        raise opts.error(f"cannot add a {x[0]}x{x[1]}x{x[2]} output onto {y[0]}x{y[1]}x{y[2]}", "from")
-
-
-def _upsample(opts: Options, ctx: _Ctx) -> Built:
-    """``[upsample]``: stride s multiplies H and W (a negative one divides them)."""
-    c, h, w = ctx.shape(ctx.prev)
-    stride = opts.int("stride", 2)
-    if stride == 0 or stride < 0 and min(h, w) < -stride:
-        raise opts.error(f"cannot resample a {h}x{w} input", "stride")
-    shape = (c, h * stride, w * stride) if stride > 0 else (c, h // -stride, w // -stride)
-    return Built(Upsample(stride, opts.float("scale", 1.0)), (ctx.prev,), shape, f"upsample {stride}x")
-
-
-def _scale_channels(opts: Options, ctx: _Ctx) -> Built:
-    """``[scale_channels]``: output shaped like ``from``; the previous layer is (C,1,1) or, with scale_wh, (1,H,W)."""
-    source = _one_ref(opts, ctx)
-    scale, target = ctx.shape(ctx.prev), ctx.shape(source)
-    wh = bool(opts.int("scale_wh", 0))
-    fits = scale[0] == 1 and scale[1:] == target[1:] if wh else scale == (target[0], 1, 1)
-    if not fits:
-        raise opts.error(f"cannot scale a {'x'.join(map(str, target))} output by {'x'.join(map(str, scale))}", "from")
-    act = activation_name(opts, "linear")
-    return Built(ScaleChannels(act), (ctx.prev, source), target, f"scale_channels {source}")
-
-
-def _sam(opts: Options, ctx: _Ctx) -> Built:
-    """``[sam]``: the previous output and ``from`` must have the same shape."""
-    source = _one_ref(opts, ctx)
-    if ctx.shape(ctx.prev) != ctx.shape(source):
-        raise opts.error(f"shapes differ: {ctx.shape(ctx.prev)} and {ctx.shape(source)}", "from")
-    act = activation_name(opts, "linear")
-    return Built(Sam(act), (ctx.prev, source), ctx.shape(source), f"sam {source}")
-
-
-def _dropout(opts: Options, ctx: _Ctx) -> Built:
-    """``[dropout]``: identity at inference."""
-    opts.float("probability", 0.2)
-    return Built(Dropout(), (ctx.prev,), ctx.shape(ctx.prev), "dropout")
-
-
-def _connected(opts: Options, ctx: _Ctx) -> Built:
-    """``[connected]``: darknet sets no BFLOPs for it (make_connected_layer), so it adds 0 to its total."""
-    c, h, w = ctx.shape(ctx.prev)
-    outputs = _positive(opts, "output", 1)
-    bn = bool(opts.int("batch_normalize", 0))
-    module = Connected(c * h * w, outputs, bn, activation_name(opts, "logistic"))
-    return Built(module, (ctx.prev,), (outputs, 1, 1), f"connected {c * h * w}->{outputs}")
-
-
-def _softmax(opts: Options, ctx: _Ctx) -> Built:
-    """``[softmax]``: same shape as its input."""
-    shape = ctx.shape(ctx.prev)
-    groups = _positive(opts, "groups", 1)
-    if (shape[0] * shape[1] * shape[2]) % groups:
-        raise opts.error("does not divide the input", "groups")
-    spatial = bool(opts.float("spatial", 0))
-    opts.float("temperature", 1.0)
-    for key in ("tree", "noloss"):
-        opts.raw(key)
-    return Built(Softmax(groups, spatial), (ctx.prev,), shape, "softmax")
-
-
-def _cost(opts: Options, ctx: _Ctx) -> Built:
-    """``[cost]``: training only; passes through at inference."""
-    for key in ("type", "scale", "ratio", "noobject_scale", "thresh"):
-        opts.raw(key)
-    return Built(Cost(), (ctx.prev,), ctx.shape(ctx.prev), "cost")
-
-
-def _yolo(opts: Options, ctx: _Ctx) -> Built:
-    """``[yolo]``: checks darknet's ``filters == len(mask) * (classes + 5)``; free at inference."""
-    classes, total = opts.int("classes", 20), opts.int("num", 1)
-    mask = opts.ints("mask") if opts.raw("mask") is not None else list(range(total))
-    shape = ctx.shape(ctx.prev)
-    if shape[0] != len(mask) * (classes + 5):
-        raise opts.error(f"the layer before has {shape[0]} filters, [yolo] needs "
-                         f"{len(mask)}*({classes}+5) = {len(mask) * (classes + 5)}", "classes")
-    return Built(Yolo(), (ctx.prev,), shape, "yolo")
-
-
-def _reorg(opts: Options, ctx: _Ctx) -> Built:
-    """``[reorg]`` (darknet's reorg_old): stride s trades H and W for channels (reverse: back)."""
-    c, h, w = ctx.shape(ctx.prev)
-    s, reverse = _positive(opts, "stride", 1), bool(opts.int("reverse", 0))
-    ok = c % (s * s) == 0 if reverse else h % s == 0 and w % s == 0 and c % (s * s) == 0
-    if not ok:
-        raise opts.error(f"cannot reorganise a {c}x{h}x{w} input", "stride")
-    shape = (c // (s * s), h * s, w * s) if reverse else (c * s * s, h // s, w // s)
-    return Built(Reorg(s, reverse), (ctx.prev,), shape, f"reorg /{s}")
-
-
-_BUILDERS: dict[str, tuple[Callable[[Options, _Ctx], Built], frozenset[str]]] = {
-    "convolutional": (_conv, frozenset({"flipped", "dot", "angle", "grad_centr", "reverse",
+# ------------------------------------------------------------------------------------- sections
+_BUILDERS: dict[str, tuple[Callable[[Options, Ctx], Built], frozenset[str]]] = {
+    "convolutional": (weighted.conv, frozenset({"flipped", "dot", "angle", "grad_centr", "reverse",
                                         "assisted_excitation", "bin_output"})),
-    "maxpool": (_maxpool, frozenset({"maxpool_zero_nonmax"})),
-    "local_avgpool": (_local_avgpool, frozenset()),
-    "avgpool": (_avgpool, frozenset()),
-    "route": (_route, frozenset()),
-    "shortcut": (_shortcut, frozenset()),
-    "upsample": (_upsample, frozenset()),
-    "scale_channels": (_scale_channels, frozenset()),
-    "sam": (_sam, frozenset()),
-    "dropout": (_dropout, frozenset({"dropblock", "dropblock_size_rel", "dropblock_size_abs"})),
-    "connected": (_connected, frozenset()),
-    "softmax": (_softmax, frozenset()),
-    "cost": (_cost, frozenset()),
-    "yolo": (_yolo, YOLO_IGNORED),
-    "reorg": (_reorg, frozenset()),
+    "maxpool": (plumbing.maxpool, frozenset({"maxpool_zero_nonmax"})),
+    "local_avgpool": (plumbing.local_avgpool, frozenset()),
+    "avgpool": (plumbing.avgpool, frozenset()),
+    "route": (plumbing.route, frozenset()),
+    "shortcut": (plumbing.shortcut, frozenset()),
+    "upsample": (plumbing.upsample, frozenset()),
+    "scale_channels": (plumbing.scale_channels, frozenset()),
+    "sam": (plumbing.sam, frozenset()),
+    "dropout": (plumbing.dropout, frozenset({"dropblock", "dropblock_size_rel", "dropblock_size_abs"})),
+    "connected": (weighted.connected, frozenset()),
+    "softmax": (plumbing.softmax, frozenset()),
+    "cost": (plumbing.cost, frozenset()),
+    "yolo": (heads.yolo, YOLO_IGNORED),
+    "gaussian_yolo": (heads.gaussian_yolo, YOLO_IGNORED),
+    "region": (heads.region, REGION_IGNORED),
+    "detection": (heads.detection, DETECTION_IGNORED),
+    "contrastive": (heads.contrastive, frozenset({"temperature", "cls_normalizer", "max_delta", "contrastive_neg_max"})),
+    "reorg": (plumbing.reorg, frozenset()),
+    "reorg3d": (plumbing.reorg3d, frozenset()),
+    "local": (weighted.local, frozenset()),
+    "crnn": (weighted.crnn, frozenset()),
+    "crop": (plumbing.crop, frozenset()),
+    "batchnorm": (plumbing.batchnorm, frozenset()),
+    "activation": (plumbing.activation, frozenset()),
+    "normalization": (plumbing.normalization, frozenset()),
+    "empty": (plumbing.empty, frozenset()),
+    "implicit": (plumbing.implicit, frozenset()),
+    "rnn": (weighted.rnn, frozenset()),
+    "gru": (weighted.gru, frozenset()),
+    "lstm": (weighted.lstm, frozenset()),
 }
+# Sections darknet's parser knows (string_to_layer_type) that are not built here, and why.
+_NOT_BUILT = {"conv_lstm": "a convolutional LSTM over time steps", "history": "a buffer of past frames"}
 _ALIASES = {"conv": "convolutional", "network": "net", "conn": "connected", "max": "maxpool",
-            "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax"}
+            "local_avg": "local_avgpool", "avg": "avgpool", "soft": "softmax", "lrn": "normalization",
+            "silence": "empty"}
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -312,12 +77,25 @@ class DarknetNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """Run every layer on the outputs it references."""
+        self._check_size(tuple(x.shape[1:]))
         outs: list[torch.Tensor] = []
         for layer in self.layers:
             outs.append(layer(*(x if i < 0 else outs[i] for i in layer.sources)))
-        if len(self.outputs) == 1 and not isinstance(self.layers[self.outputs[0]], Yolo):
+        if len(self.outputs) == 1 and not isinstance(self.layers[self.outputs[0]], Head):
             return outs[self.outputs[0]]
         return tuple(outs[i] for i in self.outputs)
+
+    def _check_size(self, size: tuple[int, ...]) -> None:
+        """A layer whose weights depend on the input size ([connected], [local], [detection]) cannot
+        take another size: say which layer and how to fix it, instead of a shape error deep inside."""
+        if size == tuple(self.input_size):
+            return
+        fixed = next((layer for layer in self.layers if getattr(layer, "fixes_input", False)), None)
+        if fixed is not None:
+            want = "x".join(map(str, self.input_size))
+            raise CfgError(f"{self.name}: layer {fixed.label} fixes the input size to {want} (its weights or "
+                           f"outputs depend on it); analyse it at that size, or change width/height in [net] "
+                           f"(got {'x'.join(map(str, size))})")
 
     def darknet_flops(self, shortcut_cost: bool = False) -> int:
         """darknet's "Total BFLOPS" x 1e9 as an exact integer; ``shortcut_cost`` adds the 2020+ shortcut term."""
@@ -351,6 +129,9 @@ def _net_input(sections: list[Section], file: str, input_size: int | Sequence[in
         raise CfgError(f"{file}:{line}: the first section must be [net] or [network]")
     opts = Options(sections[0], file)
     shape = (opts.int("channels", 0), opts.int("height", 0), opts.int("width", 0))
+    inputs = opts.int("inputs", 0)
+    if shape == (0, 0, 0) and inputs > 0:  # a text or sequence model (parse_net_options: net->inputs)
+        shape = (inputs, 1, 1)
     opts.finish(NET_IGNORED)
     if input_size is not None:
         shape = (3, input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
@@ -359,9 +140,12 @@ def _net_input(sections: list[Section], file: str, input_size: int | Sequence[in
     return shape  # type: ignore[return-value]
 
 
-def _build_layer(section: Section, file: str, ctx: _Ctx) -> nn.Module:
+def _build_layer(section: Section, file: str, ctx: Ctx) -> nn.Module:
     """One section as a tagged layer module."""
     kind = _ALIASES.get(section.kind, section.kind)
+    if kind in _NOT_BUILT:
+        raise CfgError(f"{file}:{section.line}: [{section.kind}] is a darknet layer this reader does not build "
+                       f"({_NOT_BUILT[kind]})")
     if kind not in _BUILDERS:
         raise CfgError(f"{file}:{section.line}: unknown section [{section.kind}]")
     builder, ignored = _BUILDERS[kind]
@@ -386,13 +170,13 @@ def build(path_or_text: str | Path, *, input_size: int | Sequence[int] | None = 
         CfgError: an unknown section or option, or a cfg darknet could not build (file:line).
     """
     file, sections = load(path_or_text)
-    ctx = _Ctx(0, [], _net_input(sections, file, input_size))
-    layers: list[nn.Module] = []
+    ctx = Ctx(0, [], _net_input(sections, file, input_size), [])
+    layers = ctx.modules
     for ctx.index, section in enumerate(sections[1:]):
         layers.append(_build_layer(section, file, ctx))
         ctx.shapes.append(layers[-1].out_shape)
     if not layers:
         raise CfgError(f"{file}:{sections[0].line}: the cfg has no layers after [net]")
-    yolos = [i for i, layer in enumerate(layers) if isinstance(layer, Yolo)]
+    yolos = [i for i, layer in enumerate(layers) if isinstance(layer, Head)]
     last = max(i for i, layer in enumerate(layers) if not isinstance(layer, Cost) or i == 0)
     return DarknetNet(file, ctx.input_shape, layers, yolos or [last])

@@ -9,11 +9,11 @@ from torch import nn
 
 from .reader import Options
 
-_BN_EPS = 1e-6  # darknet's normalize_cpu adds .000001 to the variance
+BN_EPS = 1e-6  # darknet's normalize_cpu adds .000001 to the variance
 
 
 # ---------------------------------------------------------------------------------- activations
-_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "linear": lambda x: x,
     "leaky": lambda x: F.leaky_relu(x, 0.1),  # darknet's leaky slope is 0.1
     "relu": F.relu,
@@ -30,8 +30,8 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def activation_name(opts: Options, default: str) -> str:
     """The layer's activation name, checked against the ones this reader runs."""
     name = opts.str("activation", default)
-    if name not in _ACTIVATIONS:
-        raise opts.error(f"unknown activation (known: {', '.join(_ACTIVATIONS)})", "activation")
+    if name not in ACTIVATIONS:
+        raise opts.error(f"unknown activation (known: {', '.join(ACTIVATIONS)})", "activation")
     return name
 
 
@@ -43,22 +43,118 @@ class Convolutional(nn.Conv2d):
     """
 
     def __init__(self, c_in: int, filters: int, size: int, stride: tuple[int, int], padding: int,
-                 dilation: int, groups: int, batch_normalize: bool, activation: str) -> None:
+                 dilation: int, groups: int, batch_normalize: bool, activation: str, binary: bool = False) -> None:
         super().__init__(c_in, filters, size, stride, padding * dilation, dilation, groups, bias=True)
-        self.batch_normalize, self.activation = batch_normalize, activation
+        self.batch_normalize, self.activation, self.binary = batch_normalize, activation, binary
         if batch_normalize:
             self.scales = nn.Parameter(torch.ones(filters))
             self.register_buffer("rolling_mean", torch.zeros(filters))
             self.register_buffer("rolling_variance", torch.ones(filters))
 
+    def share(self, other: Convolutional) -> None:
+        """Use ``other``'s weights, bias, scales and rolling statistics (darknet's ``share_index``)."""
+        self.weight, self.bias = other.weight, other.bias
+        if self.batch_normalize:
+            self.scales = other.scales
+            self.rolling_mean, self.rolling_variance = other.rolling_mean, other.rolling_variance
+
+    def kernel(self) -> torch.Tensor:
+        """The weights the conv runs: with ``binary=1`` darknet's binarize_weights, sign(w) times
+        each filter's mean |w|."""
+        if not self.binary:
+            return self.weight
+        scale = self.weight.abs().mean(dim=(1, 2, 3), keepdim=True)
+        return torch.where(self.weight > 0, scale, -scale)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """conv -> (BN | bias) -> activation, all in this module (one report row)."""
+        return self.finish(self.convolve(x))
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution alone (with the bias when there is no BN)."""
         bias = None if self.batch_normalize else self.bias
-        y = F.conv2d(x, self.weight, bias, self.stride, self.padding, self.dilation, self.groups)
+        return F.conv2d(x, self.kernel(), bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        """BN with the rolling statistics (when ``batch_normalize``), then the activation."""
         if self.batch_normalize:
             y = F.batch_norm(y, self.rolling_mean, self.rolling_variance, self.scales, self.bias,
-                             False, 0.0, _BN_EPS)
-        return _ACTIVATIONS[self.activation](y)
+                             False, 0.0, BN_EPS)
+        return ACTIVATIONS[self.activation](y)
+
+
+class XnorConvolutional(Convolutional):
+    """darknet ``[convolutional] xnor=1``: binarized weights (as ``binary=1``) on a binarized input.
+
+    darknet's forward_convolutional_layer turns the input into sign(x) (binarize_cpu: +1 where x > 0,
+    else -1) and the weights into sign(w) * mean|w|, then convolves. The module runs exactly that as
+    float ops; darknet prices the conv at 1/32 of its FLOPs (make_convolutional_layer:
+    ``if (l.xnor) l.bflops = l.bflops / 32``, 32 binary products per XNOR-popcount word), and the
+    darknet convention does the same for this class (cspcost.walk.conventions).
+    """
+
+    def convolve(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv of sign(x) with the binarized weights."""
+        return super().convolve(torch.where(x > 0, 1.0, -1.0).to(x.dtype))
+
+
+class Local(nn.Module):
+    """darknet ``[local]``: a locally connected layer, a conv with its own weights at every output pixel.
+
+    ``weight`` is (locations, filters, C*size*size) and ``bias`` one value per output element, as
+    make_local_layer allocates them; forward is im2col (``unfold``) and one product per location.
+    ``conv_weights`` names the weight for the darknet parameter count (it is the layer's kernel).
+    """
+
+    conv_weights = ("weight",)
+
+    def __init__(self, c_in: int, filters: int, size: int, stride: int, padding: int, out_hw: tuple[int, int],
+                 activation: str) -> None:
+        super().__init__()
+        locations = out_hw[0] * out_hw[1]
+        self.size, self.stride, self.padding, self.out_hw, self.activation = size, stride, padding, out_hw, activation
+        self.weight = nn.Parameter(torch.empty(locations, filters, c_in * size * size))
+        self.bias = nn.Parameter(torch.zeros(filters, *out_hw))
+        nn.init.uniform_(self.weight, -(2.0 / (c_in * size * size)) ** 0.5, (2.0 / (c_in * size * size)) ** 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Patches (N, C*k*k, L), each location's (filters x C*k*k) product, bias, activation."""
+        patches = F.unfold(x, self.size, padding=self.padding, stride=self.stride)
+        y = torch.einsum("nkl,lfk->nfl", patches, self.weight)
+        y = y.reshape(x.shape[0], -1, *self.out_hw) + self.bias
+        return ACTIVATIONS[self.activation](y)
+
+
+class Crop(nn.Module):
+    """darknet ``[crop]`` at inference: the centre ``crop_height x crop_width`` window, then
+    ``x*2 - 1`` (forward_crop_layer's scale and shift; ``noadjust=1`` keeps x)."""
+
+    def __init__(self, out_hw: tuple[int, int], adjust: bool) -> None:
+        super().__init__()
+        self.out_hw, self.adjust = out_hw, adjust
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The centred window (darknet's dh = (h - out_h)/2, dw = (w - out_w)/2), rescaled."""
+        (h, w), (oh, ow) = x.shape[-2:], self.out_hw
+        dh, dw = (h - oh) // 2, (w - ow) // 2
+        y = x[:, :, dh:dh + oh, dw:dw + ow]
+        return y * 2 - 1 if self.adjust else y
+
+
+class Batchnorm(nn.Module):
+    """darknet ``[batchnorm]``: normalisation with the rolling statistics, then ``scales`` and ``biases``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.scales = nn.Parameter(torch.ones(channels))
+        self.biases = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("rolling_mean", torch.zeros(channels))
+        self.register_buffer("rolling_variance", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference batch norm (darknet's normalize_cpu, scale_bias, add_bias)."""
+        return F.batch_norm(x, self.rolling_mean, self.rolling_variance, self.scales, self.biases,
+                            False, 0.0, BN_EPS)
 
 
 class Connected(nn.Linear):
@@ -83,8 +179,8 @@ class Connected(nn.Linear):
         y = F.conv2d(x.reshape(n, -1, 1, 1), weight, None if self.batch_normalize else self.bias)
         if self.batch_normalize:
             y = F.batch_norm(y, self.rolling_mean, self.rolling_variance, self.scales, self.bias,
-                             False, 0.0, _BN_EPS)
-        return _ACTIVATIONS[self.activation](y)
+                             False, 0.0, BN_EPS)
+        return ACTIVATIONS[self.activation](y)
 
 
 class Maxpool(nn.Module):
@@ -190,7 +286,7 @@ class Shortcut(nn.Module):
         """``y`` plus each ``from``, then the activation."""
         for x in froms:
             y = _add_overlap(y, x)
-        return _ACTIVATIONS[self.activation](y)
+        return ACTIVATIONS[self.activation](y)
 
 
 def _add_overlap(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -235,7 +331,7 @@ class ScaleChannels(nn.Module):
 
     def forward(self, scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Broadcast multiply, then the activation."""
-        return _ACTIVATIONS[self.activation](x * scale)
+        return ACTIVATIONS[self.activation](x * scale)
 
 
 class Sam(ScaleChannels):
@@ -265,6 +361,30 @@ class Reorg(nn.Module):
             y = x.reshape(n, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2)
             return y.reshape(n, c // (s * s), h * s, w * s)
         y = x.reshape(n, c // (s * s), h, s, w, s).permute(0, 3, 5, 1, 2, 4)
+        return y.reshape(n, c * s * s, h // s, w // s)
+
+
+class Reorg3d(nn.Module):
+    """darknet ``[reorg3d]`` (reorg_layer.c): space-to-depth in darknet's element order.
+
+    forward_reorg_layer calls reorg_cpu on the *output* sizes. Without ``reverse``, output channel
+    ``k = (dy*s + dx)*C + c`` holds input pixel (y*s + dy, x*s + dx) of channel c. With ``reverse=1``
+    darknet reads the (C, H, W) input as (C/s^2, H*s, W*s) blocks of C/s^4 channels and writes the
+    (C/s^2, H*s, W*s) output; the module makes the same permutation.
+    """
+
+    def __init__(self, stride: int, reverse: bool) -> None:
+        super().__init__()
+        self.stride, self.reverse = stride, reverse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same permutation of elements darknet's forward_reorg_layer makes."""
+        n, c, h, w = x.shape
+        s = self.stride
+        if self.reverse:  # A (C/s^2, H*s, W*s) -> B (C/s^4, H*s^2, W*s^2), as the output buffer
+            a = x.reshape(n, s, s, c // s**4, h * s, w * s).permute(0, 3, 4, 1, 5, 2)
+            return a.reshape(n, c // (s * s), h * s, w * s)
+        y = x.reshape(n, c, h // s, s, w // s, s).permute(0, 3, 5, 1, 2, 4)
         return y.reshape(n, c * s * s, h // s, w // s)
 
 
@@ -298,7 +418,66 @@ class Cost(PassThrough):
     """darknet ``[cost]`` at inference: the loss is not computed; the input passes through."""
 
 
-class Yolo(PassThrough):
+class Head(PassThrough):
+    """A detection head marker (``[yolo]``, ``[region]``, ``[detection]``): free at inference; its
+    input is one of the network's outputs."""
+
+
+class Yolo(Head):
     """darknet ``[yolo]``: a detection marker, free at inference; its input is a network output."""
 
 
+class Region(Head):
+    """darknet ``[region]`` (YOLOv2): a detection marker; its input is a network output."""
+
+
+class Detection(Head):
+    """darknet ``[detection]`` (YOLOv1): a detection marker after the last connected layer."""
+
+
+class Contrastive(PassThrough):
+    """darknet ``[contrastive]``: a training loss over a ``[yolo]`` layer's embeddings; identity at inference."""
+
+
+class Activation(nn.Module):
+    """darknet ``[activation]``: the activation alone, on any input."""
+
+    def __init__(self, activation: str) -> None:
+        super().__init__()
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The named activation, element-wise."""
+        return ACTIVATIONS[self.activation](x)
+
+
+class Normalization(nn.Module):
+    """darknet ``[normalization]``/``[lrn]``: x / (kappa + alpha * sum of x^2 over ``size`` channels)^beta.
+
+    darknet does not divide alpha by the window (normalization_layer.c); PyTorch's
+    ``local_response_norm`` does, so the module passes ``alpha * size``.
+    """
+
+    def __init__(self, size: int, alpha: float, beta: float, kappa: float) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.kappa = size, alpha, beta, kappa
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Local response normalisation across channels."""
+        return F.local_response_norm(x, self.size, self.alpha * self.size, self.beta, self.kappa)
+
+
+class Empty(PassThrough):
+    """darknet ``[empty]``/``[silence]``: its output is its input."""
+
+
+class Implicit(nn.Module):
+    """darknet ``[implicit]`` (YOLOR): a learned (filters, 1, 1) tensor that ignores its input."""
+
+    def __init__(self, filters: int, mean: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((1, filters, 1, 1), mean))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned tensor, one per batch item."""
+        return self.weight.expand(x.shape[0], -1, -1, -1)

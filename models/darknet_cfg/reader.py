@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +12,10 @@ Shape = tuple[int, int, int]  # (C, H, W) as darknet's out_c, out_h, out_w
 
 class CfgError(ValueError):
     """A cfg darknet would reject (or that this reader cannot build); the message names file:line."""
+
+
+class CfgWarning(UserWarning):
+    """Something darknet loads with a warning of its own (an unused or repeated key); names file:line."""
 
 
 # ------------------------------------------------------------------------------------- reading
@@ -25,6 +31,7 @@ class Section:
 def read_sections(text: str, file: str = "<cfg>") -> list[Section]:
     """Split cfg text into sections, as darknet's ``read_cfg`` does (all whitespace removed)."""
     sections: list[Section] = []
+    text = text[1:] if text.startswith("\ufeff") else text  # a UTF-8 BOM some editors write
     for number, raw in enumerate(text.splitlines(), start=1):
         line = re.sub(r"\s+", "", raw)  # darknet's strip() drops every blank, even inside a line
         if not line or line[0] in "#;":
@@ -39,7 +46,14 @@ def read_sections(text: str, file: str = "<cfg>") -> list[Section]:
             raise CfgError(f"{file}:{number}: expected key=value, got {raw.strip()!r}")
         if not sections:
             raise CfgError(f"{file}:{number}: option {key!r} before any [section]")
-        sections[-1].options[key] = (value.split("#", 1)[0], number)  # an inline '#' starts a comment
+        value = value.split("#", 1)[0]  # an inline '#' starts a comment
+        options = sections[-1].options
+        if key in options:  # option_find walks the list from the front: the first value wins
+            warnings.warn(CfgWarning(f"{file}:{number}: [{sections[-1].kind}] {key}={value}: repeats line "
+                                     f"{options[key][1]}; darknet uses the first value, {options[key][0]}"),
+                          stacklevel=2)
+            continue
+        options[key] = (value, number)
     return sections
 
 
@@ -48,9 +62,23 @@ def load(path_or_text: str | Path) -> tuple[str, list[Section]]:
     if isinstance(path_or_text, Path) or "\n" not in path_or_text and "[" not in path_or_text:
         path = Path(path_or_text)
         if not path.is_file():
-            raise CfgError(f"{path}: no such cfg file")
+            raise CfgError(f"{path}: {_not_a_file(path)}")
         return path.name, read_sections(_text(path), path.name)
     return "<cfg>", read_sections(path_or_text)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a path cannot be read as a cfg: missing, a directory, a FIFO, a device ..."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "no such cfg file"
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror})"
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"is {kind}, not a cfg file; give the path of a darknet .cfg text file"
 
 
 def _text(path: Path) -> str:
@@ -125,10 +153,18 @@ class Options:
                 raise self.error("is not supported by this reader", key)
 
     def finish(self, ignored: frozenset[str]) -> None:
-        """Raise on the first option that is neither read nor a known training-only option."""
-        for key, (_, _line) in sorted(self.section.options.items(), key=lambda kv: kv[1][1]):
-            if key not in self.used and key not in ignored and key not in _COMMON_IGNORED:
-                raise self.error(f"unknown option {key!r}", key)
+        """Check the options nothing read: darknet's own training-only keys pass silently, keys its
+        released cfgs carry but its parser never reads pass with darknet's "Unused field" warning,
+        and anything else is an error (most likely a typo, which darknet would only warn about)."""
+        for key, (value, line) in sorted(self.section.options.items(), key=lambda kv: kv[1][1]):
+            if key in self.used or key in ignored or key in _COMMON_IGNORED:
+                continue
+            if key in UNREAD_KEYS.get(self.section.kind, frozenset()) | UNREAD_KEYS["*"]:
+                warnings.warn(CfgWarning(f"{self.file}:{line}: [{self.section.kind}] {key}={value}: darknet never "
+                                         "reads this key (it prints 'Unused field'); ignored"), stacklevel=3)
+                continue
+            raise self.error(f"unknown option {key!r} (darknet reads no such key in "
+                             f"[{self.section.kind}]; check its spelling)", key)
 
 
 # Options darknet reads for every layer that only matter for training (parser.c, end of the loop).
@@ -155,5 +191,22 @@ YOLO_IGNORED = frozenset("""
     show_details track_history_size sim_thresh dets_for_track dets_for_show track_ciou_norm
     embedding_layer map uc_normalizer
 """.split())
+# [region] (parse_region) and [detection] (parse_detection): loss and box-decoding settings.
+REGION_IGNORED = frozenset("""
+    max log sqrt softmax focal_loss jitter resize rescore thresh classfix absolute random coord_scale
+    object_scale noobject_scale mask_scale class_scale bias_match tree map anchors
+""".split())
+DETECTION_IGNORED = frozenset("""
+    rescore softmax sqrt max coord_scale forced object_scale noobject_scale class_scale jitter resize random
+    reorg
+""".split())
 
-
+# Keys darknet's own released cfgs (AlexeyAB/darknet cfg/, WongKinYiu/CrossStagePartialNetworks)
+# carry although no parse_* function in parser.c reads them: darknet loads the cfg and its
+# option_unused() prints "Unused field: 'key = value'". Listed here so such a cfg loads with the same
+# warning; any other unread key is refused as a likely typo. "*" applies to every section.
+UNREAD_KEYS: dict[str, frozenset[str]] = {
+    "*": frozenset(),
+    "net": frozenset({"max_epochs", "seen"}),
+    "yolo": frozenset({"beta1"}),
+}

@@ -19,17 +19,22 @@ from cspcost.errors import UsageError
 from cspcost.walk.conventions.cio import CIO_KINDS
 from cspcost.walk.conventions.counting import (
     FVCORE,
-    THOP,
+    THOP_HOOKS,
     TORCHVISION_OPS,
     RuleSet,
-    Site,
+    make_site,
 )
 from cspcost.walk.records import OpCost, OpEvent
 
 if TYPE_CHECKING:  # torch only where a model is prepared: budgets validate names without it
     from torch import nn
 
+    from cspcost.walk.capture import Capture
+
 _DARKNET_FLOPS = frozenset({"conv", "linear", "matmul", "maxpool", "avgpool"})
+# darknet prices an XNOR conv at 1/32 of its FLOPs (make_convolutional_layer:
+# ``if (l.xnor) l.bflops = l.bflops / 32``): 32 binary products per XNOR-popcount word.
+_DARKNET_DIVISORS = {"XnorConvolutional": 32}
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,7 @@ CATALOG: dict[str, About] = {c.name: c for c in (
     About("ultralytics", "Ultralytics docs tables FLOPs (B) and params (M): thop on the fused model",
           "thop's module hooks on the model as model.fuse() leaves it (another library's model: BN folded): "
           "conv/linear MACs without bias, norms, nn.Upsample, avg pools; functional ops 0; flops = 2 x macs",
-          "every parameter of the fused model (BN folded into conv biases)", THOP, fold_bn=True),
+          "every parameter of the fused model (BN folded into conv biases)", THOP_HOOKS, fold_bn=True),
 )}
 
 
@@ -100,14 +105,18 @@ class Convention:
         """The op kinds whose input + output elements count toward CIO."""
         return CIO_KINDS[self.cio]
 
-    def count(self, event: OpEvent, cost: OpCost, module_type: str) -> tuple[int, int]:
+    def count(self, event: OpEvent, cost: OpCost, capture: Capture) -> tuple[int, int]:
         """An op's (macs, flops) under this convention."""
         rules = self.about.counting
         if rules is not None:
-            n = rules.count(Site(event, cost, module_type))
+            n = rules.count(make_site(event, cost, capture.module_types, capture.module_bases))
             return n, 2 * n
         counted = self.flops_kinds is None or cost.kind in self.flops_kinds
-        return cost.macs, cost.flops if counted else 0
+        if not counted:
+            return cost.macs, 0
+        module_type = capture.module_types.get(event.module, "?")
+        divisor = _DARKNET_DIVISORS.get(module_type, 1) if self.name == "darknet" and cost.kind == "conv" else 1
+        return cost.macs, cost.flops if divisor == 1 else (cost.flops + divisor // 2) // divisor
 
     def prepare(self, model: nn.Module) -> nn.Module:
         """The module to capture: under ``ultralytics``, Ultralytics' fuse on a meta copy."""

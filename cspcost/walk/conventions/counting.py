@@ -95,6 +95,18 @@ class RuleSet:
         """The op's count in the tool's unit."""
         return sum(rule.count(site) for rule in self.rules_for(site))
 
+    def without(self, prefix: str, zero: str) -> RuleSet:
+        """The same set less the rules named ``prefix...`` (an older release of the tool), ``zero`` its new gap."""
+        return RuleSet(self.tool, tuple(r for r in self.rules if not r.name.startswith(prefix)), zero, self.stacked)
+
+
+def make_site(event: OpEvent, cost: OpCost, module_types: dict[str, str],
+              module_bases: dict[str, tuple[str, ...]]) -> Site:
+    """An op as the rules see it: with the classes of its module and of every module around it."""
+    parts = event.module.split(".") if event.module else []
+    outer = tuple(module_bases.get(".".join(parts[:i]), ()) for i in range(len(parts)))
+    return Site(event, cost, module_types.get(event.module, "?"), module_bases.get(event.module, ()), outer)
+
 
 # --------------------------------------------------------------------------- shared pieces
 CONV_OPS = ("aten.conv1d", "aten.conv2d", "aten.conv3d", "aten.convolution", "aten._convolution",
@@ -226,37 +238,12 @@ _UPSAMPLE_PER_OUTPUT = {"aten.upsample_nearest1d": 0, "aten.upsample_nearest2d":
                         "aten._upsample_nearest_exact2d": 0, "aten.upsample_linear1d": 5,
                         "aten.upsample_bilinear2d": 11, "aten.upsample_bicubic2d": 259,
                         "aten.upsample_trilinear3d": 31}
-_UPSAMPLE_MODULES = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
-_NORM_MODULES = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LayerNorm", "GroupNorm",
-                 "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d")
-
-THOP = RuleSet("thop", (
-    CountRule("thop: conv and linear MACs, bias free (its nn.ConvNd and nn.Linear hooks)",
-              CONV_OPS + ("aten.linear",), macs),
-    CountRule("thop: norm modules 2 per element, 4 with affine", NORM_OPS, _thop_norm, _NORM_MODULES),
-    CountRule("thop: nn.Upsample per output element: nearest 0, linear 5, bilinear 11, bicubic 259, trilinear 31",
-              tuple(_UPSAMPLE_PER_OUTPUT),
-              lambda site: _UPSAMPLE_PER_OUTPUT[site.event.op] * _out_elems(site), _UPSAMPLE_MODULES),
-    CountRule("thop: nn.AvgPool window adds + 1 divide per output", ("aten.avg_pool1d", "aten.avg_pool2d",
-              "aten.avg_pool3d"), _avg_pool, ("AvgPool1d", "AvgPool2d", "AvgPool3d")),
-    CountRule("thop: nn.AdaptiveAvgPool 1 per pooled input + 1 per output",
-              ("aten.adaptive_avg_pool1d", "aten.adaptive_avg_pool2d", "aten.adaptive_avg_pool3d",
-               "aten._adaptive_avg_pool2d", "aten._adaptive_avg_pool3d"), _adaptive_avg,
-              ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d")),
-    CountRule("thop: nn.Softmax 3n - 1 per row of n", ("aten.softmax", "aten._softmax", "aten.log_softmax",
-              "aten._log_softmax"), _softmax, ("Softmax", "LogSoftmax", "Softmin")),
-    CountRule("thop: nn.PReLU 1 per element", ("aten.prelu", "aten._prelu_kernel"), per_input(1), ("PReLU",)),
-), zero="functional ops (no module hook sees them): activations, adds, concat, attention matmul and "
-        "softmax, F.interpolate; max pools; bias")
-
-RULE_SETS = {rules.tool: rules for rules in (FVCORE, TORCHVISION_OPS, THOP)}
 
 
-# ----------------------------------------------------------- the peers as run live (cspcost peers)
-# ``cspcost peers`` predicts what each installed peer prints from the same op records. Tools that
-# count through module hooks match classes exactly as they do: thop by the first class of the
-# module's MRO it has a rule for, ptflops by the exact class (a subclass is invisible to it). The
-# sites then carry ``bases`` (class names, torch.nn classes as ``nn.Name``) and ``outer``.
+# ------------------------------------------------------------------------ module-hook tools
+# Tools that count through module hooks match classes exactly as they do: thop by the first class
+# of the module's MRO it has a rule for, ptflops by the exact class (a subclass is invisible to it).
+# The sites carry ``bases`` (class names, torch.nn classes as ``nn.Name``) and ``outer``.
 def _mro_first(bases: tuple[str, ...], known: frozenset[str]) -> str | None:
     """The most derived of ``bases`` that a tool has a rule for."""
     return next((b for b in bases if b in known), None)
@@ -283,7 +270,8 @@ def _dims(*stems: str) -> tuple[str, ...]:
 
 
 # thop.profile (ultralytics-thop 2.2.x): every module is hooked by the rule of the first class in
-# its MRO that thop knows; functional products are counted while no module with a counting rule runs.
+# its MRO that thop knows; functional products are counted while no module with a counting rule runs
+# (the "thop: functional" rules: Ultralytics' docs tables predate them, see THOP_HOOKS).
 _THOP_CONV = _nn(*_dims("Conv", "ConvTranspose"))
 _THOP_NORM = _nn("_NormBase", "LayerNorm", "GroupNorm", "RMSNorm")
 _THOP_UPSAMPLE = _nn("Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d")
@@ -330,7 +318,7 @@ def _thop_mha(site: Site) -> int:
     return b * (e * (2 * n * e + s * 2 * e) + 2 * n * s * e) + b * h * n * (3 * s - 1)
 
 
-THOP_PROFILE = RuleSet("thop", (
+THOP = RuleSet("thop", (
     CountRule("thop: conv MACs, bias free (nn.ConvNd and subclasses)", CONV_OPS, macs, where=_thop_hook(_THOP_CONV)),
     CountRule("thop: nn.Linear MACs, bias free", ("aten.linear",), macs, where=_thop_hook(_nn("Linear"))),
     CountRule("thop: norm modules 2 per element, 4 with affine (BN subclasses too)", NORM_OPS + ("aten.rms_norm",),
@@ -354,6 +342,9 @@ THOP_PROFILE = RuleSet("thop", (
               ("aten.scaled_dot_product_attention",), attention_macs, where=_thop_outside),
 ), zero="activations, element-wise ops, concat, max pools, mean, torch.mm, Tensor.softmax, bias, "
         "F.interpolate", stacked=True)
+# thop's module hooks alone, as the Ultralytics docs tables count (the ultralytics convention).
+THOP_HOOKS = THOP.without("thop: functional", zero="functional ops (no module hook sees them): activations, "
+                          "adds, concat, attention matmul and softmax, F.interpolate; max pools; bias")
 
 
 # ptflops get_model_complexity_info, pytorch backend (its default): forward hooks on modules of
@@ -443,4 +434,4 @@ FLOP_COUNTER = RuleSet("flopcountermode", (
 ), zero="everything else: BN, activations, pools, element-wise ops, bias; scaled_dot_product_attention on "
         "CPU (its CPU flash kernel has no formula; on CUDA it counts 2 x both products)")
 
-PEER_RULE_SETS = {rules.tool: rules for rules in (FVCORE, PTFLOPS, PTFLOPS_ATEN, THOP_PROFILE, FLOP_COUNTER)}
+PEER_RULE_SETS = {rules.tool: rules for rules in (FVCORE, PTFLOPS, PTFLOPS_ATEN, THOP, FLOP_COUNTER)}

@@ -12,12 +12,16 @@ from cspcost.cli.options import (
 )
 from cspcost.cli.output import (
     Format,
+    FormatOption,
     _emit,
     _emit_frame,
     _with_phases,
+    renderer,
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from cspcost.profiling.result import ProfileResult
 
 
@@ -38,7 +42,7 @@ def profile_cmd(
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP + " Implies --per-layer."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
 
@@ -72,27 +76,28 @@ def profile_cmd(
 
 def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
     """The profile in the chosen format: a summary and, with per-layer data, the layer table."""
-    from cspcost.render import export, tables, views
+    from cspcost.render import views
 
     layers = result.layers
     if layers is not None and top:
         layers = layers.sort_values("measured_ms", ascending=False).head(top)
-    if fmt is Format.json:
-        _emit(result.to_json() + "\n", None)
-    elif fmt in (Format.csv, Format.md) and layers is not None:
-        _emit(export.to_csv(layers) if fmt is Format.csv else export.to_markdown(layers), None)
-    elif fmt in (Format.csv, Format.md):
-        frame = views.latency(result)
-        _emit(export.to_csv(frame) if fmt is Format.csv else export.to_markdown(frame), None)
-    else:
-        _emit(views.profile_block(result), None)
-        if layers is not None:
-            view = views.profile_layers(layers, tables.TABLE_WIDTH)
-            _emit(tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound"))), None)
-            if result.layer_summary:
-                err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    frame = layers if layers is not None else views.latency(result)
+    _emit(renderer(fmt).result(result, frame, lambda: _profile_text(result, layers)), None)
+    if fmt.value == "table" and layers is not None and result.layer_summary:
+        err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
     for line in result.warnings:
         err.print(f"warning: {line}", markup=False, soft_wrap=True)
+
+
+def _profile_text(result: ProfileResult, layers: Optional[pd.DataFrame]) -> str:
+    """The terminal view of a profile: the summary block and, with per-layer data, the layer table."""
+    from cspcost.render import tables, views
+
+    text = views.profile_block(result)
+    if layers is not None:
+        view = views.profile_layers(layers, tables.TABLE_WIDTH)
+        text += tables.render_text(tables.text_table(view, "per layer", left=("layer", "type", "bound")))
+    return text
 
 
 @app.command()
@@ -101,24 +106,23 @@ def device(
     dtype: str = typer.Option("float32", "--dtype", help="float32, float16 or bfloat16."),
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json, csv or md."),
+    fmt: FormatOption = Format.table,
 ) -> None:
     """Measure (and cache) this machine's peak matmul/conv GFLOP/s and memory bandwidth GB/s.
 
     Example: `cspcost device --refresh`
     """
     with _reporting():
-        import json
-
         import pandas as pd
 
         from cspcost.profiling.peaks import measure_peaks
+        from cspcost.render.jsondump import dumps
 
         peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
                                                             refresh=refresh, progress=progress))
         data = peaks.to_dict()
         if fmt is Format.json:
-            _emit(json.dumps(data, indent=2, default=str) + "\n", None)
+            _emit(dumps(data) + "\n", None)
             return
         flat = {k: v for k, v in data.items() if k != "stamp"} | {f"stamp.{k}": v for k, v in data["stamp"].items()}
         frame = pd.DataFrame({"field": list(flat), "value": [f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat.values()]})
