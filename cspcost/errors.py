@@ -87,6 +87,9 @@ def unsupported_ops_text(name: str, unsupported: dict[str, int]) -> str:
     """The one line naming every op no rule prices in model ``name`` (walker and cache alike)."""
     listed = ", ".join(f"{op} x{n}" for op, n in sorted(unsupported.items()))
     return f"no cost rule for {listed} in {name}; counted as 0{STRICT_HINT}"
+class ValuesNeededWarning(UserWarning):
+    """A model that reads tensor values (a detector, a quantized model) left the meta device for the
+    CPU, with random weights; the message says why."""
 
 
 class MissingExtraError(UsageError):

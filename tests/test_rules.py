@@ -460,3 +460,28 @@ def test_packed_sequence_rows_are_the_real_steps() -> None:
 
     result = cspcost.analyze(Single(fn, gru), inputs=[torch.zeros(3, 2, 4)], device="cpu", strict=True)
     assert op(result, "aten.gru")["macs"] == 5 * 135
+
+
+# ---------------------------------------------------------------------------- complex operands
+def test_complex_elementwise_ops_at_their_real_cost() -> None:
+    """z = x + ix on 4x5 (20 elements): z*z 6 real flops each (4 mul + 2 add) = 120, |.| 4 each
+    (2 mul, 1 add, sqrt) = 80, z + z 2 each = 40, z * x (one real operand) 2 each = 40; building z and
+    taking .real are a copy and a view. Not 1 flop per element, as a real tensor's would be."""
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        z = torch.complex(x, x)
+        return (z * z).abs() + (z + z).real + (z * x).imag
+
+    result = run(fn, (4, 5), strict=True)
+    flops = [(r["op"], r["flops"]) for r in result.ops if r["kind"] not in ("view", "move")]
+    # in evaluation order; the two real adds joining the terms cost 1 per element (20 each)
+    assert flops == [("aten.mul", 120), ("aten.abs", 80), ("aten.add", 40), ("aten.add", 20),
+                     ("aten.mul", 40), ("aten.add", 20)]
+
+
+def test_complex_ops_without_a_complex_rule_are_unsupported() -> None:
+    """sin of a complex tensor has no complex rule: reported (never priced as a real sin)."""
+    with pytest.warns(UnsupportedOpsWarning, match="aten.sin on complex x1"):
+        result = run(lambda x: torch.sin(torch.complex(x, x)).real, (4, 5))
+    assert result.unsupported_ops == {"aten.sin on complex": 1}
+    with pytest.raises(UnsupportedOpsError, match="aten.sin on complex"):
+        run(lambda x: torch.sin(torch.complex(x, x)).real, (4, 5), strict=True)

@@ -235,12 +235,15 @@ def test_ultralytics_blocks(yaml: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_darknet_cfg_routes() -> None:
-    """A darknet cfg: ``[route] layers=-6`` then a 1x1 (two projections), ``groups=2 group_id=1`` (a split)."""
+    """A darknet cfg: ``[route] layers=-6`` then a 1x1 (two projections), ``groups=2 group_id=1`` (a split).
+
+    The cfg's last layer, a 1x1 conv after the second block's concat, is the model's output: a head,
+    not that block's fusion transition (nothing reads it), so the second block reads "none"."""
     from pathlib import Path
 
     records = _blocks(str(Path(__file__).parent / "cfg_csp" / "tinycsp.cfg"))
     assert [(r["name"], r["pattern"], r["gamma"], r["part2_depth"], r["fusion"]) for r in records] == [
-        ("layers.8", "projection", 0.5, 1, "csp"), ("layers.15", "split", 0.5, 1, "first")]
+        ("layers.8", "projection", 0.5, 1, "csp"), ("layers.15", "split", 0.5, 1, "none")]
 
 
 def test_cli_analyze_csp_table_and_json() -> None:
@@ -294,3 +297,44 @@ def test_find_csp_is_public_api() -> None:
 
     blocks = cspcost.find_csp(cspcost.analyze("cspresnext50")).csp_blocks
     assert blocks[0]["gamma_fraction"] == "1/3" and len(blocks) == 4
+
+
+class WithHead(nn.Module):
+    """A CSP block, then a 1x1 conv classifier reading its concat (or its transition), pooled: a head."""
+
+    def __init__(self, fusion: str, classes: int = 10) -> None:
+        super().__init__()
+        self.block = TwoProjections(24, 8, 8, fusion)
+        self.head = nn.Conv2d(16, classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits: the head's output averaged over space."""
+        return self.head(self.block(x)).mean((2, 3))
+
+
+class WithNextStage(WithHead):
+    """The same, but the 1x1 conv after the concat feeds a 3x3 conv (the next stage): a transition."""
+
+    def __init__(self, fusion: str) -> None:
+        super().__init__(fusion, classes=16)
+        self.next = nn.Conv2d(16, 16, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The next stage's output."""
+        return self.next(self.head(self.block(x)))
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_a_classifier_after_the_concat_is_no_fusion_transition(fusion: str) -> None:
+    """A 1x1 classifier right after a "last" or "none" block's concat is a head: the fusion stays
+    "last"/"none" (it was read as "csp"/"first"); a block's own transition stays one."""
+    (block,) = _blocks(WithHead(fusion), (24, 8, 8))
+    assert block["fusion"] == fusion
+    assert block["roles"]["fusion_transition"]["params"] == (16 * 16 if fusion in ("first", "csp") else 0)
+
+
+@pytest.mark.parametrize(("fusion", "read"), [("none", "first"), ("last", "csp")])
+def test_a_1x1_conv_feeding_the_next_stage_is_a_fusion_transition(fusion: str, read: str) -> None:
+    """The same 1x1 conv after the concat, when a conv reads its output, is a transition."""
+    (block,) = _blocks(WithNextStage(fusion), (24, 8, 8))
+    assert block["fusion"] == read and block["roles"]["fusion_transition"]["params"] == 16 * 16 + 16

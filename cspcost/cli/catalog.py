@@ -30,10 +30,10 @@ def rules(
         import pandas as pd
 
         from cspcost.render import tables
-        from cspcost.walk.rules import RULES
+        from cspcost.walk.rules import listed
 
         frame = pd.DataFrame(
-            [{"op": r.op, "kind": r.kind, "convention": r.doc} for r in RULES.values()]
+            [{"op": r.op, "kind": r.kind, "convention": r.doc} for r in listed()]
         ).sort_values(["kind", "op"])
         _emit_frame(frame, fmt, "", table=tables.rules_table(frame))
 

@@ -16,7 +16,7 @@ from cspcost.walk.classes import module_bases
 from cspcost.walk.conventions.counting import RuleSet, Site, make_site, not_fused
 from cspcost.walk.metrics import ROOT
 from cspcost.walk.records import OpCost
-from cspcost.walk.rules import lookup
+from cspcost.walk.rules import rule_for
 
 def sites(capture: Capture, model: nn.Module) -> list[Site]:
     """Each recorded op with cspcost's cost and the classes of its module and the modules around it
@@ -24,7 +24,7 @@ def sites(capture: Capture, model: nn.Module) -> list[Site]:
     bases = module_bases(model)
     found = []
     for ev in capture.events:
-        rule = lookup(ev.op)
+        rule = rule_for(ev)
         cost = rule.cost(ev) if rule is not None else OpCost("unsupported")
         found.append(make_site(ev, cost, capture.module_types, bases))
     return found

@@ -136,7 +136,13 @@ def _import_file(path: str) -> ModuleType:
 
 
 def build(resolved: Resolved) -> nn.Module:
-    """Build the model without allocating weights (on meta); stand-ins supply any device later."""
+    """Build the model without allocating weights (on meta); stand-ins supply any device later.
+
+    A model that needs real values (``resolved.device`` set) is built normally, with its own
+    random weights: zero stand-ins would make its data-dependent steps degenerate.
+    """
+    if resolved.device not in (None, "meta"):
+        return _checked(resolved, _build_plain(resolved))
     try:
         with torch.device("meta"):
             model = resolved.factory()
@@ -146,6 +152,11 @@ def build(resolved: Resolved) -> nn.Module:
         raise ModelLoadError(f"building {resolved.name!r} failed: {failure_text(exc)}") from exc
     except Exception:  # noqa: BLE001 - some factories cannot build on meta; build normally then
         model = _build_plain(resolved)
+    return _checked(resolved, model)
+
+
+def _checked(resolved: Resolved, model: object) -> nn.Module:
+    """``model`` if it is an nn.Module, else a one-line error naming what the factory returned."""
     if not isinstance(model, nn.Module):
         raise ModelLoadError(f"{resolved.name!r} returned {type(model).__name__}, not an nn.Module")
     return model

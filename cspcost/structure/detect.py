@@ -250,7 +250,10 @@ def _partial_transition(graph: Graph, part2: g.Region, last_unit: int, cat: Node
 def _fusion_transition(graph: Graph, users: list[list[int]], cat: Node) -> list[int]:
     """A 1x1 conv (after at most one pool) reading the whole concat: the fusion transition.
 
-    It belongs to the block when it is the concat's only reader, or runs inside the concat's module.
+    It belongs to the block when it runs inside the concat's module (every module, when the root
+    module runs the concat: the model is the block). One outside it, the concat's only reader, must
+    also feed the next stage: a 1x1 conv whose output only reaches the model's outputs (a classifier
+    or detection head right after the concat) is a head, not a transition.
     """
     for user in users[cat.index]:
         node, pool = graph.nodes[user], []
@@ -258,6 +261,7 @@ def _fusion_transition(graph: Graph, users: list[list[int]], cat: Node) -> list[
             pool, node = [user], graph.nodes[users[user][0]]
         owned = cat.module == "(root)" or node.module.startswith(cat.module + ".")
         if g.is_pointwise_conv(node) and (len(users[cat.index]) == 1 or owned) \
-                and all(g.whole(graph, r) for r in node.inputs):
+                and all(g.whole(graph, r) for r in node.inputs) \
+                and (owned or g.feeds_weighted(graph, users, node.index)):
             return [*pool, node.index, *g.tail(graph, users, node.index)]
     return []

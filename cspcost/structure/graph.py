@@ -121,6 +121,27 @@ def tail(graph: Graph, users: list[list[int]], start: int) -> list[int]:
     return chain
 
 
+WEIGHTED_KINDS = frozenset({"conv", "linear", "matmul"})
+
+
+def feeds_weighted(graph: Graph, users: list[list[int]], start: int) -> bool:
+    """Whether a conv, linear or matmul reads op ``start``'s output, directly or through any ops.
+
+    A transition feeds the next stage; a head (a classifier, a detection head) only feeds the
+    model's outputs, through pools, reshapes and activations at most.
+    """
+    seen, todo = set(), list(users[start])
+    while todo:
+        i = todo.pop()
+        if i in seen:
+            continue
+        if graph.nodes[i].kind in WEIGHTED_KINDS:
+            return True
+        seen.add(i)
+        todo.extend(users[i])
+    return False
+
+
 def _is_copy(node: Node) -> bool:
     """An op that only copies one tensor: a one-input concat (darknet's single-layer route), a clone."""
     return len(node.inputs) == 1 and (node.op in SHORT_COPIES or node.op == "aten.cat")

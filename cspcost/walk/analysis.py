@@ -5,7 +5,7 @@ import numbers
 import platform
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import pandas as pd
@@ -13,15 +13,17 @@ import torch
 from torch import nn
 
 from cspcost import __version__
-from cspcost.errors import UnsupportedOpsWarning, UsageError, unsupported_ops_text
+from cspcost.errors import UnsupportedOpsWarning, UsageError, ValuesNeededWarning, unsupported_ops_text
 from cspcost.render.jsondump import dumps
 from cspcost.shapes import check_shape, check_sizes
-from cspcost.sources.record import DEFAULT_INPUT
+from cspcost.sources.record import DEFAULT_INPUT, Resolved
 from cspcost.sources.resolve import build, resolve_model
 from cspcost.walk.capture import Capture, capture, check_device, make_inputs
 from cspcost.walk.conventions import Convention, make_convention
 from cspcost.walk.dataflow import Graph, make_graph
 from cspcost.walk.metrics import ROOT, SUMMED_COLUMNS, aggregate, layer_rows, price_ops, to_frame, totals
+from cspcost.walk.quantized import REASON as QUANTIZED_REASON
+from cspcost.walk.quantized import is_quantized
 from cspcost.walk.records import LayerRow, Totals
 
 __all__ = ["AnalysisResult", "Measured", "analyze", "measure_rows"]
@@ -174,6 +176,10 @@ def measure_rows(
         raise UsageError(f"batch must be at least 1, got {batch}")
     resolved = resolve_model(model_or_name)
     name, model = resolved.name, build(resolved)
+    resolved = _quantized_to_cpu(resolved, model)
+    if inputs is None and input_size is None and resolved.inputs is not None:
+        inputs = resolved.inputs()
+    device = _needed_device(resolved, device)
     dev = check_device(device)
     args, kwargs = _inputs(inputs, input_size or resolved.input_size or DEFAULT_INPUT, batch, dev, dtype)
     cap = capture(conv.prepare(model), args, device, kwargs)
@@ -194,6 +200,22 @@ def _bottleneck(rows: list[LayerRow]) -> tuple[str, int]:
     """The computational bottleneck (paper, Fig. 7): the layer with the largest FLOPs."""
     heaviest = max(rows, key=lambda row: row["flops"], default=None)
     return ("", 0) if heaviest is None else (heaviest["name"], int(heaviest["flops"]))
+
+
+def _quantized_to_cpu(resolved: Resolved, model: nn.Module) -> Resolved:
+    """A torch.ao quantized model (its own or a user's) needs the CPU: no meta kernels exist for it."""
+    if resolved.device is None and is_quantized(model):
+        return replace(resolved, device="cpu", reason=QUANTIZED_REASON)
+    return resolved
+
+
+def _needed_device(resolved: Resolved, device: str) -> str:
+    """The device to run on: a model that needs values leaves the default meta for its own, saying so."""
+    if device != "meta" or resolved.device in (None, "meta"):
+        return device
+    warnings.warn(f"{resolved.name} runs on the {resolved.device}, not meta: {resolved.reason}",
+                  ValuesNeededWarning, stacklevel=4)
+    return resolved.device
 
 
 def _warn_unsupported(name: str, unsupported: dict[str, int]) -> None:

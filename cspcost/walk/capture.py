@@ -25,6 +25,7 @@ from cspcost.errors import USER_CODE_FAILURES, DeviceError, ForwardError, MetaDe
 from cspcost.walk.classes import module_bases
 from cspcost.walk.dataflow import Dataflow, Ref
 from cspcost.walk.meta_shapes import SHORTCUTS
+from cspcost.walk.quantized import packed_meta, packed_params
 from cspcost.walk.records import OpEvent, TensorMeta
 from cspcost.walk.tensors import op_tensors, tensor_leaves
 
@@ -62,6 +63,8 @@ def _meta(x: Any) -> Any:
         return TensorMeta(tuple(x.shape), str(x.dtype), x.element_size(), x.is_contiguous())
     if isinstance(x, (list, tuple)):
         return [_meta(v) for v in x] if isinstance(x, list) else tuple(_meta(v) for v in x)
+    if isinstance(x, torch.ScriptObject):  # a quantized op's packed weight
+        return packed_meta(x) or x
     return x
 
 
@@ -389,7 +392,8 @@ _WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
 
 def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str, tuple[int, int]]]:
     """One pass over the module tree: each module's type, its label (darknet cfg layers carry one),
-    and its own parameters and conv/linear weights, a shared tensor counted once.
+    and its own parameters and conv/linear weights, a shared tensor counted once (a quantized
+    module's packed int8 weight and bias count as its parameters).
 
     Conv and linear weights are what darknet (and the CSPNet paper) count: no bias, no BN; a
     fully connected layer is a 1x1 conv there.
@@ -405,8 +409,9 @@ def describe(model: nn.Module) -> tuple[dict[str, str], dict[str, str], dict[str
         own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
         seen.update(id(p) for p in own)
         weights = sum(w.numel() for w in _kernels(module) if any(p is w for p in own))
-        if own:
-            params[name] = (sum(p.numel() for p in own), weights)
+        packed, packed_weights = packed_params(module)  # torch.ao quantized conv/linear
+        if own or packed:
+            params[name] = (sum(p.numel() for p in own) + packed, weights + packed_weights)
     return types, labels, params
 
 

@@ -19,7 +19,7 @@ from cspcost.errors import UnsupportedOpsError
 from cspcost.walk.capture import Capture
 from cspcost.walk.conventions import Convention
 from cspcost.walk.records import LayerRow, OpCost, OpEvent, Totals
-from cspcost.walk.rules import lookup
+from cspcost.walk.rules import lookup, rule_for, unsupported_name
 
 ROOT = "(root)"  # the row of ops run by the model's own forward
 SUMMED_COLUMNS = ["ops", "macs", "flops", "params", "conv_weight_params", "cio_elems", "cio_in_elems",
@@ -43,9 +43,9 @@ def price_ops(capture: Capture, conv: Convention, strict: bool = False) -> tuple
     unsupported: Counter[str] = Counter()
     cio_kinds = conv.cio_kinds
     for i, ev in enumerate(capture.events):
-        rule = lookup(ev.op)
+        rule = rule_for(ev)
         if rule is None:  # a peer convention may still count it from its shapes
-            unsupported[ev.op] += 1
+            unsupported[unsupported_name(ev)] += 1
             macs, flops = conv.count(ev, OpCost("unsupported"), capture)
             rows.append(_op_row(i, ev, "unsupported", macs, flops, 0, 0, 0, 0))
             continue

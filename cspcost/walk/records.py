@@ -30,6 +30,19 @@ class TensorMeta:
 
 
 @dataclass(frozen=True, slots=True)
+class PackedWeight(TensorMeta):
+    """A quantized op's packed weight (torch.ao): the weight's shape and integer dtype, plus the
+    bytes of the bias packed with it, so that a rule reads it as the weight tensor it stands for."""
+
+    bias_bytes: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        """The weight at its integer dtype and the bias packed with it."""
+        return self.numel * self.itemsize + self.bias_bytes
+
+
+@dataclass(frozen=True, slots=True)
 class OpEvent:
     """One aten op as executed: its name, the innermost module running it, its arguments.
 

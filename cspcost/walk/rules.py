@@ -89,6 +89,31 @@ def lookup(op: str) -> Rule | None:
     return RULES.get(op)
 
 
+def rule_for(ev: OpEvent) -> Rule | None:
+    """The rule that prices this event, or None when it is unsupported: no rule for its op, or
+    complex operands that only a rule of ``COMPLEX_RULES`` prices (views and copies excepted)."""
+    found = RULES.get(ev.op)
+    if found is None or found.kind in _ANY_DTYPE or not is_complex(ev):
+        return found
+    return COMPLEX_RULES.get(ev.op)
+
+
+def listed() -> list[Rule]:
+    """Every rule, for ``cspcost rules``: the registry, then each complex-operand form (``aten.mul on complex``)."""
+    return [*RULES.values(), *(Rule(f"{r.op} on complex", r.kind, r.price, r.doc) for r in COMPLEX_RULES.values())]
+
+
+def unsupported_name(ev: OpEvent) -> str:
+    """The name an unsupported event is reported under (``aten.sin on complex`` when only the
+    complex form lacks a rule)."""
+    return f"{ev.op} on complex" if ev.op in RULES else ev.op
+
+
+def is_complex(ev: OpEvent) -> bool:
+    """True when any tensor argument or output has a complex dtype."""
+    return any("complex" in t.dtype for t in (*ev.tensors(), *ev.outputs))
+
+
 # ---------------------------------------------------------------------------------- traffic
 def _traffic(ev: OpEvent, kind: str) -> tuple[int, int, int]:
     """Elements written, bytes read and bytes written by an op of this kind."""
@@ -153,7 +178,7 @@ _CONV_TRANSPOSED = ("aten.conv_transpose1d", "aten.conv_transpose2d", "aten.conv
 def conv(ev: OpEvent) -> Work:
     """N*C_out*H_out*W_out*(C_in/groups)*kH*kW MACs (transposed: per input element); bias free."""
     x, w, y = ev.args[0], ev.args[1], _out(ev)
-    transposed = ev.op in _CONV_TRANSPOSED or (
+    transposed = ev.op in _CONV_TRANSPOSED or ev.op.startswith("quantized.conv_transpose") or (
         ev.op in ("aten.convolution", "aten._convolution") and bool(_arg(ev, 6, "transposed")))
     # A weight is [C_out, C_in/g, k...]; transposed it is [C_in, C_out/g, k...] and every input
     # element is scattered to C_out/g * k... outputs.
@@ -570,3 +595,116 @@ free("aten.empty", "aten.empty_like", "aten.empty_strided", "aten.new_empty",
      "aten.arange", "aten.randn", "aten.rand", "aten.randn_like", "aten.rand_like",
      "aten.scalar_tensor", "aten.zero_", "aten.fill_", "aten.linspace", "aten.eye",
      kind="create", reason="tensor creation: no arithmetic (initialised memory counts as written)")
+
+
+# ------------------------------------------------------------------- quantized ops (torch.ao)
+# Captured on the CPU: quantized kernels have no meta implementation (see walk/quantized.py). A
+# packed weight arrives as a PackedWeight (the int8 weight's shape and dtype, plus its fp32 bias
+# bytes), so a quantized conv or linear has exactly the MACs of its float counterpart and its bytes
+# at the integer dtypes. Element-wise ops cost what their float forms cost; a fused ReLU adds the
+# float ReLU's 1 flop per output element. Requantisation (rescaling the int32 accumulator to the
+# output's scale and zero point) is not counted, as the float model has no such step.
+def _fused_relu(base: Pricer) -> Pricer:
+    """``base`` plus 1 flop per output element for the fused ReLU."""
+
+    def price(ev: OpEvent) -> Work:
+        """The op's own work plus its ReLU."""
+        work = base(ev)
+        return work._replace(flops=work.flops + _out(ev).numel)
+
+    return price
+
+
+_Q_CONV = tuple(f"quantized.conv{n}d" for n in (1, 2, 3)) + tuple(
+    f"quantized.conv_transpose{n}d" for n in (1, 2, 3))
+_Q_CONV_RELU = tuple(f"quantized.conv{n}d_relu" for n in (1, 2, 3))
+_Q_LINEAR = ("quantized.linear", "quantized.linear_dynamic", "quantized.linear_dynamic_fp16",
+             "quantized.linear_tanh")
+_Q_LINEAR_RELU = ("quantized.linear_relu", "quantized.linear_relu_dynamic", "quantized.linear_relu_dynamic_fp16")
+_add(_Q_CONV, "conv", conv, "as the float conv: N*C_out*H_out*W_out*(C_in/groups)*kH*kW MACs from the "
+     "packed weight; bytes at int8 (activations quint8, weight qint8) plus the fp32 bias")
+_add(_Q_CONV_RELU, "conv", _fused_relu(conv), "as the float conv, plus 1 flop per output element (fused ReLU)")
+_add(_Q_LINEAR, "linear", linear, "as the float linear: in_features*out_features MACs per row from the "
+     "packed weight (dynamic: float activations, int8 weight; linear_tanh's tanh not counted)")
+_add(_Q_LINEAR_RELU, "linear", _fused_relu(linear), "as the float linear, plus 1 flop per output element (fused ReLU)")
+_add(("quantized.add", "quantized.mul", "quantized.add_scalar", "quantized.mul_scalar", "quantized.add_out",
+      "quantized.mul_out"), "eltwise", per_element(1), "1 flop per output element, as float add and mul")
+_add(("quantized.add_relu", "quantized.mul_relu", "quantized.add_scalar_relu", "quantized.mul_scalar_relu"),
+     "eltwise", per_element(2), "2 flops per output element: the add or mul, then the fused ReLU")
+_add(("quantized.hardswish",), "act", per_element(5), "5 flops per element, as float hardswish")
+_add(("quantized.sigmoid", "quantized.elu", "quantized.celu"), "act", per_element(3),
+     "3 flops per element, as their float forms")
+_add(("quantized.leaky_relu", "quantized.relu6"), "act", per_element(2), "2 flops per element, as float "
+     "leaky_relu and relu6")
+_add(("quantized.threshold",), "act", per_element(1), "1 flop per element, as float threshold")
+_add(("quantized.batch_norm1d", "quantized.batch_norm2d", "quantized.batch_norm3d", "quantized.batch_norm"),
+     "bn", per_element(2), "2 flops per element: eval batch norm's scale and shift")
+_add(("quantized.batch_norm2d_relu", "quantized.batch_norm3d_relu"), "bn", per_element(3),
+     "3 flops per element: scale, shift and the fused ReLU")
+_add(("quantized.layer_norm", "quantized.group_norm", "quantized.instance_norm"), "norm", per_element(8),
+     "8 flops per element: run-time statistics (6) and the affine weight (2), as the float norms with a weight")
+_add(("quantized.cat_relu",), "eltwise", per_element(1), "1 flop per output element: the fused ReLU (the "
+     "concat itself moves data)")
+free("quantized.cat", "quantized.cat_out", kind="move", reason="data movement only: a concat of quantized tensors")
+_add(("aten.quantize_per_tensor", "aten.quantize_per_channel", "aten.quantize_per_tensor_dynamic"), "move",
+     per_element(4), "a conversion: 4 flops per element (multiply by 1/scale, round, add the zero point, "
+     "saturate); the dynamic form's min/max scan is not counted")
+_add(("aten.dequantize",), "move", per_element(2), "a conversion: 2 flops per element (subtract the zero "
+     "point, multiply by the scale)")
+_add(("aten.fake_quantize_per_tensor_affine", "aten.fake_quantize_per_channel_affine"), "eltwise",
+     per_element(6), "quantize (4) and dequantize (2) in one op: 6 flops per element")
+free("aten.q_scale", "aten.q_zero_point", "aten.q_per_channel_scales", "aten.q_per_channel_zero_points",
+     "aten.qscheme", kind="view", reason="reads a quantized tensor's metadata: no arithmetic")
+free("aten.int_repr", kind="move", reason="a quantized tensor's integers as a plain tensor: a copy")
+
+
+# ---------------------------------------------------------------------------- complex operands
+# NB: a complex element is two reals, and each op on complex operands is priced at its real
+# arithmetic: add/sub/neg 2; mul 6 (4 mul + 2 add; 2 when one operand is real); div 11 (the
+# denominator c^2+d^2: 3, the numerators: 6, two divides; 2 by a real); abs 4 (2 mul, 1 add, 1 sqrt,
+# as the real count of the modulus); exp 5 (exp, cos, sin, 2 mul); a sum 2 per input element.
+# Any other op that would be priced on complex operands is reported unsupported, not guessed.
+COMPLEX_RULES: dict[str, Rule] = {}
+_ANY_DTYPE = frozenset({"view", "move", "create"})  # no arithmetic: the same on complex operands
+
+
+def _complex_operands(ev: OpEvent) -> int:
+    """How many of the op's (first two) tensor arguments are complex."""
+    return sum("complex" in t.dtype for t in ev.tensors()[:2])
+
+
+def _complex_product(both: int, one: int) -> Pricer:
+    """``both`` flops per output element when both operands are complex, ``one`` when one is real."""
+
+    def price(ev: OpEvent) -> Work:
+        """Real flops per complex output element."""
+        per = both if _complex_operands(ev) == 2 else one
+        return Work(0, per * max(_out(ev).numel, _first(ev).numel))
+
+    return price
+
+
+def _complex(ops: tuple[str, ...], price: Pricer, doc: str) -> None:
+    """Register the complex-operand form of ``ops`` (each must have a real-operand rule)."""
+    for op in ops:
+        COMPLEX_RULES[op] = Rule(op, RULES[op].kind, price, f"complex operands: {doc}")
+
+
+_complex(_with_inplace("add", "sub", "neg") + ("aten.rsub",), per_element(2),
+         "2 flops per element (real and imaginary parts)")
+_complex(_with_inplace("mul", "square"), _complex_product(6, 2),
+         "6 flops per element (4 mul + 2 add); 2 when one operand is real")
+_complex(_with_inplace("div"), _complex_product(11, 2),
+         "11 flops per element (c^2+d^2: 3, numerators: 6, 2 divides); 2 when the divisor is real")
+_complex(_with_inplace("abs"), per_element(4), "4 flops per element: 2 mul, 1 add, 1 sqrt")
+_complex(_with_inplace("exp"), per_element(5), "5 flops per element: exp, cos, sin, 2 mul")
+_complex(("aten.sum", "aten.mean"), per_element(2), "2 flops per input element (real and imaginary adds)")
+_add(("aten.conj_physical", "aten._conj_physical"), "eltwise", per_element(1),
+     "1 flop per element (negates the imaginary part; a copy of a real tensor)")
+_complex(("aten.conj_physical", "aten._conj_physical"), per_element(1),
+         "1 flop per element (the imaginary part negated)")
+free("aten.real", "aten.imag", "aten.conj", "aten._conj", "aten._neg_view", kind="view",
+     reason="a view of a complex tensor (its real or imaginary part, or a lazily conjugated view)")
+free("aten.complex", "aten.resolve_conj", "aten.resolve_neg", kind="move",
+     reason="data movement only: two real tensors interleaved into a complex one, or a lazy "
+            "conjugate/negation materialised as a copy")

@@ -195,9 +195,15 @@ def attention_macs(site: Site) -> int:
 # ------------------------------------------------------------------------- torchvision _ops
 # PR 6936's counter was a __torch_dispatch__ mode over convolution, addmm, mm and bmm; in 2022
 # nn.MultiheadAttention ran its attention as two bmm, today one scaled_dot_product_attention.
+# Its counter also mapped quantized::conv2d and conv2d_relu; the quantized tables publish the float
+# models' _ops, so every quantized conv and linear counts its float MACs here.
+QUANTIZED_PRODUCT_OPS = tuple(f"quantized.conv{n}d{r}" for n in (1, 2, 3) for r in ("", "_relu")) + tuple(
+    f"quantized.conv_transpose{n}d" for n in (1, 2, 3)) + (
+    "quantized.linear", "quantized.linear_relu", "quantized.linear_dynamic", "quantized.linear_relu_dynamic",
+    "quantized.linear_dynamic_fp16", "quantized.linear_relu_dynamic_fp16", "quantized.linear_tanh")
 TORCHVISION_OPS = RuleSet("torchvision", (
-    CountRule("torchvision: conv, linear and matrix-product MACs", CONV_OPS + PRODUCT_OPS + ("aten.baddbmm",),
-              macs),
+    CountRule("torchvision: conv, linear and matrix-product MACs (quantized ones as their float forms)",
+              CONV_OPS + PRODUCT_OPS + ("aten.baddbmm",) + QUANTIZED_PRODUCT_OPS, macs),
     CountRule("torchvision: attention's two matrix products (q @ k^T, attn @ v) MACs",
               ("aten.scaled_dot_product_attention",), attention_macs),
 ), zero="everything else: BN, activations, pools, element-wise ops, bias, softmax")
