@@ -3,7 +3,8 @@
     python benchmarks/cuda_check.py            # on a machine with a CUDA GPU
     python benchmarks/cuda_check.py --model resnet10 --device cuda:0
 
-Without a GPU it prints one SKIP line and exits 0. Exit 1 if any feature fails. It checks that
+Without a GPU it prints one SKIP line and exits 0; a runtime check whose package or provider is
+absent (onnxruntime's CUDA or TensorRT provider) prints a SKIP line of its own. Exit 1 if any feature fails. It checks that
 each feature runs and returns sane values (positive times, names matching the walker, an
 out-of-memory error naming the largest batch that fitted); it asserts no speed.
 """
@@ -108,10 +109,48 @@ def check_cli(model: str, device: str) -> str:
     return out.stdout.splitlines()[1]
 
 
+class Skipped(Exception):
+    """A check that cannot run here (an optional package or provider is absent): one SKIP line."""
+
+
+def check_ort_provider(provider: str) -> Check:
+    """ONNX Runtime on the GPU through one execution provider, checked against eager, timed."""
+    def check(model: str, device: str) -> str:
+        import importlib.util
+
+        if importlib.util.find_spec("onnxruntime") is None:
+            raise Skipped("onnxruntime not installed (pip install 'cspcost[onnx]')")
+        import onnxruntime as ort
+
+        if provider not in ort.get_available_providers():
+            raise Skipped(f"{provider} not in this onnxruntime build ({', '.join(ort.get_available_providers())})")
+        import cspcost
+
+        r = cspcost.profile(model, device=device, warmup=3, repeat=10, runtime="onnxruntime")
+        env = r.environment
+        assert env["providers"][0] == provider, f"session providers {env['providers']}"
+        assert r.latency.median_ms > 0 and env["max_abs_diff_vs_eager"] >= 0, env
+        return (f"median {r.latency.median_ms:.3f} ms, providers {env['providers']}, max |diff| vs eager "
+                f"{env['max_abs_diff_vs_eager']:.2g}")
+    return check
+
+
+def check_compile(model: str, device: str) -> str:
+    """torch.compile (inductor) on CUDA: compile time apart, latency timed by CUDA events."""
+    import cspcost
+
+    r = cspcost.profile(model, device=device, warmup=3, repeat=10, runtime="compile")
+    env = r.environment
+    assert env["compile_s"] > 0 and r.latency.median_ms > 0, env
+    return f"median {r.latency.median_ms:.3f} ms, compiled in {env['compile_s']:.1f} s"
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("profile", check_profile), ("dtypes", check_dtypes), ("per-layer", check_per_layer),
     ("compare --profile", check_compare), ("device peaks", check_peaks), ("OOM report", check_oom),
-    ("cli profile", check_cli),
+    ("cli profile", check_cli), ("onnxruntime CUDA provider", check_ort_provider("CUDAExecutionProvider")),
+    ("onnxruntime TensorRT provider", check_ort_provider("TensorrtExecutionProvider")),
+    ("torch.compile on CUDA", check_compile),
 ]
 
 
@@ -132,6 +171,8 @@ def main() -> int:
     for name, check in CHECKS:
         try:
             print(f"PASS {name}: {check(args.model, args.device)}", flush=True)
+        except Skipped as why:
+            print(f"SKIP {name}: {why}", flush=True)
         except Exception as exc:  # noqa: BLE001 - every failure is reported, the others still run
             failed += 1
             last = traceback.format_exception_only(type(exc), exc)[-1].strip()

@@ -12,7 +12,7 @@ _LAZY = {
     "models_table": "api", "measure": "api", "check_budgets": "api",
     "find_csp": "structure", "compare": "comparison.engine", "Comparison": "comparison.engine",
     "profile": "profiling.run", "ProfileResult": "profiling.result",
-    "paired": "profiling.paired", "PairedResult": "profiling.paired",
+    "paired": "profiling.paired", "PairedResult": "profiling.paired_result",
     "measure_peaks": "profiling.peaks", "DevicePeaks": "profiling.peaks",
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
     "calibrate": "latency.api", "predict": "latency.api", "explain": "latency.api",
@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # the same names, typed for checkers and IDEs (never imported
     from cspcost.latency.explain import Explanation
     from cspcost.latency.machine import MachineProfile
     from cspcost.latency.predict import Prediction
-    from cspcost.profiling.paired import PairedResult, paired
+    from cspcost.profiling.paired import paired
+    from cspcost.profiling.paired_result import PairedResult
     from cspcost.profiling.peaks import DevicePeaks, measure_peaks
     from cspcost.profiling.result import ProfileResult
     from cspcost.profiling.run import profile

@@ -130,7 +130,8 @@ def _write_zoo_report(out: Path, progress: Callable[[int, int], None] | None) ->
     index += ["", "## Table 5: measured latency", "",
               "`table5.md` beside this file: FLOPs, CIO and measured CPU latency ratios of every pair, "
               "with 95% intervals and the environment stamp, written by `cspcost report --latency` "
-              "(it measures: run it on a quiet machine)."]
+              "(`--runtime eager,onnxruntime,openvino`: one ratio column per runtime; it measures: run it on a "
+              "quiet machine)."]
     write_atomic(out / "README.md", "\n".join(index) + "\n")
     if progress:
         progress(steps, steps)
@@ -162,17 +163,20 @@ TABLE5_ROUNDS = 20  # rounds per pair: a 95% interval from ranks 6 and 15 of 20 
 
 def table5(pairs: Sequence[tuple[str, ...]] | None = None, *, rounds: int = TABLE5_ROUNDS, warmup: int = 3,
            processes: int = 1, measure: Callable[..., Any] | None = None,
-           progress: Callable[[int, int], None] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+           progress: Callable[[int, int], None] | None = None,
+           runtimes: Sequence[str] = ("eager",)) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The paper's Table 5 question on this machine: is each CSP model faster, and did FLOPs say so?
 
     Args:
         pairs: (baseline, CSP model, ...) tuples; default ``zoo_pairs()`` (the detectors included).
         rounds, warmup, processes: of each pair's paired measurement (``profiling.paired``).
         measure: the paired measurer (default ``paired``; injectable for tests).
-        progress: called with (pairs done, pairs).
+        progress: called with (measurements done, pairs x runtimes).
+        runtimes: each pair is measured under each of these (``profile --runtime``), one after another.
     Returns:
-        One row per model against its pair's first model (FLOPs and CIO ratios under darknet
-        counting, the latency ratio with its 95% interval, the verdicts), and the environment.
+        One row per model and runtime against its pair's first model (FLOPs and CIO ratios under
+        darknet counting, the latency ratio with its 95% interval, the verdicts), and the environment
+        (with each runtime's version).
     """
     from cspcost.errors import UsageError
     from cspcost.profiling.intervals import MIN_SAMPLES
@@ -183,26 +187,34 @@ def table5(pairs: Sequence[tuple[str, ...]] | None = None, *, rounds: int = TABL
     pairs, measure = list(pairs or zoo_pairs()), measure or paired
     analyses: dict[str, AnalysisResult] = {}
     rows, env = [], {}
-    for i, pair in enumerate(pairs):
+    done = 0
+    for pair in pairs:
         for name in pair:
             analyses.setdefault(name, analyze(name, convention="darknet"))
-        result = measure(list(pair), rounds=rounds, warmup=warmup, processes=processes)
-        env = _busiest(env, result.environment)
-        rows += [{**_table5_row(analyses[pair[0]], analyses[m.name], result.models[0], m),
-                  "cpu_share": result.environment.get("cpu_share"),
-                  "load_avg_1min": result.environment.get("load_avg_1min"),
-                  "warnings": "; ".join(result.warnings + [w for t in result.models for w in t.warnings])}
-                 for m in result.models[1:]]
-        if progress:
-            progress(i + 1, len(pairs))
+        for runtime in runtimes:
+            result = measure(list(pair), rounds=rounds, warmup=warmup, processes=processes, runtime=runtime)
+            env = _busiest(env, {k: v for k, v in result.environment.items() if k not in _RUN_ONLY})
+            rows += [{**_table5_row(analyses[pair[0]], analyses[m.name], result.models[0], m),
+                      "runtime": runtime, "cpu_share": result.environment.get("cpu_share"),
+                      "load_avg_1min": result.environment.get("load_avg_1min"),
+                      "warnings": "; ".join(result.warnings + [w for t in result.models for w in t.warnings])}
+                     for m in result.models[1:]]
+            done += 1
+            if progress:
+                progress(done, len(pairs) * len(runtimes))
     return pd.DataFrame(rows), env
+
+
+# Stamp fields of one model's run (files, export and compile times), not of the machine or versions.
+_RUN_ONLY = {"onnx_file", "onnx_export_s", "onnx_cached", "prepare_s", "max_abs_diff_vs_eager", "compile_s",
+             "runtime", "prepared"}
 
 
 def _busiest(seen: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
     """The stamp with the busiest machine state of all pairs: lowest CPU share, highest load and steal."""
     if not seen:
         return dict(env)
-    merged = dict(seen)
+    merged = {**env, **seen}  # a runtime measured later adds its versions
     for key, pick in (("cpu_share", min), ("load_avg_1min", max), ("cpu_steal_share", max)):
         values = [v for v in (seen.get(key), env.get(key)) if isinstance(v, (int, float)) and v == v]
         if values:
@@ -225,8 +237,10 @@ def _table5_row(base: AnalysisResult, model: AnalysisResult, base_timed: Any, ti
     }
 
 
-def table5_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: int) -> str:
+def table5_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: int, note: str = "") -> str:
     """table5.md: the table for people, how it was measured, and the environment stamp."""
+    if "runtime" in frame and frame["runtime"].nunique() > 1:
+        return _table5_runtimes_markdown(frame, env, rounds, note)
     lines = ["# Table 5 on this machine: is the CSP model faster, and did FLOPs predict it?", "",
              "Regenerate with `cspcost report --latency` (on a quiet machine). FLOPs and CIO under darknet "
              "counting (the paper's); latency on CPU, each group of models timed interleaved in one "
@@ -252,18 +266,59 @@ def table5_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: int) -> st
     return "\n".join(lines)
 
 
+def _table5_runtimes_markdown(frame: pd.DataFrame, env: dict[str, Any], rounds: int, note: str) -> str:
+    """table5.md with one latency-ratio column per runtime beside the FLOPs and CIO ratios."""
+    runtimes = list(dict.fromkeys(frame["runtime"]))
+    lines = ["# Table 5 per runtime: is the CSP model faster, under each runtime, and did FLOPs predict it?", "",
+             *([note, ""] if note else []),
+             "Regenerate with `cspcost report --latency --runtime " + ",".join(runtimes) + "` (on a quiet "
+             "machine). FLOPs and CIO under darknet counting (the paper's). Latency on CPU, 1 thread, batch 1: "
+             f"each pair timed interleaved in one process under each runtime in turn ({rounds} rounds after "
+             "warm-up, order shuffled with a fixed seed); the ratio is the median of the per-round ratios "
+             "against the baseline with its distribution-free 95% interval. ONNX runtimes run the "
+             "dynamo-exported model (checked against eager); OpenVINO at its f32 precision hint. A mark after "
+             "the interval: `+` the CSP model is significantly faster, `-` significantly slower, `=` no "
+             "significant difference.", "",
+             "| model | vs | input | FLOPs ratio | CIO ratio | " + " | ".join(f"{r} ratio [95%]" for r in runtimes) + " |",
+             "|---|---|---:|---:|---:|" + "---:|" * len(runtimes)]
+    for (model, base), group in frame.groupby(["model", "baseline"], sort=False):
+        first = group.iloc[0]
+        cells = {r.runtime: f"{r.latency_ratio:.3f} [{r.latency_ratio_low:.3f}-{r.latency_ratio_high:.3f}] "
+                            f"{_mark(r.latency_ratio_low, r.latency_ratio_high)}" for r in group.itertuples(index=False)}
+        lines.append(f"| {model} | {base} | {first['input']} | {first['flops_ratio']:.3f} | {first['cio_ratio']:.3f} | "
+                     + " | ".join(cells.get(r, "-") for r in runtimes) + " |")
+    ms = frame.pivot_table(index=["model", "baseline"], columns="runtime", values="model_ms", sort=False)
+    lines += ["", "Median latency of the CSP model (ms) under each runtime: "
+              + "; ".join(f"{m} (vs {b}): " + ", ".join(f"{r} {rounded(ms.loc[(m, b), r])}" for r in runtimes if r in ms)
+                          for m, b in ms.index), "",
+              "## Environment", "", "The busiest state seen over all measurements (lowest CPU share, highest "
+              "load and steal) and the runtimes' versions; each measurement's own is in table5.csv.", "",
+              *(f"- {k}: {_stamp_value(v)}" for k, v in env.items()), ""]
+    return "\n".join(lines)
+
+
+def _mark(low: float, high: float) -> str:
+    """+ faster, - slower, = no significant difference (from the 95% interval of the ratio)."""
+    return "+" if high < 1 else "-" if low > 1 else "="
+
+
 def _stamp_value(value: Any) -> str:
     """A stamp value for the file: shares as percentages, other floats to 3 significant digits."""
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def latency_report(out: str | Path, rounds: int = TABLE5_ROUNDS, processes: int = 1,
-                   progress: Callable[[int, int], None] | None = None) -> list[Path]:
-    """Measure Table 5 for every zoo pair and write ``out/table5.md`` (and its CSV, exact values)."""
+                   progress: Callable[[int, int], None] | None = None, runtimes: Sequence[str] = ("eager",),
+                   note: str = "") -> list[Path]:
+    """Measure Table 5 for every zoo pair (under each runtime) and write ``out/table5.md`` and its CSV.
+
+    Args:
+        note: a sentence put under the title (e.g. that the machine was loaded).
+    """
     check_output_path(out, "the output directory")
-    frame, env = table5(rounds=rounds, processes=processes, progress=progress)
+    frame, env = table5(rounds=rounds, processes=processes, progress=progress, runtimes=runtimes)
     env = {**env, "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     out = Path(out)
-    write_atomic(out / "table5.md", table5_markdown(frame, env, rounds))
+    write_atomic(out / "table5.md", table5_markdown(frame, env, rounds, note))
     write_atomic(out / "table5.csv", to_csv(frame))
     return [out / "table5.md", out / "table5.csv"]

@@ -114,7 +114,7 @@ def test_table5_from_a_fake_paired_measurement(tmp_path, monkeypatch) -> None:  
     import cspcost.report as report
     from cspcost.profiling.paired import build_result
 
-    def measure(models, rounds, warmup, processes):  # noqa: ANN001, ANN202
+    def measure(models, rounds, warmup, processes, runtime="eager"):  # noqa: ANN001, ANN202
         # the CSP model takes 8 ms to the baseline's 10 ms in every round: ratio 0.8, interval [0.8, 0.8]
         seconds = [[0.010] * rounds, [0.008] * rounds]
         return build_result(models, [(1, 3, 256, 256)] * 2, [seconds], [[0, 1]] * rounds, warmup,
@@ -142,15 +142,17 @@ def test_compare_profile_api_is_the_paired_measurement(monkeypatch) -> None:  # 
 
     seen = {}
 
-    def fake(models, size, batch):  # noqa: ANN001, ANN202
-        seen["models"] = list(models)
+    def fake(models, size, batch, runtime):  # noqa: ANN001, ANN202
+        seen["models"], seen["runtime"] = list(models), runtime
         rows = [{"latency_ms": 10.0, "latency_ratio": 1.0, "latency_ratio_ci95": [1.0, 1.0]},
                 {"latency_ms": 8.0, "latency_ratio": 0.8, "latency_ratio_ci95": [0.78, 0.83]}]
         return engine.LatencyReport(rows, {"method": "fake"})
 
     monkeypatch.setattr(engine, "paired_latency", fake)
     result = cspcost.compare(PAIR, profile=True)
-    assert seen["models"] == PAIR and result.latency == {"method": "fake"}
+    assert seen["models"] == PAIR and result.latency == {"method": "fake"} and seen["runtime"] == "eager"
+    cspcost.compare(PAIR, profile=True, runtime="openvino")
+    assert seen["runtime"] == "openvino"
     assert result.table["latency_ratio_ci95"].iloc[1] == [0.78, 0.83]
     assert result.table["latency_ms_delta_pct"].iloc[1] == pytest.approx(-20.0)  # 100 * (8/10 - 1)
     assert cspcost.paired.__module__ == "cspcost.profiling.paired"

@@ -24,6 +24,7 @@ from cspcost.profiling.intervals import (
     sign_test_p,
 )
 from cspcost.profiling.paired import _orders, build_result, paired
+from cspcost.profiling.spec import ProfileSpec
 from cspcost.profiling.timing import EventTimer, HostTimer, summarize, time_calls
 
 
@@ -142,7 +143,8 @@ def test_paired_rows_and_json() -> None:
     assert row["latency_ms"] == pytest.approx(5.0) and row["latency_ratio"] == pytest.approx(1.25)
     assert row["latency_ratio_ci95"] == pytest.approx([1.25, 1.25]) and row["latency_significant"]
     data = json.loads(json.dumps(r.to_dict()))
-    assert set(data) == {"method", "rounds", "warmup", "processes", "environment", "warnings", "models", "orders"}
+    assert set(data) == {"method", "runtime", "rounds", "warmup", "processes", "environment", "warnings", "models",
+                         "orders"}
     assert data["models"][1]["rounds_per_run"] == [6] and len(data["models"][1]["samples_ms"]) == 6
     assert "order statistics" in data["method"] and data["environment"]["threads"] == 1
 
@@ -181,7 +183,7 @@ def test_merge_paired_runs_spans_the_processes() -> None:
         calls.append(kind)
         return _fake_paired_run(1.0 if len(calls) == 1 else 2.0)
 
-    r = processes.paired_processes({"models": ["a", "b"]}, 2, runner)
+    r = processes.paired_processes(ProfileSpec(("a", "b"), repeat=6), 2, runner)
     assert calls == ["paired", "paired"] and r.processes == 2 and r.rounds == 12
     ratio = r.models[1].ratio  # process 1: 0.8 per round; process 2: 0.88
     assert (ratio.low, ratio.high) == pytest.approx((0.8, 0.88))
@@ -195,17 +197,17 @@ def test_merge_profiles_pools_samples_and_warns_on_disagreement() -> None:
                 "latency": stats.to_dict(), "environment": {"cpu_share": 1.0, "load_avg_1min": 0.5,
                                                              "cpu_steal_share": 0.0, "cpu_count": 2}}
     runs = iter([run([10.0, 10.0, 10.0]), run([12.0, 12.0, 12.0])])
-    merged = processes.profile_processes({"model_or_name": "m"}, 2, lambda kind, kwargs: next(runs))
+    merged = processes.profile_processes(ProfileSpec(("m",)), 2, lambda kind, payload: next(runs))
     assert merged.latency.runs == 6 and merged.latency.median_ms == pytest.approx(11.0)
     assert [p["median_ms"] for p in merged.processes] == pytest.approx([10.0, 12.0])
     assert any("processes disagree" in w and "20%" in w for w in merged.warnings)
     with pytest.raises(UsageError, match="per-layer"):
-        processes.profile_processes({"model_or_name": "m", "per_layer": True}, 2)
+        processes.profile_processes(ProfileSpec(("m",), per_layer=True), 2)
 
 
 def test_profile_in_a_fresh_process() -> None:
     """One real worker process of a tiny zoo model (the worker path), merged with itself."""
-    data = processes.run_worker("profile", {"model_or_name": "tinycsp", "warmup": 1, "repeat": 2})
+    data = processes.run_worker("profile", ProfileSpec(("tinycsp",), warmup=1, repeat=2).to_payload())
     merged = processes.merge_profiles([data, data])
     assert data["latency"]["runs"] == 2 and merged.latency.runs == 4 and len(merged.processes) == 2
 
@@ -217,7 +219,7 @@ def test_a_failing_worker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     failed = subprocess.CompletedProcess([], 2, "", "error: unknown model 'nope'; did you mean ...\n")
     monkeypatch.setattr(processes.subprocess, "run", lambda *a, **k: failed)
     with pytest.raises(UsageError, match="^a measuring process failed: unknown model 'nope'"):
-        processes.run_worker("profile", {"model_or_name": "nope"})
+        processes.run_worker("profile", ProfileSpec(("nope",)).to_payload())
 
 
 # -- noise warnings ---------------------------------------------------------------------------
@@ -380,7 +382,15 @@ def test_cuda_check_script_skips_cleanly_without_a_gpu(monkeypatch, capsys) -> N
     assert script.main() == 0
     assert capsys.readouterr().out == "SKIP all: no CUDA GPU (torch.cuda.is_available() is False)\n"
     assert [name for name, _ in script.CHECKS] == ["profile", "dtypes", "per-layer", "compare --profile",
-                                                   "device peaks", "OOM report", "cli profile"]
+                                                   "device peaks", "OOM report", "cli profile",
+                                                   "onnxruntime CUDA provider", "onnxruntime TensorRT provider",
+                                                   "torch.compile on CUDA"]
+    # a runtime check whose provider is absent is a SKIP of its own, not a FAIL
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(script.Skipped, match="CUDAExecutionProvider not in this onnxruntime build"):
+            dict(script.CHECKS)["onnxruntime CUDA provider"]("tinycsp", "cuda")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

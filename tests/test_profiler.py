@@ -166,7 +166,8 @@ def test_profile_structure_and_units() -> None:
     r = profile(tiny(), (3, 16, 16), batch=2, warmup=1, repeat=3, threads=1)
     d = json.loads(r.to_json())
     assert set(d) == {"model", "input_shape", "batch", "latency", "throughput", "environment",
-                      "warnings", "processes", "samples_ms", "per_layer", "peaks", "layers"}
+                      "warnings", "processes", "samples_ms", "per_layer", "peaks", "layers",
+                      "runtime", "mapped_time_share", "unmapped_ms", "fused_away"}
     assert d["input_shape"] == [[2, 3, 16, 16]] and d["batch"] == 2
     assert set(d["latency"]) == {"runs", "median_ms", "p10_ms", "p90_ms", "q1_ms", "q3_ms", "iqr_ms",
                                  "mean_ms", "min_ms", "max_ms", "std_ms", "cv"}

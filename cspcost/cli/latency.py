@@ -21,7 +21,12 @@ from cspcost.cli.output import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from cspcost.profiling.paired_result import PairedResult
     from cspcost.profiling.result import ProfileResult
+
+_RUNTIME_HELP = ("eager (PyTorch), compile (torch.compile, inductor), onnxruntime or openvino; several, comma-"
+                 "separated, are timed interleaved with ratios to the first. onnxruntime needs cspcost[onnx], "
+                 "openvino cspcost[openvino].")
 
 
 @app.command("profile")
@@ -40,6 +45,9 @@ def profile_cmd(
     depth: Optional[int] = typer.Option(None, "--depth", min=1, help="Aggregate per-layer times at this module depth."),
     top: Optional[int] = typer.Option(None, "--top", min=1, help="With --per-layer: the N slowest layers."),
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
+    runtime: str = typer.Option("eager", "--runtime", "-r", help=_RUNTIME_HELP),
+    precision: str = typer.Option("f32", "--precision", help="OpenVINO's inference precision: f32 (comparable with the others) or default (the runtime's own, bf16 on AVX-512-bf16 CPUs)."),
+    onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default $CSPCOST_CACHE_DIR or ~/.cache/cspcost/onnx)."),
     fmt: FormatOption = Format.table,
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
@@ -50,16 +58,23 @@ def profile_cmd(
     * `cspcost profile cspresnext50 --per-layer --depth 2 --top 15`
     * `cspcost profile mobilenetv2 --device cuda --dtype float16 --batch 32`
     * `cspcost profile resnet10 --processes 3` (three fresh processes, merged)
+    * `cspcost profile timm:cspresnet50 --runtime onnxruntime --per-layer` (per layer under ORT)
+    * `cspcost profile resnet50 --runtime eager,onnxruntime,openvino` (interleaved, ratios to eager)
     """
     with _reporting():
+        from cspcost.profiling.paired_result import PairedResult
         from cspcost.profiling.run import profile
         from cspcost.shapes import parse_input
 
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
-            per_layer=per_layer, depth=depth, progress=progress, processes=processes))
-        _emit_profile(result, fmt, top)
+            per_layer=per_layer, depth=depth, progress=progress, processes=processes, runtime=runtime,
+            precision=precision, cache_dir=onnx_cache))
+        if isinstance(result, PairedResult):
+            _emit_runtimes(result, fmt)
+        else:
+            _emit_profile(result, fmt, top)
 
 
 def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> None:
@@ -73,6 +88,22 @@ def _emit_profile(result: ProfileResult, fmt: Format, top: Optional[int]) -> Non
     _emit(renderer(fmt).result(result, frame, lambda: _profile_text(result, layers)), None)
     if fmt.value == "table" and layers is not None and result.layer_summary:
         err.print(views.layer_summary_line(result.layer_summary), markup=False, soft_wrap=True)
+    if fmt.value == "table" and layers is not None and views.mapped_line(result):
+        err.print(views.mapped_line(result), markup=False, soft_wrap=True)
+    for line in result.warnings:
+        err.print(f"warning: {line}", markup=False, soft_wrap=True)
+
+
+def _emit_runtimes(result: PairedResult, fmt: Format) -> None:
+    """One model under several runtimes: latency and ratio to the first runtime, with its interval."""
+    import json
+
+    from cspcost.render import views
+
+    if fmt.value == "json":
+        _emit(json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n", None)
+    else:
+        _emit_frame(views.runtimes_table(result), fmt, f"{result.models[0].name}: {result.rounds} interleaved rounds")
     for line in result.warnings:
         err.print(f"warning: {line}", markup=False, soft_wrap=True)
 

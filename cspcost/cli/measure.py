@@ -158,7 +158,7 @@ def compare_cmd(
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     predict: bool = typer.Option(False, "--predict", help="Also the predicted latency and its ratio vs the first model, beside the FLOPs and CIO ratios."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help=_RUNTIME_HELP),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="With --profile: the runtime every model runs under: eager (default), compile, onnxruntime or openvino. With --predict: the runtime to predict for, eager or onnxruntime (default: the machine file's, else eager)."),
     fmt: FormatOption = Format.table,
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -171,24 +171,29 @@ def compare_cmd(
     * `cspcost compare resnext50 cspresnext50 --csp` (per-stage table, CSP blocks side by side)
     * `cspcost compare resnet10 cspresnet10 --profile --format json`
     * `cspcost compare mobilenetv2 cspmobilenetv2 --predict --profile` (predicted vs measured latency ratio)
+    * `cspcost compare resnet10 cspresnet10 --profile --runtime onnxruntime` (paired under ONNX Runtime)
     """
     with _reporting():
         from cspcost.comparison.engine import compare
         from cspcost.comparison.output import default_folder, write_report
+        from cspcost.errors import UsageError
         from cspcost.render.folders import check_output_path
         from cspcost.shapes import parse_input
 
         check_output_path(out, "--out")
         _settle_heap()
-        latency = _latency_measurer(batch, profile_device, rounds, processes, plot or bool(out)) if profile else None
+        if runtime is not None and not (profile or predict or machine):
+            raise UsageError("--runtime applies to --profile and --predict; add one of them")
+        latency = (_latency_measurer(batch, profile_device, rounds, processes, plot or bool(out), runtime or "eager")
+                   if profile else None)
         result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
         if predict or machine:
             from cspcost.latency.engine import compare_predicted
 
-            profile = machine_file(machine, runtime, None)
-            result = compare_predicted(result, models, profile, parse_input(input) if input is not None else None, batch)
+            calibrated = machine_file(machine, runtime, None)
+            result = compare_predicted(result, models, calibrated, parse_input(input) if input is not None else None, batch)
         if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or default_folder(models)
             for path in write_report(result, target, depth):
@@ -197,13 +202,15 @@ def compare_cmd(
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
-                      per_layer: bool) -> Callable[[Any, Any], Any]:
+                      per_layer: bool, runtime: str = "eager") -> Callable[[Any, Any], Any]:
     """A (models, input) -> LatencyReport callable: the paired, interleaved measurement."""
     from cspcost.comparison.engine import paired_latency
+    from cspcost.profiling.runtimes import get_runtime
 
+    get_runtime(runtime)  # unknown or not installed: one line before any model is built
     return lambda models, size: _with_phases(lambda progress: paired_latency(
         models, size, batch=batch, device=device, rounds=rounds, processes=processes,
-        per_layer=per_layer, progress=progress))
+        per_layer=per_layer, progress=progress, runtime=runtime))
 
 
 def _warn_latency(details: Optional[dict[str, Any]]) -> None:
@@ -244,10 +251,13 @@ def report_cmd(
     latency: bool = typer.Option(False, "--latency", help="Instead, measure Table 5 (CPU latency ratios of every pair, ~2 min) into table5.md."),
     rounds: int = typer.Option(20, "--rounds", help="With --latency: timed rounds per pair (at least 6)."),
     processes: int = typer.Option(1, "--processes", help="With --latency: repeat each pair in N fresh processes and merge."),
+    runtime: str = typer.Option("eager", "--runtime", "-r", help="With --latency: the runtimes to measure every pair under, e.g. eager,onnxruntime,openvino (one latency-ratio column each)."),
+    note: str = typer.Option("", "--note", help="With --latency: a sentence put under table5.md's title (e.g. that the machine was loaded)."),
 ) -> None:
     """Regenerate the reference report: every CSP model vs its baseline (charts, summary.md) and Table 3.
 
-    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine)
+    Examples: `cspcost report --out reports/`, `cspcost report --latency` (measures; run it on a quiet machine),
+    `cspcost report --latency --runtime eager,onnxruntime,openvino` (Table 5 per runtime)
     """
     with _reporting():
         from cspcost.render.folders import check_output_path
@@ -255,7 +265,13 @@ def report_cmd(
 
         check_output_path(out, "--out")
         if latency:
-            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress), "timing the zoo pairs")
+            from cspcost.profiling.runtimes import get_runtime, parse_runtimes
+
+            runtimes = parse_runtimes(runtime)
+            for name in runtimes:
+                get_runtime(name)  # not installed: one line before minutes of analysis
+            files = _with_progress(lambda progress: latency_report(out, rounds, processes, progress, runtimes, note),
+                                   "timing the zoo pairs")
         else:
             files = _with_progress(lambda progress: zoo_report(out, progress), "writing the zoo report")
         err.print(f"wrote {len(files)} files under {out}")

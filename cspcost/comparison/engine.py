@@ -56,6 +56,8 @@ class Comparison:
             "totals": {label(r): r.totals for r in self.results},
             "latency": self.latency,
         }
+        if self.latency is not None:
+            data["runtime"] = self.latency.get("runtime", "eager")
         if self.stages is not None:
             data["stages"] = self.stages.to_dict(orient="records")
         if all(r.csp_blocks is not None for r in self.results):
@@ -78,7 +80,7 @@ class Comparison:
 def compare(
     models: Sequence[str | torch.nn.Module], input_size: Sequence[int] | None = None, batch: int = 1, *,
     convention: str = "pytorch", cio: str | None = None, fuse_bn: bool = False, device: str = "meta",
-    latency: Latency | None = None, profile: bool = False, csp: bool = False,
+    latency: Latency | None = None, profile: bool = False, csp: bool = False, runtime: str = "eager",
 ) -> Comparison:
     """Analyse each model (each at its own default input unless ``input_size``) and tabulate.
 
@@ -87,6 +89,8 @@ def compare(
         latency: optional measurer ``(models, input_size) -> LatencyReport`` (e.g.
             ``paired_latency``: all models interleaved in one process).
         profile: measure CPU latency with ``paired_latency``'s defaults (when no ``latency``).
+        runtime: with ``profile``, the runtime the models run under ("eager", "compile", "onnxruntime",
+            "openvino").
         csp: also find each model's cross-stage partial blocks (``results[i].csp_blocks``).
     Raises:
         UsageError: fewer than two models, or any error ``analyze`` raises.
@@ -102,7 +106,7 @@ def compare(
 
         results = [find_csp(r) for r in results]
     if profile and latency is None:
-        latency = lambda ms, size: paired_latency(ms, size, batch=batch)  # noqa: E731
+        latency = lambda ms, size: paired_latency(ms, size, batch=batch, runtime=runtime)  # noqa: E731
     return tabulate(results, latency(models, input_size) if latency is not None else None)
 
 
@@ -147,7 +151,7 @@ def staged(result: AnalysisResult) -> pd.DataFrame:
 
 def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, batch: int = 1,
                    device: str = "cpu", rounds: int = 12, warmup: int = 3, processes: int = 3,
-                   per_layer: bool = False, progress: Any = None) -> LatencyReport:
+                   per_layer: bool = False, progress: Any = None, runtime: str = "eager") -> LatencyReport:
     """Latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
 
     Args:
@@ -158,6 +162,7 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
             stretches of the machine's state, which one process of a few seconds cannot see
             (modules cannot be sent to a process: then one process of ``max(rounds, 30)`` rounds).
         per_layer: also time each model's layers (its own instrumented runs, after the pairing).
+        runtime: the runtime every model runs under ("eager", "compile", "onnxruntime", "openvino").
     Returns:
         Per model latency_ms, latency_ratio, latency_ratio_ci95 [low, high], latency_significant,
         latency_p_value, latency_cv; the measurement's method, environment and warnings.
@@ -167,19 +172,24 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
     if processes > 1 and not all(isinstance(m, str) for m in models):
         processes, rounds = 1, max(rounds, 30)
     result = paired(models, input_size, batch, device=device, rounds=rounds, warmup=warmup,
-                    processes=processes, progress=progress)
+                    processes=processes, progress=progress, runtime=runtime)
     details = {k: v for k, v in result.to_dict().items() if k != "models"}
     details["model_warnings"] = {m.name: m.warnings for m in result.models if m.warnings}
-    layers = [_layers(m, input_size, batch, device) for m in models] if per_layer else []
+    layers = [_layers(m, input_size, batch, device, runtime) for m in models] if per_layer else []
     return LatencyReport([m.row() for m in result.models], details, layers)
 
 
-def _layers(model: Any, input_size: Sequence[int] | None, batch: int, device: str) -> pd.DataFrame | None:
+def _layers(model: Any, input_size: Sequence[int] | None, batch: int, device: str,
+            runtime: str = "eager") -> pd.DataFrame | None:
     """One model's per-layer times (``latency_ms``, ``flops`` columns) for the time-vs-FLOPs chart."""
     from cspcost.profiling.run import profile
+    from cspcost.profiling.runtimes import RUNTIMES
 
-    result = profile(model, input_size, batch, device=device, warmup=3, repeat=15, per_layer=True, peaks=False)
-    return None if result.layers is None else result.layers.rename(columns={"measured_ms": "latency_ms"})
+    if not RUNTIMES[runtime].per_layer:
+        return None  # torch.compile cannot say; the chart is drawn for the runtimes that can
+    result = profile(model, input_size, batch, device=device, warmup=3, repeat=15, per_layer=True, peaks=False,
+                     runtime=runtime)
+    return result.layers
 
 
 def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] | None,
@@ -190,5 +200,5 @@ def latency_for_compare(model: str | torch.nn.Module, input_size: Sequence[int] 
     result = profile(model, input_size, device="cpu", warmup=3, repeat=15, per_layer=per_layer, peaks=False)
     layers = None
     if per_layer and result.layers is not None:
-        layers = result.layers.rename(columns={"measured_ms": "latency_ms"})
+        layers = result.layers
     return result.latency.median_ms, layers

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from cspcost.profiling.device import CudaStamps, HostStamps, device_layer
 from cspcost.profiling.timing import Clock, Progress, time_calls
 from cspcost.walk.capture import (
     module_stack,  # the walker's module tracking: same names by construction
@@ -43,57 +44,10 @@ class LayerTimes:
         return [sum(run) for run in zip(*self.per_run_s.values())]
 
 
-class _HostStamps:
-    """Op timing by a host clock (CPU: an op's work is done when it returns)."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.totals: dict[str, float] = defaultdict(float)
-
-    def start(self) -> Any:
-        """A start mark."""
-        return self.clock()
-
-    def stop(self, layer: str, start: Any) -> None:
-        """Charge the time since ``start`` to ``layer``."""
-        self.totals[layer] += self.clock() - start
-
-    def collect(self) -> dict[str, float]:
-        """Seconds per layer for the run."""
-        return dict(self.totals)
-
-
-class _CudaStamps:
-    """Op timing by CUDA events, read once after the run (no per-op synchronisation)."""
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
-
-    def start(self) -> Any:
-        """A recorded start event."""
-        event = torch.cuda.Event(enable_timing=True)
-        event.record()
-        return event
-
-    def stop(self, layer: str, start: Any) -> None:
-        """Record the end event of an op charged to ``layer``."""
-        end = torch.cuda.Event(enable_timing=True)
-        end.record()
-        self.spans.append((layer, start, end))
-
-    def collect(self) -> dict[str, float]:
-        """Seconds per layer for the run (synchronises once)."""
-        torch.cuda.synchronize()
-        totals: dict[str, float] = defaultdict(float)
-        for layer, start, end in self.spans:
-            totals[layer] += start.elapsed_time(end) / 1e3
-        return dict(totals)
-
-
 class _OpTimer(TorchDispatchMode):
     """A dispatch mode that times each aten op and charges it to the running module."""
 
-    def __init__(self, stack: list[str], stamps: _HostStamps | _CudaStamps) -> None:
+    def __init__(self, stack: list[str], stamps: HostStamps | CudaStamps) -> None:
         super().__init__()
         self.stack = stack
         self.stamps = stamps
@@ -113,7 +67,7 @@ def _one_run(model: nn.Module, inputs: Sequence[torch.Tensor], device: torch.dev
              clock: Clock, sync: Callable[[], None]) -> tuple[dict[str, float], float, dict[str, int]]:
     """One instrumented forward: seconds per layer, wall seconds, ops per layer."""
     stack: list[str] = [""]
-    stamps = _CudaStamps() if device.type == "cuda" else _HostStamps(clock)
+    stamps = device_layer(device).op_stamps(clock)
     timer = _OpTimer(stack, stamps)
     sync()
     start = clock()

@@ -17,14 +17,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from cspcost.profiling.environment import (
-    device_context,
-    parse_dtype,
-    resolve_device,
-    stamp,
-    thread_count,
-    timer_for,
-)
+from cspcost.profiling.device import device_layer, parse_dtype, resolve_device, timer_for
+from cspcost.profiling.environment import stamp, thread_count
 from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
 from cspcost.render.files import write_atomic
 
@@ -152,7 +146,7 @@ def measure_peaks(
     """
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
-    with thread_count(threads) as n_threads, device_context(dev):
+    with thread_count(threads) as n_threads, device_layer(dev).context():
         env = stamp(dev, n_threads, torch_dtype)
         path = cache_path(dev, torch_dtype, n_threads)
         cached = load_cached(path, env) if cache and not refresh else None

@@ -1,71 +1,84 @@
 """The same measurement repeated in fresh processes, merged (as pyperf spawns worker processes).
 
 One process sees one memory layout, one set of allocator decisions and one stretch of the
-machine's state; a fresh process sees others. Each worker is ``python -m
-cspcost.profiling.processes`` with the measurement's keyword arguments as JSON, printing the
-result's JSON; the parent merges the runs: samples pooled, statistics and warnings recomputed,
+machine's state; a fresh process sees others. Each worker is ``python -m cspcost.profiling.worker``
+with the measurement's spec as JSON and a result file: the result travels through that file, never
+through stdout, so a model that prints (Ultralytics' first-run banner, user code) cannot corrupt it.
+The parent merges the runs: samples pooled, statistics and warnings recomputed,
 each process summarised, and for paired runs the ratio interval computed over every process's
 blocks of rounds (``intervals.paired_interval``).
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-from typing import Any, Callable, Sequence
+import tempfile
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
-from cspcost.errors import CspcostError, UsageError
+from cspcost.errors import UsageError
+from cspcost.profiling.noise import warnings
+from cspcost.profiling.paired_result import PairedResult, build_result
+from cspcost.profiling.result import ProfileResult
+from cspcost.profiling.spec import ProfileSpec
+from cspcost.profiling.timing import summarize
 
-Runner = Callable[[str, dict[str, Any]], dict[str, Any]]  # (kind, kwargs) -> the result's dict
+Runner = Callable[[str, dict[str, Any]], dict[str, Any]]  # (kind, spec payload) -> the result's dict
 SPREAD_MAX = 0.10  # per-process medians further apart than this (relative) get a warning
 
 
-def run_worker(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Run one measurement in a fresh Python process and return its JSON as a dict."""
-    payload = json.dumps({"kind": kind, "kwargs": kwargs})
-    done = subprocess.run([sys.executable, "-m", "cspcost.profiling.processes", payload],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
-        raise UsageError(f"a measuring process failed: {lines[-1].removeprefix('error: ')}")
-    return json.loads(done.stdout)
+def run_worker(kind: str, payload: dict[str, Any], cache_dir: str | None = None) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process; its result comes back through a file.
+
+    ``cache_dir`` (exported ONNX files) reaches the worker as ``$CSPCOST_CACHE_DIR``."""
+    request = json.dumps({"kind": kind, "spec": payload})
+    fd, path = tempfile.mkstemp(prefix="cspcost-worker-", suffix=".json")
+    os.close(fd)
+    try:
+        env = {**os.environ, "CSPCOST_CACHE_DIR": cache_dir} if cache_dir else None
+        done = subprocess.run([sys.executable, "-m", "cspcost.profiling.worker", request, path],
+                              capture_output=True, text=True, check=False, env=env)
+        if done.returncode != 0:
+            lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()] or [f"exit code {done.returncode}"]
+            errors = [ln for ln in lines if ln.startswith("error: ")]
+            raise UsageError(f"a measuring process failed: {(errors or lines)[-1].removeprefix('error: ')}")
+        return json.loads(Path(path).read_text())
+    finally:
+        Path(path).unlink(missing_ok=True)
 
 
-def check_specs(models: Sequence[Any]) -> None:
-    """Fresh processes rebuild models from their names: modules cannot be sent."""
-    if any(not isinstance(m, str) for m in models):
-        raise UsageError("processes > 1 needs model names or file.py:factory specs, not modules")
-
-
-def profile_processes(kwargs: dict[str, Any], processes: int, runner: Runner = run_worker) -> Any:
-    """``profile(**kwargs)`` in ``processes`` fresh processes, merged into one ProfileResult."""
-    check_specs([kwargs["model_or_name"]])
-    if kwargs.get("per_layer"):
+def profile_processes(spec: ProfileSpec, processes: int, runner: Runner = run_worker,
+                      cache_dir: str | None = None) -> ProfileResult:
+    """``profile`` of ``spec`` in ``processes`` fresh processes, merged into one ProfileResult."""
+    if spec.per_layer:
         raise UsageError("per-layer times are measured in one process; drop --processes or --per-layer")
-    return merge_profiles([runner("profile", kwargs) for _ in range(processes)])
+    payload = spec.to_payload()
+    run = partial(run_worker, cache_dir=cache_dir) if runner is run_worker else runner
+    return merge_profiles([run("profile", payload) for _ in range(processes)])
 
 
-def paired_processes(kwargs: dict[str, Any], processes: int, runner: Runner = run_worker) -> Any:
-    """``paired(**kwargs)`` in ``processes`` fresh processes, merged into one PairedResult."""
-    check_specs(kwargs["models"])
-    return merge_paired([runner("paired", kwargs) for _ in range(processes)])
+def paired_processes(spec: ProfileSpec, processes: int, runner: Runner = run_worker,
+                     cache_dir: str | None = None) -> PairedResult:
+    """The paired measurement of ``spec`` in ``processes`` fresh processes, merged."""
+    payload = spec.to_payload()
+    run = partial(run_worker, cache_dir=cache_dir) if runner is run_worker else runner
+    return merge_paired([run("paired", payload) for _ in range(processes)])
 
 
-def merge_profiles(runs: list[dict[str, Any]]) -> Any:
+def merge_profiles(runs: list[dict[str, Any]]) -> ProfileResult:
     """One ProfileResult from the JSON of several processes' profiles (samples pooled)."""
-    from cspcost.profiling.noise import warnings
-    from cspcost.profiling.result import ProfileResult
-    from cspcost.profiling.timing import summarize
-
     first = runs[0]
     samples_ms = [x for run in runs for x in run["samples_ms"]]
     stats = summarize([x / 1e3 for x in samples_ms])
     env = {**first["environment"], "processes": len(runs), "runs": stats.runs,
            **_worst_machine(runs)}
     result = ProfileResult(first["model"], [tuple(s) for s in first["input_shape"]], first["batch"],
-                           stats, samples_ms, environment=env)
+                           stats, samples_ms, environment=env, runtime=first.get("runtime", "eager"))
     result.processes = [_summary(run) for run in runs]
     result.warnings = warnings(samples_ms, stats.cv, env) + _spread_warning(runs)
     return result
@@ -100,41 +113,13 @@ def _spread_warning(runs: list[dict[str, Any]]) -> list[str]:
     return [f"processes disagree: medians {min(medians):.1f}-{max(medians):.1f} ms ({spread:.0%} apart)"]
 
 
-def merge_paired(runs: list[dict[str, Any]]) -> Any:
+def merge_paired(runs: list[dict[str, Any]]) -> PairedResult:
     """One PairedResult from the JSON of several processes' paired runs."""
-    from cspcost.profiling.paired import build_result
-
     first = runs[0]
     names = [m["model"] for m in first["models"]]
     shapes = [tuple(m["input_shape"]) for m in first["models"]]
     seconds = [[list(np.asarray(m["samples_ms"]) / 1e3) for m in run["models"]] for run in runs]
     orders = [order for run in runs for order in run["orders"]]
     env = {**first["environment"], **_worst_machine(runs), "processes": len(runs)}
-    return build_result(names, shapes, seconds, orders, first["warmup"], env, len(runs))
-
-
-def _main(argv: list[str]) -> int:
-    """Worker entry point: run the measurement given as JSON, print its JSON."""
-    request = json.loads(argv[0])
-    try:
-        if request["kind"] == "paired":
-            from cspcost.profiling.paired import paired
-
-            print(json.dumps(paired(**request["kwargs"]).to_dict(), default=_plain))
-        else:
-            from cspcost.profiling.run import profile
-
-            print(profile(**request["kwargs"]).to_json(indent=None))
-    except CspcostError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as plain numbers."""
-    return value.item() if hasattr(value, "item") else str(value)
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
+    runtimes = [m.get("runtime", "eager") for m in first["models"]]
+    return build_result(names, shapes, seconds, orders, first["warmup"], env, len(runs), runtimes)

@@ -5,9 +5,11 @@ group-by away):
 
 | column | meaning |
 |---|---|
-| `measured_ms` | median over instrumented runs of the time spent in the layer's own ops |
+| `measured_ms` | median over instrumented runs of the time spent in the layer's own ops (eager) or nodes (other runtimes) |
+| `latency_ms` | the same number (the name every runtime's layer row carries) |
 | `time_share` | `measured_ms` over the sum of all layers' `measured_ms` |
 | `flops`, `flops_share` | the walker's FLOPs and their share of the model's |
+| `cio_elems`, `cio_share` | the walker's CIO (conv inputs + outputs, HarDNet's definition) and its share |
 | `share_gap` | `time_share - flops_share`: > 0 for layers slower than their FLOPs suggest (G4) |
 | `bytes_moved` | the walker's `bytes_read + bytes_written` |
 | `achieved_gflops`, `achieved_gbs` | `flops` and `bytes_moved` over `measured_ms` (1 G = 1e9) |
@@ -28,16 +30,17 @@ import pandas as pd
 
 from cspcost.profiling.layers import LayerTimes
 from cspcost.profiling.peaks import DevicePeaks, bound, roofline_ms
+from cspcost.profiling.runtimes.base import ModuleTimes
 from cspcost.profiling.timing import Stats, spearman
 from cspcost.walk.metrics import ancestor
 
-SUMMED = ["ops", "measured_ms", "flops", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
-LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "time_share", "flops", "flops_share",
+SUMMED = ["ops", "measured_ms", "flops", "cio_elems", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
+LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "latency_ms", "time_share", "flops", "flops_share",
                  "share_gap", "bytes_moved", "achieved_gflops", "achieved_gbs", "intensity",
-                 "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency"]
+                 "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency", "cio_elems", "cio_share"]
 
 
-def join_layers(walker: pd.DataFrame, times: LayerTimes, peaks: DevicePeaks | None) -> pd.DataFrame:
+def join_layers(walker: pd.DataFrame, times: LayerTimes | ModuleTimes, peaks: DevicePeaks | None) -> pd.DataFrame:
     """The walker's layers joined with their measured times and roofline bounds (raw columns).
 
     Args:
@@ -49,10 +52,11 @@ def join_layers(walker: pd.DataFrame, times: LayerTimes, peaks: DevicePeaks | No
     """
     measured = {name: float(np.median(s)) * 1e3 for name, s in times.per_run_s.items()}
     frame = walker[["name", "type", "ops", "flops"]].copy()
+    frame["cio_elems"] = walker["cio_elems"] if "cio_elems" in walker else 0
     frame["bytes_moved"] = walker["bytes_read"] + walker["bytes_written"]
     extra = [n for n in measured if n not in set(frame["name"])]  # should not happen: same tracker
     if extra:
-        frame = pd.concat([frame, pd.DataFrame({"name": extra, "type": "?", "ops": 0, "flops": 0,
+        frame = pd.concat([frame, pd.DataFrame({"name": extra, "type": "?", "ops": 0, "flops": 0, "cio_elems": 0,
                                                 "bytes_moved": 0})], ignore_index=True)
     frame["measured_ms"] = frame["name"].map(measured).fillna(0.0)
     return _add_roofline(frame, peaks)
@@ -75,7 +79,8 @@ def at_depth(raw: pd.DataFrame, depth: int | None, types: dict[str, str]) -> pd.
     if depth is None:
         return raw
     names = raw["name"].map(lambda n: ancestor(n, depth))
-    grouped = raw.groupby(names, sort=False)[SUMMED].sum(min_count=1).reset_index()
+    summed = [c for c in SUMMED if c in raw]  # frames from before the CIO column lack it
+    grouped = raw.groupby(names, sort=False)[summed].sum(min_count=1).reset_index()
     grouped["type"] = grouped["name"].map(lambda n: types.get(n, "?"))
     return grouped
 
@@ -87,6 +92,10 @@ def derive(raw: pd.DataFrame) -> pd.DataFrame:
     f["time_share"] = f["measured_ms"] / total_ms if total_ms else 0.0
     f["flops_share"] = f["flops"] / total_flops if total_flops else 0.0
     f["share_gap"] = f["time_share"] - f["flops_share"]
+    f["latency_ms"] = f["measured_ms"]  # the same number under the name every runtime's table uses
+    total_cio = f["cio_elems"].sum() if "cio_elems" in f else 0
+    f["cio_elems"] = f["cio_elems"] if "cio_elems" in f else 0
+    f["cio_share"] = f["cio_elems"] / total_cio if total_cio else 0.0
     ms = f["measured_ms"].where(f["measured_ms"] > 0)
     f["achieved_gflops"] = (f["flops"] / (ms * 1e6)).fillna(0.0)  # flops / (ms * 1e-3 s) / 1e9
     f["achieved_gbs"] = (f["bytes_moved"] / (ms * 1e6)).fillna(0.0)
@@ -103,7 +112,7 @@ def rank_correlation(raw: pd.DataFrame) -> float:
     return spearman(ran["predicted_ms"], ran["measured_ms"])
 
 
-def layer_summary(raw: pd.DataFrame, times: LayerTimes, end_to_end_ms: float) -> dict[str, Any]:
+def layer_summary(raw: pd.DataFrame, times: LayerTimes | ModuleTimes, end_to_end_ms: float) -> dict[str, Any]:
     """The per-layer sum against the end-to-end median, and the cost of instrumenting.
 
     The ratio compares like with like: the median over instrumented runs of each run's layer
@@ -121,6 +130,9 @@ def layer_summary(raw: pd.DataFrame, times: LayerTimes, end_to_end_ms: float) ->
         "layer_sum_ms": layer_sum,  # median over runs of the run's sum over layers
         "layer_medians_sum_ms": float(raw["measured_ms"].sum()),  # sum of the table's column
         "layer_sum_ratio": layer_sum / reference,
+        # within each profiled run: its layer total over its own wall time (robust to load between runs)
+        "layer_sum_run_ratio": float(np.median([t / w for t, w in zip(times.run_totals_s(), times.wall_s) if w > 0]
+                                               or [math.nan])),
         "instrumented_ms": instrumented,  # wall time of an instrumented run
         "instrumentation_overhead": instrumented / reference - 1.0,
         "layer_runs": len(times.wall_s),
@@ -150,6 +162,10 @@ class ProfileResult:
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)  # why the run may not be trustworthy
     processes: list[dict[str, Any]] | None = None  # per-process summaries when merged from several
+    runtime: str = "eager"  # the runtime the model was timed under
+    mapped_time_share: float | None = None  # per layer: the runtime's time charged to a module (0-1)
+    unmapped_ms: dict[str, float] = field(default_factory=dict)  # per layer: the rest, by node type
+    fused_away: dict[str, list[str]] = field(default_factory=dict)  # module -> modules fused into it
 
     @property
     def fps(self) -> float:
@@ -173,11 +189,13 @@ class ProfileResult:
         return derive(at_depth(self.raw_layers, depth, self.module_types))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (keys: model, input_shape, batch, latency, throughput, environment,
-        warnings, processes, samples_ms, per_layer, peaks, layers)."""
+        """A JSON-ready dict (keys: model, runtime, input_shape, batch, latency, throughput, environment,
+        warnings, processes, samples_ms, per_layer, mapped_time_share, unmapped_ms, fused_away, peaks,
+        layers); NaN as None."""
         layers = self.layers
-        return {
+        return plain({
             "model": self.model,
+            "runtime": self.runtime,
             "input_shape": [list(s) for s in self.input_shape],
             "batch": self.batch,
             "latency": self.latency.to_dict(),
@@ -187,13 +205,29 @@ class ProfileResult:
             "processes": self.processes,
             "samples_ms": self.samples_ms,
             "per_layer": self.layer_summary,
+            "mapped_time_share": self.mapped_time_share,
+            "unmapped_ms": self.unmapped_ms,
+            "fused_away": self.fused_away,
             "peaks": self.peaks.to_dict() if self.peaks else None,
             "layers": None if layers is None else _records(layers),
-        }
+        })
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The result as a JSON string (NaN written as null)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+        """The result as a JSON string (NaN written as null: strict JSON)."""
+        return json.dumps(self.to_dict(), indent=indent, default=_json_default, allow_nan=False)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready copy: NaN and infinities as None, numpy scalars and tuples as plain Python."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

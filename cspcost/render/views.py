@@ -54,6 +54,8 @@ def profile_block(result: Any) -> str:
     lat, env = result.latency, result.environment
     threads = env.get("threads", "?")
     where = f"{env.get('device', '?')} {env.get('dtype', '?')}, {threads} thread{'s' if threads != 1 else ''}"
+    runtime = getattr(result, "runtime", "eager")
+    where += f", {runtime}" + (f" {env['precision_hint']}" if env.get("precision_hint") else "")
     lines = [f"{result.model}  input {'x'.join(map(str, result.input_shape[0]))}  ({where})",
              f"median {rounded(lat.median_ms)} ms (IQR {rounded(lat.q1_ms)}-{rounded(lat.q3_ms)}, "
              f"{lat.runs} runs), {rounded(result.images_per_s)} img/s",
@@ -107,6 +109,27 @@ def layer_summary_line(summary: dict[str, Any]) -> str:
             f"forward ({summary['reference_ms']:.3g} ms, {summary['layer_runs']} instrumented runs, "
             f"instrumentation {summary['instrumentation_overhead']:+.0%} wall time)"
             + (f"; roofline vs measured rank correlation {rho:.2f}" if rho is not None else ""))
+
+
+def mapped_line(result: Any) -> str:
+    """Under a runtime that names graph nodes: the share of its time mapped to modules, the rest by type."""
+    share = getattr(result, "mapped_time_share", None)
+    if share is None or getattr(result, "runtime", "eager") == "eager":
+        return ""
+    rest = sorted(result.unmapped_ms.items(), key=lambda kv: -kv[1])
+    named = ", ".join(f"{kind} {ms:.3g} ms" for kind, ms in rest[:5])
+    fused = sum(len(v) for v in result.fused_away.values())
+    return (f"{result.runtime}: {share:.1%} of node time mapped to modules"
+            + (f"; unmapped: {named}" if named else "")
+            + (f"; {fused} modules fused into their neighbours' nodes (JSON: fused_away)" if fused else ""))
+
+
+def runtimes_table(result: Any) -> pd.DataFrame:
+    """A paired measurement of one model under several runtimes: latency and ratio to the first."""
+    return pd.DataFrame([{
+        "runtime": m.runtime, "model": m.name, "latency_ms": m.latency.median_ms, "cv": m.latency.cv,
+        "ratio": m.ratio.median, "ratio_low": m.ratio.low, "ratio_high": m.ratio.high,
+    } for m in result.models])
 
 
 def budget_outcomes(outcomes: Sequence[Any]) -> pd.DataFrame:
