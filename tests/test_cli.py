@@ -287,9 +287,11 @@ def test_check_warns_about_unsupported_ops(tmp_path: Path) -> None:
     result = invoke("check", str(budgets))
     assert result.exit_code == 1 and "budgets exceeded" in result.stderr and "unsupported_ops" in result.stderr
     assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 1
+    assert "--strict fails instead" not in result.stderr  # it already fails: no hint at an option in force
     result = invoke("check", str(budgets), "--no-strict")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("warning: no cost rule for aten.special_bessel_j0 x1") == 1
+    assert "(--strict fails instead)" in result.stderr
 
 
 def test_debug_keeps_the_exit_code() -> None:

@@ -78,3 +78,16 @@ def test_ultralytics_first_run_banner_goes_to_stderr(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["model"] == "ultralytics:yolo11n.yaml"
     assert (tmp_path / "yolo").exists()  # the banner's settings file was made in this run
+
+
+@pytest.mark.parametrize("args", [["rules"], ["--version"]])
+def test_a_closed_stdout_pipe_ends_quietly_with_141(args: list[str]) -> None:
+    """`cspcost rules | head -1`: the reader left, so the command ends with no "error: Broken pipe"
+    line and 128 + SIGPIPE, as a shell reports for git or cat (never 0: a cut-off `check` is no pass)."""
+    proc = subprocess.Popen([sys.executable, "-m", "cspcost", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before cspcost writes its first byte (it is still importing)
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert stderr == ""

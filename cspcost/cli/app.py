@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from cspcost import __version__
-from cspcost.cli.streams import others_to_stderr
+from cspcost.cli.streams import StdoutClosed, others_to_stderr, write_own
 from cspcost.errors import STRICT_HINT, CspcostError, UnsupportedOpsWarning, failure_text
 
 
@@ -49,6 +49,10 @@ err = Console(stderr=True, highlight=False)
 
 _STATE = {"debug": False, "strict": False}
 
+# A closed stdout pipe ends the command quietly with 128 + SIGPIPE, the status a shell reports for
+# git, cat or seq killed by SIGPIPE: non-zero, so `set -o pipefail` never reads a cut-off `check` as a pass.
+SIGPIPE_EXIT = 141
+
 
 @contextmanager
 def _reporting(strict_option: bool = False) -> Iterator[None]:
@@ -68,7 +72,7 @@ def _reporting(strict_option: bool = False) -> Iterator[None]:
             raise
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
-    except (typer.Exit, typer.Abort):
+    except (typer.Exit, typer.Abort, StdoutClosed):
         raise
     except SystemExit as exc:  # user code (a model file, a peer's forward) called sys.exit: bad input
         if _STATE["debug"]:
@@ -113,7 +117,7 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
 def _version(value: bool) -> None:
     """Print the version and exit."""
     if value:
-        typer.echo(f"cspcost {__version__}")
+        write_own(f"cspcost {__version__}\n")
         raise typer.Exit()
 
 
@@ -136,6 +140,8 @@ def main() -> None:
     except typer.Abort:
         err.print("aborted")
         code = 1
+    except StdoutClosed:  # `cspcost rules | head -1`: end quietly, with the status a shell gives git or cat
+        code = SIGPIPE_EXIT
     except Exception as exc:  # noqa: BLE001 - only click's (or typer's vendored click's) usage errors
         if not callable(getattr(exc, "format_message", None)):
             # --debug: the traceback was asked for, but the exit code stays the documented one

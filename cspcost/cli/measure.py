@@ -313,7 +313,8 @@ def check(
     Examples: `cspcost check reports/budgets.toml`, `cspcost check budgets.toml --junit budgets.xml`,
     `cspcost check budgets.toml --update`, `cspcost check budgets.toml --no-cache`
     """
-    with _reporting(strict_option=True):
+    # strict (the default) already fails such a model: only --no-strict has a --strict to point at
+    with _reporting(strict_option=not strict):
         from cspcost import budgets as b
         from cspcost.api import check_budgets
         from cspcost.render import tables, views

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
 import typer
 
 from cspcost.cli.app import err
-from cspcost.cli.streams import own_stdout
+from cspcost.cli.streams import write_own
 from cspcost.render.formats import RENDERERS, Renderer
 
 if TYPE_CHECKING:
@@ -34,9 +34,7 @@ def _emit(text: str, output: Optional[str]) -> None:
         write_atomic(output, text)
         err.print(f"wrote {output}")
     else:
-        stream = own_stdout()
-        stream.write(text)
-        stream.flush()  # before any later stderr line, so a terminal shows them in order
+        write_own(text)
 
 
 def _emit_frame(frame: pd.DataFrame, fmt: Format, title: str, max_rows: int = 60, table: Any = None) -> None:

@@ -21,6 +21,33 @@ def own_stdout() -> TextIO:
     return _OWN[-1] if _OWN else sys.stdout
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (``cspcost rules | head -1``): the command ends quietly."""
+
+
+def write_own(text: str) -> None:
+    """Write cspcost's own output and flush it (before any later stderr line, so a terminal shows
+    them in order); a closed pipe raises ``StdoutClosed`` after pointing the stream at /dev/null,
+    so the flushes still to come (the redirection's undo, the interpreter's exit) find a sink."""
+    stream = own_stdout()
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError as exc:
+        _to_devnull(stream)
+        raise StdoutClosed() from exc
+
+
+def _to_devnull(stream: TextIO) -> None:
+    """Point ``stream``'s file descriptor at /dev/null (what it still buffers is dropped there)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test runner's buffer): nothing to redirect
+        pass
+
+
 def _fd_of(stream: TextIO) -> int | None:
     """1 when ``stream`` writes to the process's file descriptor 1 (not a test runner's buffer), else None."""
     try:
