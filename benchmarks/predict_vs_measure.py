@@ -204,7 +204,7 @@ def _ort_version() -> str:
 
 def _write(report: dict[str, Any], stem: str) -> str:
     """Write the .json and .md files whole; the Markdown text."""
-    from cspcost.render.files import write_atomic
+    from cspcost.files import write_atomic
 
     text = _markdown(report)
     write_atomic(f"{stem}.json", json.dumps(report, indent=2, default=str) + "\n")

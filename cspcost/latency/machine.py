@@ -27,7 +27,7 @@ from typing import Any
 
 from cspcost.errors import UsageError
 from cspcost.latency.opclass import CLASSES
-from cspcost.render.files import write_atomic
+from cspcost.files import write_atomic
 
 FORMAT, VERSION = "cspcost-machine", 1
 KINDS = ("calibrated", "roofline")

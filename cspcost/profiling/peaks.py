@@ -20,7 +20,7 @@ from torch import nn
 from cspcost.profiling.device import device_layer, parse_dtype, resolve_device, timer_for
 from cspcost.profiling.environment import stamp, thread_count
 from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
-from cspcost.render.files import write_atomic
+from cspcost.files import write_atomic
 
 CACHE_ENV = "CSPCOST_CACHE_DIR"
 # Stamp keys that must match for a cached measurement to be reused.
