@@ -371,3 +371,24 @@ def test_profiling_has_no_import_circle() -> None:
     for module in sorted(modules):
         visit(module, [])
     assert "cspcost.profiling.runtimes.onnxrt" in modules and len(modules) > 20
+
+
+def test_unwritable_onnx_cache_exports_into_a_temporary_folder(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: an ONNX cache folder that cannot be made (under a regular file, so root too) costs
+    one warning; the model is exported into a temporary folder instead."""
+    from cspcost.cache import CacheWarning
+    from cspcost.profiling.runtimes.onnx_export import export_onnx
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    class Program:
+        def save(self, path: str) -> None:
+            Path(path).write_bytes(b"onnx")
+
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: Program())
+    with pytest.warns(CacheWarning, match=r"cannot write the ONNX export cache .*a-file/sub") as record:
+        exported = export_onnx(nn.Linear(2, 4), [torch.randn(1, 2)], str(blocker / "sub"))
+    assert len(record) == 1 and not exported.cached and exported.path.read_bytes() == b"onnx"
+    assert blocker not in exported.path.parents

@@ -47,7 +47,7 @@ def profile_cmd(
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     runtime: str = typer.Option("eager", "--runtime", "-r", help=_RUNTIME_HELP),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO's inference precision: f32 (comparable with the others) or default (the runtime's own, bf16 on AVX-512-bf16 CPUs)."),
-    onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default $CSPCOST_CACHE_DIR or ~/.cache/cspcost/onnx)."),
+    onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default onnx/ in the cache directory: $CSPCOST_CACHE_DIR or ~/.cache/cspcost)."),
     fmt: FormatOption = Format.table,
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.

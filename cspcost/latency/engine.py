@@ -12,6 +12,8 @@ from typing import Any, Callable, Sequence
 import pandas as pd
 from torch import nn
 
+from cspcost.cache import warn_unwritable
+from cspcost.errors import UsageError
 from cspcost.latency.calibrate import calibrate
 from cspcost.latency.machine import MachineFileError, MachineProfile, cache_path, check_fits, load, save
 from cspcost.latency.predict import Prediction, join_layers, predict
@@ -54,7 +56,12 @@ def _calibrate_and_cache(runtime: str, threads: int, grid: str, progress: Progre
                          notes: list[str]) -> tuple[MachineProfile, list[str]]:
     """Calibrate, cache the result for this machine, and say where it went."""
     profile = calibrate(runtime, threads, grid, progress=progress)
-    path = save(profile, cache_path(runtime, threads))
+    path = cache_path(runtime, threads)
+    try:
+        save(profile, path)
+    except (OSError, UsageError) as exc:  # a finished calibration outlives an unwritable cache
+        warn_unwritable("machine file", path.parent, exc)
+        return profile, [*notes, f"calibrated this machine for {runtime}, {threads} thread(s) (not cached)"]
     return profile, [*notes, f"calibrated this machine for {runtime}, {threads} thread(s): {path}"]
 
 

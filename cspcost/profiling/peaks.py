@@ -7,7 +7,6 @@ convention as the walker's ``bytes_read + bytes_written``, so a copy of N bytes 
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -17,12 +16,14 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from cspcost.cache import default_dir as cache_dir
+from cspcost.cache import warn_unwritable
+from cspcost.errors import UsageError
+from cspcost.files import write_atomic
 from cspcost.profiling.device import device_layer, parse_dtype, resolve_device, timer_for
 from cspcost.profiling.environment import stamp, thread_count
 from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
-from cspcost.files import write_atomic
 
-CACHE_ENV = "CSPCOST_CACHE_DIR"
 # Stamp keys that must match for a cached measurement to be reused.
 CACHE_KEYS = ("device", "device_name", "torch", "threads", "dtype")
 WARMUP = 2  # untimed runs before each benchmark (allocations, oneDNN primitive creation)
@@ -97,14 +98,6 @@ def bound(compute_ms: float, memory_ms: float) -> str:
     return "compute" if compute_ms >= memory_ms else "memory"
 
 
-def cache_dir() -> Path:
-    """``$CSPCOST_CACHE_DIR``, else ``$XDG_CACHE_HOME/cspcost``, else ``~/.cache/cspcost``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cspcost"
-
-
 def cache_path(device: torch.device, dtype: torch.dtype, threads: int) -> Path:
     """The cache file of one device, dtype and thread count."""
     index = "" if device.index is None else str(device.index)
@@ -154,7 +147,10 @@ def measure_peaks(
             return cached
         peaks = _measure(dev, torch_dtype, env, clock, progress)
     if cache:
-        write_atomic(path, json.dumps(peaks.to_dict(), indent=2))
+        try:
+            write_atomic(path, json.dumps(peaks.to_dict(), indent=2))
+        except (OSError, UsageError) as exc:  # a finished measurement outlives an unwritable cache
+            warn_unwritable("device peaks", path.parent, exc)
     return peaks
 
 

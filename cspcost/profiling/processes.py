@@ -25,6 +25,7 @@ from cspcost.errors import UsageError
 from cspcost.profiling.noise import warnings
 from cspcost.profiling.paired_result import PairedResult, build_result
 from cspcost.profiling.result import ProfileResult
+from cspcost.profiling.runtimes.onnx_export import FOLDER_ENV
 from cspcost.profiling.spec import ProfileSpec
 from cspcost.profiling.timing import summarize
 
@@ -35,12 +36,12 @@ SPREAD_MAX = 0.10  # per-process medians further apart than this (relative) get 
 def run_worker(kind: str, payload: dict[str, Any], cache_dir: str | None = None) -> dict[str, Any]:
     """Run one measurement in a fresh Python process; its result comes back through a file.
 
-    ``cache_dir`` (exported ONNX files) reaches the worker as ``$CSPCOST_CACHE_DIR``."""
+    ``cache_dir`` (exported ONNX files) reaches the worker as ``$CSPCOST_ONNX_CACHE``."""
     request = json.dumps({"kind": kind, "spec": payload})
     fd, path = tempfile.mkstemp(prefix="cspcost-worker-", suffix=".json")
     os.close(fd)
     try:
-        env = {**os.environ, "CSPCOST_CACHE_DIR": cache_dir} if cache_dir else None
+        env = {**os.environ, FOLDER_ENV: cache_dir} if cache_dir else None
         done = subprocess.run([sys.executable, "-m", "cspcost.profiling.worker", request, path],
                               capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
