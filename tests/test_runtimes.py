@@ -392,3 +392,28 @@ def test_unwritable_onnx_cache_exports_into_a_temporary_folder(tmp_path: Path,
         exported = export_onnx(nn.Linear(2, 4), [torch.randn(1, 2)], str(blocker / "sub"))
     assert len(record) == 1 and not exported.cached and exported.path.read_bytes() == b"onnx"
     assert blocker not in exported.path.parents
+
+
+@needs_ort
+def test_onnxruntime_optimisation_level_is_an_option_and_stamped(tmp_path: Path) -> None:
+    """The backend runs ORT's default level (ORT_ENABLE_ALL) unless asked; latency calibration's
+    session options (ORT_ENABLE_EXTENDED) come from the same builder; a bad name is one UsageError."""
+    import onnxruntime as ort
+
+    from cspcost.latency.runtimes import make_runtime
+    from cspcost.profiling.runtimes import RuntimeOptions
+
+    session_options = ort_backend.session_options
+
+    assert session_options(1).graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert session_options(1, "ORT_ENABLE_EXTENDED").graph_optimization_level == \
+        ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    with pytest.raises(UsageError, match="unknown ONNX Runtime optimisation level 'fast'"):
+        session_options(1, "fast")
+    backend, x = get_runtime("onnxruntime"), torch.randn(1, 2)
+    default = backend.prepare(nn.Linear(2, 3).eval(), [x], RuntimeOptions(torch.device("cpu"), 1, cache_dir=str(tmp_path)))
+    extended = backend.prepare(nn.Linear(2, 3).eval(), [x], RuntimeOptions(
+        torch.device("cpu"), 1, cache_dir=str(tmp_path), ort_optimization="ORT_ENABLE_EXTENDED"))
+    assert default.stamp()["graph_optimization"] == "ORT_ENABLE_ALL"
+    assert extended.stamp()["graph_optimization"] == "ORT_ENABLE_EXTENDED"
+    assert make_runtime("onnxruntime").optimization == "ORT_ENABLE_EXTENDED"
