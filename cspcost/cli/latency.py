@@ -149,7 +149,7 @@ def device(
         import pandas as pd
 
         from cspcost.profiling.peaks import measure_peaks
-        from cspcost.render.jsondump import dumps
+        from cspcost.jsondump import dumps
 
         peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
                                                             refresh=refresh, progress=progress))

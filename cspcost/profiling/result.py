@@ -20,7 +20,6 @@ group-by away):
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cspcost.jsondump import dumps
 from cspcost.profiling.layers import LayerTimes
 from cspcost.profiling.peaks import DevicePeaks, bound, roofline_ms
 from cspcost.profiling.runtimes.base import ModuleTimes
@@ -214,7 +214,7 @@ class ProfileResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The result as a JSON string (NaN written as null: strict JSON)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
 
 def plain(value: Any) -> Any:
@@ -235,6 +235,3 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
-def _json_default(value: Any) -> Any:
-    """numpy scalars to plain Python numbers."""
-    return value.item() if hasattr(value, "item") else str(value)
