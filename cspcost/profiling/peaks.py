@@ -21,8 +21,9 @@ from cspcost.cache import warn_unwritable
 from cspcost.errors import UsageError
 from cspcost.files import write_atomic
 from cspcost.profiling.device import device_layer, parse_dtype, resolve_device, timer_for
-from cspcost.profiling.environment import stamp, thread_count
+from cspcost.profiling.environment import check_threads, stamp
 from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
+from cspcost.threads import thread_count
 
 # Stamp keys that must match for a cached measurement to be reused.
 CACHE_KEYS = ("device", "device_name", "torch", "threads", "dtype")
@@ -139,6 +140,7 @@ def measure_peaks(
     """
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
+    check_threads(threads)
     with thread_count(threads) as n_threads, device_layer(dev).context():
         env = stamp(dev, n_threads, torch_dtype)
         path = cache_path(dev, torch_dtype, n_threads)
