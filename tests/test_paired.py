@@ -227,9 +227,9 @@ def test_a_failing_worker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_warnings_name_the_reason() -> None:
     quiet = {"cpu_share": 0.99, "cpu_steal_share": 0.0, "load_avg_1min": 1.0, "cpu_count": 2,
              "cpu_mhz_start": 2000.0, "cpu_mhz_end": 2010.0}
-    assert noise.warnings([10.0] * 20, 0.01, quiet) == []
+    assert noise.noise_warnings([10.0] * 20, 0.01, quiet) == []
     busy = {**quiet, "cpu_share": 0.6, "cpu_steal_share": 0.12, "load_avg_1min": 3.5, "cpu_mhz_end": 2400.0}
-    found = noise.warnings([10.0] * 10 + [13.0] * 10, 0.15, busy)
+    found = noise.noise_warnings([10.0] * 10 + [13.0] * 10, 0.15, busy)
     assert found == ["high spread: CV 15% > 10% (run-to-run variation)",
                      "drift: the median moved +30% from the first to the second half of the runs",
                      "CPU steal 12%: the hypervisor ran other guests on these cores",

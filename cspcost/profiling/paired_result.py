@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cspcost.profiling.intervals import MedianInterval, paired_interval, sign_test_p
-from cspcost.profiling.noise import warnings
+from cspcost.profiling.noise import noise_warnings
 from cspcost.profiling.result import plain
 from cspcost.profiling.timing import Stats, summarize
 
@@ -96,8 +96,8 @@ def build_result(names: list[str], shapes: list[tuple[int, ...]], runs: list[lis
         by_run = [[t / t0 for t, t0 in zip(run[i], run[0])] for run in runs]
         stats = summarize(own)
         samples_ms = [t * 1e3 for t in own]
-        model_warnings = warnings(samples_ms, stats.cv, {})  # spread and drift; the machine below
+        model_warnings = noise_warnings(samples_ms, stats.cv, {})  # spread and drift; the machine below
         models.append(PairedModel(name, shape, samples_ms, stats, by_run, paired_interval(by_run),
                                   sign_test_p([x for run in by_run for x in run]), model_warnings,
                                   runtimes[i]))
-    return PairedResult(models, len(orders), warmup, orders, env, warnings([], 0.0, env), processes)
+    return PairedResult(models, len(orders), warmup, orders, env, noise_warnings([], 0.0, env), processes)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from cspcost.errors import UsageError
-from cspcost.profiling.noise import warnings
+from cspcost.profiling.noise import noise_warnings
 from cspcost.profiling.paired_result import PairedResult, build_result
 from cspcost.profiling.result import ProfileResult
 from cspcost.profiling.runtimes.onnx_export import FOLDER_ENV
@@ -81,7 +81,7 @@ def merge_profiles(runs: list[dict[str, Any]]) -> ProfileResult:
     result = ProfileResult(first["model"], [tuple(s) for s in first["input_shape"]], first["batch"],
                            stats, samples_ms, environment=env, runtime=first.get("runtime", "eager"))
     result.processes = [_summary(run) for run in runs]
-    result.warnings = warnings(samples_ms, stats.cv, env) + _spread_warning(runs)
+    result.warnings = noise_warnings(samples_ms, stats.cv, env) + _spread_warning(runs)
     return result
 
 

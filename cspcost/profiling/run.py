@@ -18,7 +18,7 @@ from torch import nn
 from cspcost.errors import MetaDeviceError, UsageError
 from cspcost.profiling.device import timer_for
 from cspcost.profiling.loading import gc_paused, largest_batch, load_model  # noqa: F401 - re-exported
-from cspcost.profiling.noise import load_meter, warnings
+from cspcost.profiling.noise import load_meter, noise_warnings
 from cspcost.profiling.peaks import DevicePeaks, measure_peaks
 from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
 from cspcost.profiling.runtimes import RUNTIMES, get_runtime
@@ -132,7 +132,7 @@ def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks 
                                summarize(samples), [s * 1e3 for s in samples], depth=depth,
                                runtime=spec.runtime)
         result.environment = {**bench.environment(), **_settings(result, spec, number), **load, **memory}
-        result.warnings = warnings(result.samples_ms, result.latency.cv, result.environment)
+        result.warnings = noise_warnings(result.samples_ms, result.latency.cv, result.environment)
         if spec.per_layer:
             _add_layers(result, bench, entry, peaks, clock, progress)
     return result
