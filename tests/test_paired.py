@@ -199,7 +199,7 @@ def test_merge_profiles_pools_samples_and_warns_on_disagreement() -> None:
     runs = iter([run([10.0, 10.0, 10.0]), run([12.0, 12.0, 12.0])])
     merged = processes.profile_processes(ProfileSpec(("m",)), 2, lambda kind, payload: next(runs))
     assert merged.latency.runs == 6 and merged.latency.median_ms == pytest.approx(11.0)
-    assert [p["median_ms"] for p in merged.processes] == pytest.approx([10.0, 12.0])
+    assert [p["median_ms"] for p in merged.process_runs] == pytest.approx([10.0, 12.0])
     assert any("processes disagree" in w and "20%" in w for w in merged.warnings)
     with pytest.raises(UsageError, match="per-layer"):
         processes.profile_processes(ProfileSpec(("m",), per_layer=True), 2)
@@ -209,7 +209,7 @@ def test_profile_in_a_fresh_process() -> None:
     """One real worker process of a tiny zoo model (the worker path), merged with itself."""
     data = processes.run_worker("profile", ProfileSpec(("tinycsp",), warmup=1, repeat=2).to_payload())
     merged = processes.merge_profiles([data, data])
-    assert data["latency"]["runs"] == 2 and merged.latency.runs == 4 and len(merged.processes) == 2
+    assert data["latency"]["runs"] == 2 and merged.latency.runs == 4 and len(merged.process_runs) == 2
 
 
 

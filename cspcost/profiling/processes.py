@@ -80,7 +80,7 @@ def merge_profiles(runs: list[dict[str, Any]]) -> ProfileResult:
            **_worst_machine(runs)}
     result = ProfileResult(first["model"], [tuple(s) for s in first["input_shape"]], first["batch"],
                            stats, samples_ms, environment=env, runtime=first.get("runtime", "eager"))
-    result.processes = [_summary(run) for run in runs]
+    result.process_runs = [_summary(run) for run in runs]
     result.warnings = noise_warnings(samples_ms, stats.cv, env) + _spread_warning(runs)
     return result
 

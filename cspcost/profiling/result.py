@@ -161,7 +161,7 @@ class ProfileResult:
     depth: int | None = None
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)  # why the run may not be trustworthy
-    processes: list[dict[str, Any]] | None = None  # per-process summaries when merged from several
+    process_runs: list[dict[str, Any]] | None = None  # per-process summaries when merged (JSON "processes")
     runtime: str = "eager"  # the runtime the model was timed under
     mapped_time_share: float | None = None  # per layer: the runtime's time charged to a module (0-1)
     unmapped_ms: dict[str, float] = field(default_factory=dict)  # per layer: the rest, by node type
@@ -202,7 +202,7 @@ class ProfileResult:
             "throughput": {"images_per_s": self.images_per_s, "fps": self.fps},
             "environment": self.environment,
             "warnings": self.warnings,
-            "processes": self.processes,
+            "processes": self.process_runs,
             "samples_ms": self.samples_ms,
             "per_layer": self.layer_summary,
             "mapped_time_share": self.mapped_time_share,
