@@ -25,7 +25,7 @@ from cspcost.profiling.intervals import (
 )
 from cspcost.profiling.paired import _orders, build_result, paired
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import EventTimer, HostTimer, summarize, time_calls
+from cspcost.profiling.timing import EventTimer, HostTimer, sample_stats, time_calls
 
 
 class FakeClock:
@@ -192,7 +192,7 @@ def test_merge_paired_runs_spans_the_processes() -> None:
 
 def test_merge_profiles_pools_samples_and_warns_on_disagreement() -> None:
     def run(samples: list[float]) -> dict:
-        stats = summarize([s / 1e3 for s in samples])
+        stats = sample_stats([s / 1e3 for s in samples])
         return {"model": "m", "input_shape": [[1, 3, 4, 4]], "batch": 1, "samples_ms": samples,
                 "latency": stats.to_dict(), "environment": {"cpu_share": 1.0, "load_avg_1min": 0.5,
                                                              "cpu_steal_share": 0.0, "cpu_count": 2}}
@@ -241,9 +241,9 @@ def test_warnings_name_the_reason() -> None:
 
 def test_stats_cv_by_hand() -> None:
     # ms [2, 4, 6]: mean 4, sample std sqrt(((2-4)^2 + 0 + (6-4)^2) / 2) = 2 -> CV 0.5
-    s = summarize([0.002, 0.004, 0.006])
+    s = sample_stats([0.002, 0.004, 0.006])
     assert s.std_ms == pytest.approx(2.0) and s.cv == pytest.approx(0.5)
-    assert math.isnan(summarize([0.001]).cv)
+    assert math.isnan(sample_stats([0.001]).cv)
 
 
 def test_profile_reports_cv_and_warnings_from_the_fake_clock() -> None:
@@ -251,7 +251,7 @@ def test_profile_reports_cv_and_warnings_from_the_fake_clock() -> None:
 
     machine = Machine([1.0] * 3 + [1.0, 3.0] * 20)  # every other forward three times slower
     r = profile(Costs(machine, 2.0), (3, 4, 4), warmup=2, repeat=10, clock=machine.clock)
-    assert r.latency.cv == pytest.approx(summarize([s / 1e3 for s in r.samples_ms]).cv)
+    assert r.latency.cv == pytest.approx(sample_stats([s / 1e3 for s in r.samples_ms]).cv)
     assert r.latency.cv > noise.CV_MAX and r.warnings[0].startswith("high spread: CV")
     assert json.loads(r.to_json())["latency"]["cv"] == pytest.approx(r.latency.cv)
 

@@ -22,7 +22,7 @@ from cspcost.errors import UsageError
 from cspcost.files import write_atomic
 from cspcost.profiling.device import device_layer, parse_dtype, resolve_device, timer_for
 from cspcost.profiling.environment import check_threads, stamp
-from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
+from cspcost.profiling.timing import Clock, PhaseProgress, Timer, time_calls
 from cspcost.threads import thread_count
 
 # Stamp keys that must match for a cached measurement to be reused.
@@ -123,7 +123,7 @@ def measure_peaks(
     cache: bool = True,
     refresh: bool = False,
     clock: Clock = time.perf_counter,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
 ) -> DevicePeaks:
     """Peak matmul and conv GFLOP/s and memory bandwidth GB/s of a device, cached as JSON.
 
@@ -157,7 +157,7 @@ def measure_peaks(
 
 
 def _measure(dev: torch.device, dtype: torch.dtype, env: dict[str, Any], clock: Clock,
-             progress: Progress | None) -> DevicePeaks:
+             progress: PhaseProgress | None) -> DevicePeaks:
     """Run the three micro-benchmarks."""
     sizes = SIZES[dev.type]
     results = []

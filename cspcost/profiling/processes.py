@@ -27,7 +27,7 @@ from cspcost.profiling.paired_result import PairedResult, build_result
 from cspcost.profiling.result import ProfileResult
 from cspcost.profiling.runtimes.onnx_export import FOLDER_ENV
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import summarize
+from cspcost.profiling.timing import sample_stats
 
 Runner = Callable[[str, dict[str, Any]], dict[str, Any]]  # (kind, spec payload) -> the result's dict
 SPREAD_MAX = 0.10  # per-process medians further apart than this (relative) get a warning
@@ -75,7 +75,7 @@ def merge_profiles(runs: list[dict[str, Any]]) -> ProfileResult:
     """One ProfileResult from the JSON of several processes' profiles (samples pooled)."""
     first = runs[0]
     samples_ms = [x for run in runs for x in run["samples_ms"]]
-    stats = summarize([x / 1e3 for x in samples_ms])
+    stats = sample_stats([x / 1e3 for x in samples_ms])
     env = {**first["environment"], "processes": len(runs), "runs": stats.runs,
            **_worst_machine(runs)}
     result = ProfileResult(first["model"], [tuple(s) for s in first["input_shape"]], first["batch"],

@@ -34,7 +34,7 @@ from cspcost.profiling.runtimes.base import ModuleTimes
 from cspcost.profiling.timing import Stats, spearman
 from cspcost.walk.metrics import ancestor
 
-SUMMED = ["ops", "measured_ms", "flops", "cio_elems", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
+LAYER_SUM_COLUMNS = ["ops", "measured_ms", "flops", "cio_elems", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
 LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "latency_ms", "time_share", "flops", "flops_share",
                  "share_gap", "bytes_moved", "achieved_gflops", "achieved_gbs", "intensity",
                  "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency", "cio_elems", "cio_share"]
@@ -79,7 +79,7 @@ def at_depth(raw: pd.DataFrame, depth: int | None, types: dict[str, str]) -> pd.
     if depth is None:
         return raw
     names = raw["name"].map(lambda n: ancestor(n, depth))
-    summed = [c for c in SUMMED if c in raw]  # frames from before the CIO column lack it
+    summed = [c for c in LAYER_SUM_COLUMNS if c in raw]  # frames from before the CIO column lack it
     grouped = raw.groupby(names, sort=False)[summed].sum(min_count=1).reset_index()
     grouped["type"] = grouped["name"].map(lambda n: types.get(n, "?"))
     return grouped

@@ -24,7 +24,7 @@ from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
 from cspcost.profiling.runtimes import RUNTIMES, get_runtime
 from cspcost.profiling.session import Bench, Entry, open_bench, time_entry
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import Clock, Progress, Timer, summarize
+from cspcost.profiling.timing import Clock, PhaseProgress, Timer, sample_stats
 from cspcost.walk.analysis import analyze
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def profile(
     peaks: DevicePeaks | bool = True,
     clock: Clock = time.perf_counter,
     timer: Timer | None = None,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
     processes: int = 1,
     runtime: str | Sequence[str] = "eager",
     precision: str = "f32",
@@ -119,7 +119,7 @@ def _names(runtimes: str | Sequence[str]) -> list[str]:
 
 
 def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks | bool = True,
-             clock: Clock = time.perf_counter, timer: Timer | None = None, progress: Progress | None = None,
+             clock: Clock = time.perf_counter, timer: Timer | None = None, progress: PhaseProgress | None = None,
              cache_dir: str | None = None) -> ProfileResult:
     """``profile`` of one model under one runtime, in this process."""
     get_runtime(spec.runtime)
@@ -129,7 +129,7 @@ def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks 
         with load_meter(bench.threads) as load, bench.device.memory() as memory:
             samples, number = time_entry(entry, spec, measure, progress)
         result = ProfileResult(entry.name, [tuple(t.shape) for t in entry.inputs], spec.batch,
-                               summarize(samples), [s * 1e3 for s in samples], depth=depth,
+                               sample_stats(samples), [s * 1e3 for s in samples], depth=depth,
                                runtime=spec.runtime)
         result.environment = {**bench.environment(), **_settings(result, spec, number), **load, **memory}
         result.warnings = noise_warnings(result.samples_ms, result.latency.cv, result.environment)
@@ -138,7 +138,7 @@ def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks 
     return result
 
 
-def _runtimes_paired(spec: ProfileSpec, processes: int, progress: Progress | None,
+def _runtimes_paired(spec: ProfileSpec, processes: int, progress: PhaseProgress | None,
                      cache_dir: str | None) -> PairedResult:
     """One model under several runtimes, interleaved in rounds, ratios against the first runtime."""
     from cspcost.profiling.paired import paired_spec
@@ -177,7 +177,7 @@ def _settings(result: ProfileResult, spec: ProfileSpec, number: int) -> dict[str
 
 
 def _add_layers(result: ProfileResult, bench: Bench, entry: Entry, peaks: DevicePeaks | bool,
-                clock: Clock, progress: Progress | None) -> None:
+                clock: Clock, progress: PhaseProgress | None) -> None:
     """Time each layer under the runtime, join with the walker's costs and the roofline, summarise."""
     runs = min(result.latency.runs, MAX_LAYER_RUNS)
     if progress:
@@ -206,7 +206,7 @@ def _walker_layers(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, d
         return analyze(model, sizes, batch, dtype=dtype, device=str(dev)).layers
 
 
-def _peaks(peaks: DevicePeaks | bool, bench: Bench, progress: Progress | None) -> DevicePeaks | None:
+def _peaks(peaks: DevicePeaks | bool, bench: Bench, progress: PhaseProgress | None) -> DevicePeaks | None:
     """The peaks to use: given, cached (measured once), or none."""
     if isinstance(peaks, DevicePeaks):
         return peaks
