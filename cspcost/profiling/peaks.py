@@ -3,6 +3,7 @@
 Each peak is the best of a few timed runs (the least disturbed one: a peak is what the device can
 do, not what it typically does). Bandwidth counts bytes read plus bytes written, the same
 convention as the walker's ``bytes_read + bytes_written``, so a copy of N bytes moves 2N.
+This module is also the library side of ``cspcost device`` (the CLI only prints ``measure_peaks``).
 """
 from __future__ import annotations
 
