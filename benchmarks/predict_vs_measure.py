@@ -26,7 +26,6 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 ZOO = ["resnet10", "cspresnet10", "resnet50", "cspresnet50", "resnext50", "cspresnext50", "darknet53",

@@ -14,7 +14,7 @@ from torch import nn
 
 from cspcost.latency import fit
 from cspcost.latency.explain import explain_frames
-from cspcost.latency.machine import ClassFit, MachineFileError, MachineProfile, check_fits, from_dict, load, save
+from cspcost.latency.machine import ClassFit, MachineFileError, MachineProfile, check_fits, load, save
 from cspcost.latency.neighbours import correction
 from cspcost.latency.opclass import CLASSES, classify
 from cspcost.latency.predict import predict

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from cspcost.cli import app
 from cspcost.errors import MissingExtraError, UsageError
-from cspcost.profiling import processes
 from cspcost.profiling.paired import paired
 from cspcost.profiling.paired_result import PairedResult
 from cspcost.profiling.run import profile
