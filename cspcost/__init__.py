@@ -17,6 +17,7 @@ _LAZY = {
     "peers": "crosscheck.engine", "PeersResult": "crosscheck.engine",
     "calibrate": "latency.api", "predict": "latency.api", "explain": "latency.api",
     "Prediction": "latency.predict", "Explanation": "latency.explain", "MachineProfile": "latency.machine",
+    "write_html": "render.html",
 }
 
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the same names, typed for checkers and IDEs (never imported
     from cspcost.profiling.peaks import DevicePeaks, measure_peaks
     from cspcost.profiling.result import ProfileResult
     from cspcost.profiling.run import profile
+    from cspcost.render.html import write_html
     from cspcost.sources import list_models
     from cspcost.structure import find_csp
     from cspcost.walk.analysis import AnalysisResult, analyze

@@ -11,11 +11,13 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from cspcost.comparison.engine import tabulate
+from cspcost.comparison.engine import Comparison, tabulate
 from cspcost.comparison.output import write_report
 from cspcost.render.export import to_csv, to_markdown
 from cspcost.files import write_atomic
 from cspcost.render.folders import check_output_path, written_whole
+from cspcost.render.html import available as html_available
+from cspcost.render.html import write_plotly_js
 from cspcost.render.tables import rounded
 from cspcost.walk.analysis import AnalysisResult, analyze
 
@@ -87,10 +89,10 @@ def modern_comparisons(out: Path) -> tuple[list[Path], list[str]]:
     for convention, size, specs in MODERN:
         results = [analyze(spec, size, convention=convention) for spec in specs]
         folder = _modern_dir(specs)
-        written += write_report(tabulate(results), out / folder)
+        written += _pair_report(tabulate(results), out, folder)
         totals = ", ".join(f"{spec.partition(':')[2].removesuffix('.yaml')} {r.totals['flops'] / 1e9:.2f} GFLOPs "
                            f"{r.totals['params'] / 1e6:.2f} M" for spec, r in zip(specs, results))
-        lines.append(f"- [{' vs '.join(specs)}]({folder}/summary.md) ({convention}): {totals}")
+        lines.append(f"- [{' vs '.join(specs)}]({folder}/summary.md){_interactive(folder)} ({convention}): {totals}")
     return written, lines
 
 
@@ -113,7 +115,7 @@ def _write_zoo_report(out: Path, progress: Callable[[int, int], None] | None) ->
         for name in pair:
             if name not in analyses:
                 analyses[name] = analyze(name, convention="darknet")
-        written += write_report(tabulate([analyses[name] for name in pair]), out / "_vs_".join(pair))
+        written += _pair_report(tabulate([analyses[name] for name in pair]), out, "_vs_".join(pair))
         if progress:
             progress(i + 1, steps)
     frame = table3(analyses)
@@ -123,7 +125,8 @@ def _write_zoo_report(out: Path, progress: Callable[[int, int], None] | None) ->
              "windows; CIO over conv, pool and global-pool layers).", "",
              "## Table 3: the paper's figures beside cspcost's", "", to_markdown(frame),
              "## CSP models against their baselines", ""]
-    index += [f"- [{' vs '.join(pair)}]({'_vs_'.join(pair)}/summary.md)" for pair in pairs]
+    index += [f"- [{' vs '.join(pair)}]({'_vs_'.join(pair)}/summary.md){_interactive('_vs_'.join(pair))}"
+              for pair in pairs]
     index += [""] + _modern_sections(out, written)
     if progress:
         progress(steps - 1, steps)
@@ -132,10 +135,26 @@ def _write_zoo_report(out: Path, progress: Callable[[int, int], None] | None) ->
               "with 95% intervals and the environment stamp, written by `cspcost report --latency` "
               "(`--runtime eager,onnxruntime,openvino`: one ratio column per runtime; it measures: run it on a "
               "quiet machine)."]
+    if html_available():  # one plotly.js for every index.html (each would be ~5 MB with it embedded)
+        index += ["", "Each pair's `index.html` is an interactive report (open it in a browser; it loads "
+                  "`plotly.min.js` from this folder, so keep the two together)."]
+        written.append(write_plotly_js(out))
     write_atomic(out / "README.md", "\n".join(index) + "\n")
     if progress:
         progress(steps, steps)
     return [*written, out / "README.md"]
+
+
+def _pair_report(comparison: Comparison, out: Path, folder: str) -> list[Path]:
+    """A comparison's charts and summary.md, and its interactive index.html (with plotly installed)
+    loading the one plotly.min.js at the report's root."""
+    plotly_src = "../" * len(Path(folder).parts) + "plotly.min.js" if html_available() else None
+    return write_report(comparison, out / folder, plotly_src=plotly_src)
+
+
+def _interactive(folder: str) -> str:
+    """The index's link to a pair's interactive report, when one is written."""
+    return f" ([interactive]({folder}/index.html))" if html_available() else ""
 
 
 def _modern_sections(out: Path, written: list[Path]) -> list[str]:

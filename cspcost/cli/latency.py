@@ -7,6 +7,7 @@ import typer
 
 from cspcost.cli.app import _reporting, app, err
 from cspcost.cli.options import (
+    _HTML_HELP,
     _MODEL_HELP,
 )
 from cspcost.cli.output import (
@@ -48,6 +49,7 @@ def profile_cmd(
     runtime: str = typer.Option("eager", "--runtime", "-r", help=_RUNTIME_HELP),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO's inference precision: f32 (comparable with the others) or default (the runtime's own, bf16 on AVX-512-bf16 CPUs)."),
     onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default onnx/ in the cache directory: $CSPCOST_CACHE_DIR or ~/.cache/cspcost)."),
+    html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP + " Implies --per-layer."),
     fmt: FormatOption = Format.table,
 ) -> None:
     """Real latency: median, IQR, throughput, spread (CV) with warnings when a run is unstable; per layer with --per-layer.
@@ -60,12 +62,22 @@ def profile_cmd(
     * `cspcost profile resnet10 --processes 3` (three fresh processes, merged)
     * `cspcost profile timm:cspresnet50 --runtime onnxruntime --per-layer` (per layer under ORT)
     * `cspcost profile resnet50 --runtime eager,onnxruntime,openvino` (interleaved, ratios to eager)
+    * `cspcost profile resnet10 --html r10.html` (interactive report: measured and predicted time per layer)
     """
     with _reporting():
+        from cspcost.errors import UsageError
         from cspcost.profiling.paired_result import PairedResult
         from cspcost.profiling.run import profile
+        from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
+        if html is not None:
+            check_target(html)
+            if processes != 1:
+                raise UsageError("--html shows per-layer times, measured in one process; drop --processes")
+            if "," in runtime:
+                raise UsageError("--html shows one runtime's per-layer times; give one --runtime")
+            per_layer = True
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
@@ -74,6 +86,8 @@ def profile_cmd(
         if isinstance(result, PairedResult):
             _emit_runtimes(result, fmt)
         else:
+            if html:
+                err.print(f"wrote {write_html(html, result)}")
             _emit_profile(result, fmt, top)
 
 

@@ -11,6 +11,7 @@ from cspcost.cli.prediction import _MACHINE_HELP, _RUNTIME_HELP, machine_file
 from cspcost.cli.options import (
     _CIO_HELP,
     _CONVENTION_HELP,
+    _HTML_HELP,
     _MODEL_HELP,
     Cio,
     ConventionName,
@@ -52,6 +53,7 @@ def analyze_cmd(
     predict: bool = typer.Option(False, "--predict", help="Also predict latency per layer (predicted_ms, bound) and in total, from the meta capture and a calibrated machine file."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
     runtime: Optional[str] = typer.Option(None, "--runtime", help=_RUNTIME_HELP),
+    html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
     fmt: FormatOption = Format.table,
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write to this file (atomically) instead of stdout."),
 ) -> None:
@@ -68,15 +70,19 @@ def analyze_cmd(
     * `cspcost analyze cspresnext50 --csp` (the CSP blocks: gamma, fusion, FLOPs/params/CIO by role)
     * `cspcost analyze cspmobilenetv2 --predict` (predicted latency per layer: eager, this machine)
     * `cspcost analyze ultralytics:yolo11n.yaml --predict --machine docs/machines/jetson_orin_nano.json` (roofline bounds)
+    * `cspcost analyze ultralytics:yolo11x.yaml --html yolo11x.html` (interactive report, one file)
     """
     with _reporting(strict_option=True):
         from cspcost.render.folders import check_output_path
+        from cspcost.render.html import check_target, write_html
         from cspcost.structure import find_csp
         from cspcost.walk.analysis import analyze
 
         check_output_path(output, "--output")
         check_output_path(graph, "--graph")
         _settle_heap()
+        if html is not None:
+            check_target(html)  # before the analysis: a bad path fails fast
         shape = _input_shape(input, size)
         result = analyze(model, shape, batch, device=device, convention=convention.value,
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, shortcut_flops=shortcut_flops,
@@ -96,6 +102,8 @@ def analyze_cmd(
             assert result.graph is not None  # analyze always records the dataflow
             write_atomic(graph, graph_text(result.graph, graph, op_roles(result.graph)))
             err.print(f"wrote {graph}")
+        if html:
+            err.print(f"wrote {write_html(html, result)}")
         _emit(_format_analysis(result, fmt, top, sort), output)
 
 
@@ -159,6 +167,7 @@ def compare_cmd(
     predict: bool = typer.Option(False, "--predict", help="Also the predicted latency and its ratio vs the first model, beside the FLOPs and CIO ratios."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="With --profile: the runtime every model runs under: eager (default), compile, onnxruntime or openvino. With --predict: the runtime to predict for, eager or onnxruntime (default: the machine file's, else eager)."),
+    html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
     fmt: FormatOption = Format.table,
 ) -> None:
     """Models side by side: params, MACs, FLOPs, CIO, bytes, the computational bottleneck, peak memory.
@@ -172,20 +181,24 @@ def compare_cmd(
     * `cspcost compare resnet10 cspresnet10 --profile --format json`
     * `cspcost compare mobilenetv2 cspmobilenetv2 --predict --profile` (predicted vs measured latency ratio)
     * `cspcost compare resnet10 cspresnet10 --profile --runtime onnxruntime` (paired under ONNX Runtime)
+    * `cspcost compare resnet10 cspresnet10 --html r10.html` (interactive report, one file; with --profile, per-layer times)
     """
     with _reporting():
         from cspcost.comparison.engine import compare
         from cspcost.comparison.output import default_folder, write_report
         from cspcost.errors import UsageError
         from cspcost.render.folders import check_output_path
+        from cspcost.render.html import check_target, write_html
         from cspcost.shapes import parse_input
 
         check_output_path(out, "--out")
+        if html is not None:
+            check_target(html)
         _settle_heap()
         if runtime is not None and not (profile or predict or machine):
             raise UsageError("--runtime applies to --profile and --predict; add one of them")
-        latency = (_latency_measurer(batch, profile_device, rounds, processes, plot or bool(out), runtime or "eager")
-                   if profile else None)
+        latency = (_latency_measurer(batch, profile_device, rounds, processes, plot or bool(out) or bool(html),
+                                     runtime or "eager") if profile else None)
         result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
@@ -198,6 +211,8 @@ def compare_cmd(
             target = out or default_folder(models)
             for path in write_report(result, target, depth):
                 err.print(f"wrote {path}")
+        if html:
+            err.print(f"wrote {write_html(html, result)}")
         _emit_comparison(result, fmt)
 
 

@@ -22,6 +22,9 @@ _CONVENTION_HELP = ("pytorch (every op and parameter), darknet (the CSPNet paper
 _CIO_HELP = "CIO: hardnet (conv layers, HarDNet's definition), hardnet-fc (conv + FC as 1x1 conv) or cspnet (also pools). Default: hardnet; cspnet under darknet."
 
 
+_HTML_HELP = "Also write an interactive report to this .html file: one self-contained file (plotly.js embedded, ~5 MB) that opens offline in any browser."
+
+
 _MODEL_HELP = "Zoo name, timm:NAME, torchvision:NAME, ultralytics:NAME.yaml, a .yaml (Ultralytics) or .cfg (darknet) file, path/to/file.py:factory or package.module:factory."
 
 

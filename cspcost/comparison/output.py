@@ -99,10 +99,14 @@ def _folder_part(spec: str) -> str:
     return name
 
 
-def write_report(comparison: Comparison, out: str | Path, depth: int = 2) -> list[Path]:
+def write_report(comparison: Comparison, out: str | Path, depth: int = 2, plotly_src: str | None = None) -> list[Path]:
     """Charts and summary.md into the folder ``out``, written whole (an earlier report's files go,
-    others' stay; see ``render.folders``); returns every file written, under ``out``."""
+    others' stay; see ``render.folders``); returns every file written, under ``out``. With
+    ``plotly_src`` (plotly.min.js's URL relative to the folder) also index.html, the interactive report."""
+    from cspcost.render.html import write_html
+
     with written_whole(out) as tmp:
         files = write_charts(comparison, tmp, depth)
         write_atomic(tmp / "summary.md", summary_markdown(comparison, files))
-    return [Path(out) / f.relative_to(tmp) for f in [*files, tmp / "summary.md"]]
+        pages = [write_html(tmp / "index.html", comparison, plotly_src)] if plotly_src else []
+    return [Path(out) / f.relative_to(tmp) for f in [*files, tmp / "summary.md", *pages]]

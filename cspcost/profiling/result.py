@@ -166,6 +166,7 @@ class ProfileResult:
     mapped_time_share: float | None = None  # per layer: the runtime's time charged to a module (0-1)
     unmapped_ms: dict[str, float] = field(default_factory=dict)  # per layer: the rest, by node type
     fused_away: dict[str, list[str]] = field(default_factory=dict)  # module -> modules fused into it
+    analysis: Any = field(default=None, repr=False)  # the walker's AnalysisResult behind the per-layer join
 
     @property
     def fps(self) -> float:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -186,9 +185,9 @@ def _add_layers(result: ProfileResult, bench: Bench, entry: Entry, peaks: Device
         times = entry.prepared.layer_times(runs)
     if times is None:
         raise UsageError(f"--per-layer: the {entry.runtime} runtime cannot time layers")
-    walker = _walker_layers(entry.model, entry.sizes, result.batch, bench.dtype, bench.device.device)
+    result.analysis = _walker(entry.model, entry.sizes, result.batch, bench.dtype, bench.device.device)
     device_peaks = _peaks(peaks, bench, progress)
-    result.raw_layers = join_layers(walker, times, device_peaks)
+    result.raw_layers = join_layers(result.analysis.layers, times, device_peaks)
     result.layer_summary = layer_summary(result.raw_layers, times, result.latency.median_ms)
     result.peaks = device_peaks
     result.module_types = {n or "(root)": type(m).__name__ for n, m in entry.model.named_modules()}
@@ -197,13 +196,13 @@ def _add_layers(result: ProfileResult, bench: Bench, entry: Entry, peaks: Device
     result.fused_away = times.fused_away
 
 
-def _walker_layers(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: torch.dtype,
-                   dev: torch.device) -> pd.DataFrame:
-    """The walker's per-layer costs: on meta, or on the device for a model meta cannot run."""
+def _walker(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: torch.dtype,
+            dev: torch.device) -> Any:
+    """The walker's analysis (per-layer costs): on meta, or on the device for a model meta cannot run."""
     try:
-        return analyze(model, sizes, batch, dtype=dtype).layers
+        return analyze(model, sizes, batch, dtype=dtype)
     except MetaDeviceError:
-        return analyze(model, sizes, batch, dtype=dtype, device=str(dev)).layers
+        return analyze(model, sizes, batch, dtype=dtype, device=str(dev))
 
 
 def _peaks(peaks: DevicePeaks | bool, bench: Bench, progress: PhaseProgress | None) -> DevicePeaks | None:
