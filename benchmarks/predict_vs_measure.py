@@ -26,7 +26,6 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 ZOO = ["resnet10", "cspresnet10", "resnet50", "cspresnet50", "resnext50", "cspresnext50", "darknet53",
@@ -204,7 +203,7 @@ def _ort_version() -> str:
 
 def _write(report: dict[str, Any], stem: str) -> str:
     """Write the .json and .md files whole; the Markdown text."""
-    from cspcost.render.files import write_atomic
+    from cspcost.files import write_atomic
 
     text = _markdown(report)
     write_atomic(f"{stem}.json", json.dumps(report, indent=2, default=str) + "\n")

@@ -34,7 +34,8 @@ class CacheWarning(UserWarning):
 
 
 def default_dir() -> Path:
-    """``$CSPCOST_CACHE_DIR``, else the user cache dir: ``$XDG_CACHE_HOME/cspcost`` or ``~/.cache/cspcost``
+    """The one cspcost cache directory (check's entries, device peaks, machine files, ONNX exports):
+    ``$CSPCOST_CACHE_DIR``, else the user cache dir: ``$XDG_CACHE_HOME/cspcost`` or ``~/.cache/cspcost``
     (``%LOCALAPPDATA%\\cspcost\\cache`` on Windows, ``~/Library/Caches/cspcost`` on macOS)."""
     if os.environ.get(ENV):
         return Path(os.environ[ENV])
@@ -43,6 +44,24 @@ def default_dir() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "cspcost"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cspcost"
+
+
+def warn_unwritable(what: str, where: str | Path, exc: BaseException) -> None:
+    """One warning line for a cache that could not be written: the result is kept, not cached."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    warnings.warn(f"cannot write the {what} cache {where}: {reason}; the result is kept but not cached "
+                  f"(choose another directory with {ENV})", CacheWarning, stacklevel=3)
+
+
+def unwritable_reason(directory: Path) -> BaseException | None:
+    """Why files cannot be created in ``directory`` (made if missing), or None when they can."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _digest(path: str) -> str | None:

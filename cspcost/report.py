@@ -14,7 +14,7 @@ import pandas as pd
 from cspcost.comparison.engine import Comparison, tabulate
 from cspcost.comparison.output import write_report
 from cspcost.render.export import to_csv, to_markdown
-from cspcost.render.files import write_atomic
+from cspcost.files import write_atomic
 from cspcost.render.folders import check_output_path, written_whole
 from cspcost.render.html import available as html_available
 from cspcost.render.html import write_plotly_js

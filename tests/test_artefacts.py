@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cspcost.cli import app
-from cspcost.render.files import atomic_path, write_atomic, write_bytes_atomic
+from cspcost.files import atomic_path, write_atomic, write_bytes_atomic
 
 runner = CliRunner()
 

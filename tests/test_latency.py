@@ -14,7 +14,7 @@ from torch import nn
 
 from cspcost.latency import fit
 from cspcost.latency.explain import explain_frames
-from cspcost.latency.machine import ClassFit, MachineFileError, MachineProfile, check_fits, from_dict, load, save
+from cspcost.latency.machine import ClassFit, MachineFileError, MachineProfile, check_fits, load, save
 from cspcost.latency.neighbours import correction
 from cspcost.latency.opclass import CLASSES, classify
 from cspcost.latency.predict import predict
@@ -260,3 +260,20 @@ def test_api_predict_and_compare_ratio() -> None:
                               (8, 16, 16)).table
     assert table["predicted_ratio"].iloc[1] == pytest.approx(b.predicted_ms / a.predicted_ms)
     assert table["flops_ratio"].iloc[1] == pytest.approx(table["flops"].iloc[1] / table["flops"].iloc[0])
+
+
+def test_unwritable_machine_cache_warns_and_keeps_the_calibration(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: a calibration made while the cache folder cannot be written (a path under a regular
+    file, so root too) is returned with one warning, and said to be uncached."""
+    from cspcost.cache import CacheWarning
+    from cspcost.latency import engine
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("CSPCOST_CACHE_DIR", str(blocker / "sub"))
+    profile = _machine()
+    monkeypatch.setattr(engine, "calibrate", lambda *a, **k: profile)
+    with pytest.warns(CacheWarning, match=r"cannot write the machine file cache .*a-file/sub") as record:
+        got, notes = engine.machine_for(None, "eager", 1)
+    assert got is profile and len(record) == 1 and notes[-1].endswith("(not cached)")

@@ -25,7 +25,7 @@ from cspcost.profiling.intervals import (
 )
 from cspcost.profiling.paired import _orders, build_result, paired
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import EventTimer, HostTimer, summarize, time_calls
+from cspcost.profiling.timing import EventTimer, HostTimer, sample_stats, time_calls
 
 
 class FakeClock:
@@ -192,14 +192,14 @@ def test_merge_paired_runs_spans_the_processes() -> None:
 
 def test_merge_profiles_pools_samples_and_warns_on_disagreement() -> None:
     def run(samples: list[float]) -> dict:
-        stats = summarize([s / 1e3 for s in samples])
+        stats = sample_stats([s / 1e3 for s in samples])
         return {"model": "m", "input_shape": [[1, 3, 4, 4]], "batch": 1, "samples_ms": samples,
                 "latency": stats.to_dict(), "environment": {"cpu_share": 1.0, "load_avg_1min": 0.5,
                                                              "cpu_steal_share": 0.0, "cpu_count": 2}}
     runs = iter([run([10.0, 10.0, 10.0]), run([12.0, 12.0, 12.0])])
     merged = processes.profile_processes(ProfileSpec(("m",)), 2, lambda kind, payload: next(runs))
     assert merged.latency.runs == 6 and merged.latency.median_ms == pytest.approx(11.0)
-    assert [p["median_ms"] for p in merged.processes] == pytest.approx([10.0, 12.0])
+    assert [p["median_ms"] for p in merged.process_runs] == pytest.approx([10.0, 12.0])
     assert any("processes disagree" in w and "20%" in w for w in merged.warnings)
     with pytest.raises(UsageError, match="per-layer"):
         processes.profile_processes(ProfileSpec(("m",), per_layer=True), 2)
@@ -209,7 +209,7 @@ def test_profile_in_a_fresh_process() -> None:
     """One real worker process of a tiny zoo model (the worker path), merged with itself."""
     data = processes.run_worker("profile", ProfileSpec(("tinycsp",), warmup=1, repeat=2).to_payload())
     merged = processes.merge_profiles([data, data])
-    assert data["latency"]["runs"] == 2 and merged.latency.runs == 4 and len(merged.processes) == 2
+    assert data["latency"]["runs"] == 2 and merged.latency.runs == 4 and len(merged.process_runs) == 2
 
 
 
@@ -227,9 +227,9 @@ def test_a_failing_worker_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_warnings_name_the_reason() -> None:
     quiet = {"cpu_share": 0.99, "cpu_steal_share": 0.0, "load_avg_1min": 1.0, "cpu_count": 2,
              "cpu_mhz_start": 2000.0, "cpu_mhz_end": 2010.0}
-    assert noise.warnings([10.0] * 20, 0.01, quiet) == []
+    assert noise.noise_warnings([10.0] * 20, 0.01, quiet) == []
     busy = {**quiet, "cpu_share": 0.6, "cpu_steal_share": 0.12, "load_avg_1min": 3.5, "cpu_mhz_end": 2400.0}
-    found = noise.warnings([10.0] * 10 + [13.0] * 10, 0.15, busy)
+    found = noise.noise_warnings([10.0] * 10 + [13.0] * 10, 0.15, busy)
     assert found == ["high spread: CV 15% > 10% (run-to-run variation)",
                      "drift: the median moved +30% from the first to the second half of the runs",
                      "CPU steal 12%: the hypervisor ran other guests on these cores",
@@ -241,9 +241,9 @@ def test_warnings_name_the_reason() -> None:
 
 def test_stats_cv_by_hand() -> None:
     # ms [2, 4, 6]: mean 4, sample std sqrt(((2-4)^2 + 0 + (6-4)^2) / 2) = 2 -> CV 0.5
-    s = summarize([0.002, 0.004, 0.006])
+    s = sample_stats([0.002, 0.004, 0.006])
     assert s.std_ms == pytest.approx(2.0) and s.cv == pytest.approx(0.5)
-    assert math.isnan(summarize([0.001]).cv)
+    assert math.isnan(sample_stats([0.001]).cv)
 
 
 def test_profile_reports_cv_and_warnings_from_the_fake_clock() -> None:
@@ -251,7 +251,7 @@ def test_profile_reports_cv_and_warnings_from_the_fake_clock() -> None:
 
     machine = Machine([1.0] * 3 + [1.0, 3.0] * 20)  # every other forward three times slower
     r = profile(Costs(machine, 2.0), (3, 4, 4), warmup=2, repeat=10, clock=machine.clock)
-    assert r.latency.cv == pytest.approx(summarize([s / 1e3 for s in r.samples_ms]).cv)
+    assert r.latency.cv == pytest.approx(sample_stats([s / 1e3 for s in r.samples_ms]).cv)
     assert r.latency.cv > noise.CV_MAX and r.warnings[0].startswith("high spread: CV")
     assert json.loads(r.to_json())["latency"]["cv"] == pytest.approx(r.latency.cv)
 

@@ -87,3 +87,16 @@ def test_cuda_peaks_without_a_gpu() -> None:
 def test_cuda_peaks() -> None:
     p = measure_peaks("cuda", cache=False)
     assert p.device.startswith("cuda") and p.bandwidth_gbs > 0 and p.stamp["device_name"]
+
+
+def test_unwritable_cache_warns_and_keeps_the_measurement(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Issue 23: a cache folder under a regular file cannot be made (as root too): one warning, the
+    peaks still come back."""
+    from cspcost.cache import CacheWarning
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("CSPCOST_CACHE_DIR", str(blocker / "sub"))
+    with pytest.warns(CacheWarning, match=r"cannot write the device peaks cache .*a-file/sub") as record:
+        p = measure_peaks("cpu", threads=1, clock=StepClock())
+    assert len(record) == 1 and p.matmul_gflops == pytest.approx(2 * 64**3 / 1e-3 / 1e9)

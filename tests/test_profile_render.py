@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cspcost.cli import app
 from cspcost.profiling.result import ProfileResult
-from cspcost.profiling.timing import summarize
+from cspcost.profiling.timing import sample_stats
 from cspcost.render import tables, views
 
 RAW_FLOAT = re.compile(r"\d+\.\d{6,}")  # a float printed with six or more decimals
@@ -63,7 +63,7 @@ def _result() -> ProfileResult:
     env = {"device": "cpu", "dtype": "float32", "threads": 1, "cpu_model": "Some CPU @ 3.60GHz",
            "device_name": "Some CPU @ 3.60GHz", "cpu_count": 2, "torch": "2.14.1",
            "load_avg_1min": 0.51234, "cpu_share": 0.9993248294579581, "cpu_steal_share": 0.0}
-    return ProfileResult("resnet10", [(1, 3, 256, 256)], 1, summarize(samples), [s * 1e3 for s in samples],
+    return ProfileResult("resnet10", [(1, 3, 256, 256)], 1, sample_stats(samples), [s * 1e3 for s in samples],
                          environment=env)
 
 

@@ -18,7 +18,7 @@ from cspcost.profiling.result import at_depth, derive, join_layers, rank_correla
 from cspcost.profiling.layers import LayerTimes
 from cspcost.profiling.peaks import DevicePeaks
 from cspcost.profiling.run import largest_batch, profile
-from cspcost.profiling.timing import spearman, summarize, time_budget, time_calls
+from cspcost.profiling.timing import spearman, sample_stats, time_budget, time_calls
 from nets import MetaHostile, MixNet
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -86,7 +86,7 @@ PEAKS = DevicePeaks("cpu", matmul_gflops=100.0, conv_gflops=50.0, bandwidth_gbs=
 
 def test_summarize_known_samples() -> None:
     # sorted ms [1, 2, 3, 4, 100]; percentile q at position q/100 * (n - 1) = q/100 * 4
-    s = summarize([0.001, 0.002, 0.003, 0.004, 0.100])
+    s = sample_stats([0.001, 0.002, 0.003, 0.004, 0.100])
     assert s.runs == 5
     assert s.median_ms == pytest.approx(3.0)  # position 2
     assert s.p10_ms == pytest.approx(1.4)  # position 0.4: 1 + 0.4 * (2 - 1)
@@ -97,10 +97,10 @@ def test_summarize_known_samples() -> None:
 
 
 def test_summarize_is_order_free_and_rejects_empty() -> None:
-    assert summarize([0.004, 0.1, 0.001, 0.003, 0.002]) == summarize([0.001, 0.002, 0.003, 0.004, 0.1])
-    assert summarize([0.005]).p90_ms == pytest.approx(5.0)
+    assert sample_stats([0.004, 0.1, 0.001, 0.003, 0.002]) == sample_stats([0.001, 0.002, 0.003, 0.004, 0.1])
+    assert sample_stats([0.005]).p90_ms == pytest.approx(5.0)
     with pytest.raises(ValueError):
-        summarize([])
+        sample_stats([])
 
 
 def test_spearman() -> None:

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from cspcost.cli import app
 from cspcost.errors import MissingExtraError, UsageError
-from cspcost.profiling import processes
 from cspcost.profiling.paired import paired
 from cspcost.profiling.paired_result import PairedResult
 from cspcost.profiling.run import profile
@@ -371,3 +370,49 @@ def test_profiling_has_no_import_circle() -> None:
     for module in sorted(modules):
         visit(module, [])
     assert "cspcost.profiling.runtimes.onnxrt" in modules and len(modules) > 20
+
+
+def test_unwritable_onnx_cache_exports_into_a_temporary_folder(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: an ONNX cache folder that cannot be made (under a regular file, so root too) costs
+    one warning; the model is exported into a temporary folder instead."""
+    from cspcost.cache import CacheWarning
+    from cspcost.profiling.runtimes.onnx_export import export_onnx
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    class Program:
+        def save(self, path: str) -> None:
+            Path(path).write_bytes(b"onnx")
+
+    monkeypatch.setattr(torch.onnx, "export", lambda *a, **k: Program())
+    with pytest.warns(CacheWarning, match=r"cannot write the ONNX export cache .*a-file/sub") as record:
+        exported = export_onnx(nn.Linear(2, 4), [torch.randn(1, 2)], str(blocker / "sub"))
+    assert len(record) == 1 and not exported.cached and exported.path.read_bytes() == b"onnx"
+    assert blocker not in exported.path.parents
+
+
+@needs_ort
+def test_onnxruntime_optimisation_level_is_an_option_and_stamped(tmp_path: Path) -> None:
+    """The backend runs ORT's default level (ORT_ENABLE_ALL) unless asked; latency calibration's
+    session options (ORT_ENABLE_EXTENDED) come from the same builder; a bad name is one UsageError."""
+    import onnxruntime as ort
+
+    from cspcost.latency.runtimes import make_runtime
+    from cspcost.profiling.runtimes import RuntimeOptions
+
+    session_options = ort_backend.session_options
+
+    assert session_options(1).graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert session_options(1, "ORT_ENABLE_EXTENDED").graph_optimization_level == \
+        ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    with pytest.raises(UsageError, match="unknown ONNX Runtime optimisation level 'fast'"):
+        session_options(1, "fast")
+    backend, x = get_runtime("onnxruntime"), torch.randn(1, 2)
+    default = backend.prepare(nn.Linear(2, 3).eval(), [x], RuntimeOptions(torch.device("cpu"), 1, cache_dir=str(tmp_path)))
+    extended = backend.prepare(nn.Linear(2, 3).eval(), [x], RuntimeOptions(
+        torch.device("cpu"), 1, cache_dir=str(tmp_path), ort_optimization="ORT_ENABLE_EXTENDED"))
+    assert default.stamp()["graph_optimization"] == "ORT_ENABLE_ALL"
+    assert extended.stamp()["graph_optimization"] == "ORT_ENABLE_EXTENDED"
+    assert make_runtime("onnxruntime").optimization == "ORT_ENABLE_EXTENDED"

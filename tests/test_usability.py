@@ -177,11 +177,11 @@ def test_peers_meta_failure_does_not_suggest_device() -> None:
 
 def test_cv_warning_prints_its_real_value() -> None:
     """A CV just over 10% is printed with the digits that show it is over ("10.04% > 10%")."""
-    from cspcost.profiling.noise import warnings
+    from cspcost.profiling.noise import noise_warnings
 
-    line = warnings([1.0] * 10, 0.1004, {})[0]
+    line = noise_warnings([1.0] * 10, 0.1004, {})[0]
     assert line.startswith("high spread: CV 10.04% > 10%")
-    assert warnings([1.0] * 10, 0.16, {})[0].startswith("high spread: CV 16% > 10%")
+    assert noise_warnings([1.0] * 10, 0.16, {})[0].startswith("high spread: CV 16% > 10%")
 
 
 def test_compare_out_implies_plot(capsys, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001

@@ -48,7 +48,7 @@ def profile_cmd(
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     runtime: str = typer.Option("eager", "--runtime", "-r", help=_RUNTIME_HELP),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO's inference precision: f32 (comparable with the others) or default (the runtime's own, bf16 on AVX-512-bf16 CPUs)."),
-    onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default $CSPCOST_CACHE_DIR or ~/.cache/cspcost/onnx)."),
+    onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default onnx/ in the cache directory: $CSPCOST_CACHE_DIR or ~/.cache/cspcost)."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP + " Implies --per-layer."),
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -163,7 +163,7 @@ def device(
         import pandas as pd
 
         from cspcost.profiling.peaks import measure_peaks
-        from cspcost.render.jsondump import dumps
+        from cspcost.jsondump import dumps
 
         peaks = _with_phases(lambda progress: measure_peaks(device, dtype=dtype, threads=threads,
                                                             refresh=refresh, progress=progress))

@@ -95,7 +95,7 @@ def analyze_cmd(
             profile = machine_file(machine, runtime, None)
             result = add_prediction(result, run_predict(model, profile, shape, batch))
         if graph:
-            from cspcost.render.files import write_atomic
+            from cspcost.files import write_atomic
             from cspcost.render.graph import graph_text
             from cspcost.structure import op_roles
 
@@ -318,7 +318,7 @@ def check(
         from cspcost import budgets as b
         from cspcost.api import check_budgets
         from cspcost.render import tables, views
-        from cspcost.render.files import ensure_replaceable, read_text_exact, write_atomic
+        from cspcost.files import ensure_replaceable, read_text_exact, write_atomic
         from cspcost.render.folders import check_output_path
 
         check_output_path(junit, "--junit")

@@ -29,7 +29,7 @@ FormatOption = Annotated[Format, typer.Option("--format", "-f", help="table, jso
 def _emit(text: str, output: Optional[str]) -> None:
     """Write to ``output`` atomically, or to stdout."""
     if output:
-        from cspcost.render.files import write_atomic
+        from cspcost.files import write_atomic
 
         write_atomic(output, text)
         err.print(f"wrote {output}")

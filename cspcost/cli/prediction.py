@@ -93,7 +93,7 @@ def explain_cmd(
         result = _with_phases(lambda progress: explain(model, profile, _input_shape(input, size), threads=threads,
                                                        repeat=repeat, top=top, progress=progress))
         if plot:
-            from cspcost.render.files import atomic_path
+            from cspcost.files import atomic_path
             from cspcost.render.latency import explain_figure
 
             figure = explain_figure(result.layers, profile.peak_gflops, profile.bandwidth_gbs, result.model)

@@ -44,7 +44,7 @@ class Comparison:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The comparison as JSON (what ``--format json`` prints)."""
-        from cspcost.render.jsondump import dumps
+        from cspcost.jsondump import dumps
 
         return dumps(self.to_dict(), indent)
 

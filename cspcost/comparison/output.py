@@ -15,7 +15,7 @@ from cspcost.comparison.deltas import bottleneck_reduction, label
 from cspcost.comparison.engine import Comparison
 from cspcost.render import charts, views
 from cspcost.render.export import comparison_markdown, to_markdown
-from cspcost.render.files import write_atomic
+from cspcost.files import write_atomic
 from cspcost.render.folders import written_whole
 from cspcost.render.tables import human
 from cspcost.walk.analysis import AnalysisResult

@@ -20,7 +20,7 @@ from cspcost.errors import (
     UsageError,
     failure_text,
 )
-from cspcost.render.jsondump import dumps
+from cspcost.jsondump import dumps
 from cspcost.shapes import check_shape
 from cspcost.sources.record import DEFAULT_INPUT, Resolved
 from cspcost.sources.resolve import build, resolve_model

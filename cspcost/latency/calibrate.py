@@ -25,14 +25,14 @@ from cspcost.latency.machine import ClassFit, MachineProfile, cpu_model, now_utc
 from cspcost.latency.opclass import CLASSES, Work, classify, feature_row
 from cspcost.latency.runtimes import Runtime, describe, make_runtime, random_inputs, time_runner, torch_threads, warm_allocator
 
-Progress = Callable[[int, int, str], None]  # (done, total, what)
+CalibrationProgress = Callable[[int, int, str], None]  # (done, total, what)
 TIMING: dict[str, dict[str, Any]] = {"default": {"min_runs": 5, "budget_s": 0.08}, "quick": {"min_runs": 2, "budget_s": 0.0, "warmup": 1}}
 CHAIN = 16  # modules in the chain that measures per-call overhead
 FLOOR_S = 2e-7  # an op time below this (noise after subtracting overheads) is clamped to it
 
 
 def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *, seed: int = 0,
-              progress: Progress | None = None) -> MachineProfile:
+              progress: CalibrationProgress | None = None) -> MachineProfile:
     """Calibrate this machine for one runtime and thread count.
 
     Args:

@@ -7,22 +7,22 @@ calibration for that runtime and thread count, else a fresh calibration (default
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 from torch import nn
 
-from cspcost.latency.calibrate import calibrate
+from cspcost.cache import warn_unwritable
+from cspcost.errors import UsageError
+from cspcost.latency.calibrate import CalibrationProgress, calibrate
 from cspcost.latency.machine import MachineFileError, MachineProfile, cache_path, check_fits, load, save
 from cspcost.latency.predict import Prediction, join_layers, predict
 from cspcost.latency.runtimes import make_runtime
 
-Progress = Callable[[int, int, str], None]
-
 
 def machine_for(machine: str | MachineProfile | None = None, runtime: str | None = None, threads: int | None = None,
                 *, refresh: bool = False, grid: str = "default",
-                progress: Progress | None = None) -> tuple[MachineProfile, list[str]]:
+                progress: CalibrationProgress | None = None) -> tuple[MachineProfile, list[str]]:
     """The machine file a prediction uses, and warnings about it.
 
     Args:
@@ -50,11 +50,16 @@ def machine_for(machine: str | MachineProfile | None = None, runtime: str | None
     return _calibrate_and_cache(rt, n, grid, progress, [])
 
 
-def _calibrate_and_cache(runtime: str, threads: int, grid: str, progress: Progress | None,
+def _calibrate_and_cache(runtime: str, threads: int, grid: str, progress: CalibrationProgress | None,
                          notes: list[str]) -> tuple[MachineProfile, list[str]]:
     """Calibrate, cache the result for this machine, and say where it went."""
     profile = calibrate(runtime, threads, grid, progress=progress)
-    path = save(profile, cache_path(runtime, threads))
+    path = cache_path(runtime, threads)
+    try:
+        save(profile, path)
+    except (OSError, UsageError) as exc:  # a finished calibration outlives an unwritable cache
+        warn_unwritable("machine file", path.parent, exc)
+        return profile, [*notes, f"calibrated this machine for {runtime}, {threads} thread(s) (not cached)"]
     return profile, [*notes, f"calibrated this machine for {runtime}, {threads} thread(s): {path}"]
 
 

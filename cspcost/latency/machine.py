@@ -25,13 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from cspcost.cache import default_dir as cache_dir
 from cspcost.errors import UsageError
+from cspcost.files import write_atomic
 from cspcost.latency.opclass import CLASSES
-from cspcost.render.files import write_atomic
 
 FORMAT, VERSION = "cspcost-machine", 1
 KINDS = ("calibrated", "roofline")
-CACHE_ENV = "CSPCOST_CACHE_DIR"
 
 
 class MachineFileError(UsageError):
@@ -180,14 +180,6 @@ def check_fits(profile: MachineProfile, runtime: str | None, threads: int | None
             warnings.append(f"machine file was calibrated with {key} {then}, this is {now}: "
                             "kernels may differ (recalibrate to be sure)")
     return warnings
-
-
-def cache_dir() -> Path:
-    """``$CSPCOST_CACHE_DIR``, else ``$XDG_CACHE_HOME/cspcost``, else ``~/.cache/cspcost``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cspcost"
 
 
 def machine_id() -> str:

@@ -1,7 +1,9 @@
 """Runtimes to time a module under: eager PyTorch and ONNX Runtime, behind one small protocol.
 
-A thin adapter for calibration and validation (the profiling package's runtime backends replace it
-when they land). Each runtime turns an ``nn.Module`` and its inputs into a zero-argument callable
+A thin adapter for calibration and validation over the profiling backends' pieces (ONNX Runtime's
+session options come from ``profiling.runtimes.onnxrt.session_options``): it keeps its own export
+(TorchScript, in memory: hundreds of one-op graphs, none worth a cache file) and binds outputs in
+ORT's memory (a one-op graph would otherwise pay a copy of its whole output). Each runtime turns an ``nn.Module`` and its inputs into a zero-argument callable
 that runs one forward, so calibration, the whole-model measurement and the benchmark time the same
 thing. Threads are fixed for the life of the runtime object.
 """
@@ -85,12 +87,11 @@ class OnnxRuntime:
 
     def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
         """The module exported to ONNX (TorchScript exporter, opset 17) and run in one session."""
+        from cspcost.profiling.runtimes.onnxrt import session_options
+
         blob = export_onnx(module, inputs)
-        options = self._ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        # The profiling backend's session options at this level; spinning left on as ORT's default.
+        options = session_options(self.threads, self.optimization, spinning=True)
         session = self._ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
         # Bound inputs and outputs left in ONNX Runtime's memory: ``session.run`` would copy every
         # output into a new numpy array, a cost a one-op calibration graph pays on its whole output

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -27,18 +26,6 @@ def check_threads(threads: int | None) -> None:
     most = os.cpu_count() or 1
     if threads is not None and not (isinstance(threads, int) and 1 <= threads <= most):
         raise UsageError(f"threads must be from 1 to {most} (this machine's logical CPUs), got {threads!r}")
-
-
-@contextmanager
-def thread_count(threads: int | None) -> Iterator[int]:
-    """Run with ``threads`` intra-op CPU threads (None: torch's current count), then restore it."""
-    before = torch.get_num_threads()
-    check_threads(threads)
-    torch.set_num_threads(threads or before)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
 
 
 def stamp(device: torch.device, threads: int, dtype: torch.dtype) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from cspcost.profiling.device import CudaStamps, HostStamps, device_layer
-from cspcost.profiling.timing import Clock, Progress, time_calls
+from cspcost.profiling.timing import Clock, PhaseProgress, time_calls
 from cspcost.walk.capture import (
     module_stack,  # the walker's module tracking: same names by construction
 )
@@ -86,7 +86,7 @@ def time_layers(
     device: torch.device,
     sync: Callable[[], None],
     clock: Clock = time.perf_counter,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
     reference: Callable[[], object] | None = None,
 ) -> LayerTimes:
     """Time each layer's ops over ``runs`` instrumented forwards (after one untimed one).

@@ -93,7 +93,7 @@ def drift(samples_ms: Sequence[float]) -> float:
     return second / first - 1.0
 
 
-def warnings(samples_ms: Sequence[float], cv: float, environment: dict[str, Any]) -> list[str]:
+def noise_warnings(samples_ms: Sequence[float], cv: float, environment: dict[str, Any]) -> list[str]:
     """Why a run may not be trustworthy: one line per reason, with its number (empty if none).
 
     Args:

@@ -26,7 +26,7 @@ from cspcost.profiling.noise import load_meter
 from cspcost.profiling.paired_result import METHOD, PairedModel, PairedResult, build_result  # noqa: F401 - re-exported
 from cspcost.profiling.session import open_bench
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import Clock, Progress, Timer
+from cspcost.profiling.timing import Clock, PhaseProgress, Timer
 
 def paired(
     models: Sequence[nn.Module | str],
@@ -43,7 +43,7 @@ def paired(
     shuffle: bool = True,
     clock: Clock = time.perf_counter,
     timer: Timer | None = None,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
     processes: int = 1,
     runtime: str = "eager",
     precision: str = "f32",
@@ -83,7 +83,7 @@ def paired(
 
 
 def paired_spec(spec: ProfileSpec, processes: int = 1, *, clock: Clock = time.perf_counter,
-                timer: Timer | None = None, progress: Progress | None = None,
+                timer: Timer | None = None, progress: PhaseProgress | None = None,
                 cache_dir: str | None = None) -> PairedResult:
     """The paired measurement of a spec: every model under every runtime, interleaved in rounds."""
     spec.check_paired()
@@ -118,7 +118,7 @@ def _orders(n_models: int, rounds: int, seed: int, shuffle: bool) -> list[list[i
 
 
 def _run_rounds(forwards: list[tuple[Callable[[], object], Timer]], orders: list[list[int]],
-                progress: Progress | None, phase: str) -> list[list[float]]:
+                progress: PhaseProgress | None, phase: str) -> list[list[float]]:
     """Run every entry once per round in the round's order, each by its timer: seconds[entry][round]."""
     seconds: list[list[float]] = [[0.0] * len(orders) for _ in forwards]
     for r, order in enumerate(orders):

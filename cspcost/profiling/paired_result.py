@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cspcost.profiling.intervals import MedianInterval, paired_interval, sign_test_p
-from cspcost.profiling.noise import warnings
+from cspcost.profiling.noise import noise_warnings
 from cspcost.profiling.result import plain
-from cspcost.profiling.timing import Stats, summarize
+from cspcost.profiling.timing import Stats, sample_stats
 
 METHOD = ("median of per-round ratios; 95% interval: distribution-free order statistics "
           "[r(k), r(n+1-k)] of the n ratios, k the largest with 1 - 2 P(Binomial(n, 1/2) < k) >= 0.95")
@@ -94,10 +94,10 @@ def build_result(names: list[str], shapes: list[tuple[int, ...]], runs: list[lis
     for i, (name, shape) in enumerate(zip(names, shapes)):
         own = [t for run in runs for t in run[i]]
         by_run = [[t / t0 for t, t0 in zip(run[i], run[0])] for run in runs]
-        stats = summarize(own)
+        stats = sample_stats(own)
         samples_ms = [t * 1e3 for t in own]
-        model_warnings = warnings(samples_ms, stats.cv, {})  # spread and drift; the machine below
+        model_warnings = noise_warnings(samples_ms, stats.cv, {})  # spread and drift; the machine below
         models.append(PairedModel(name, shape, samples_ms, stats, by_run, paired_interval(by_run),
                                   sign_test_p([x for run in by_run for x in run]), model_warnings,
                                   runtimes[i]))
-    return PairedResult(models, len(orders), warmup, orders, env, warnings([], 0.0, env), processes)
+    return PairedResult(models, len(orders), warmup, orders, env, noise_warnings([], 0.0, env), processes)

@@ -3,11 +3,11 @@
 Each peak is the best of a few timed runs (the least disturbed one: a peak is what the device can
 do, not what it typically does). Bandwidth counts bytes read plus bytes written, the same
 convention as the walker's ``bytes_read + bytes_written``, so a copy of N bytes moves 2N.
+This module is also the library side of ``cspcost device`` (the CLI only prints ``measure_peaks``).
 """
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -17,12 +17,15 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from cspcost.cache import default_dir as cache_dir
+from cspcost.cache import warn_unwritable
+from cspcost.errors import UsageError
+from cspcost.files import write_atomic
 from cspcost.profiling.device import device_layer, parse_dtype, resolve_device, timer_for
-from cspcost.profiling.environment import stamp, thread_count
-from cspcost.profiling.timing import Clock, Progress, Timer, time_calls
-from cspcost.render.files import write_atomic
+from cspcost.profiling.environment import check_threads, stamp
+from cspcost.profiling.timing import Clock, PhaseProgress, Timer, time_calls
+from cspcost.threads import thread_count
 
-CACHE_ENV = "CSPCOST_CACHE_DIR"
 # Stamp keys that must match for a cached measurement to be reused.
 CACHE_KEYS = ("device", "device_name", "torch", "threads", "dtype")
 WARMUP = 2  # untimed runs before each benchmark (allocations, oneDNN primitive creation)
@@ -97,14 +100,6 @@ def bound(compute_ms: float, memory_ms: float) -> str:
     return "compute" if compute_ms >= memory_ms else "memory"
 
 
-def cache_dir() -> Path:
-    """``$CSPCOST_CACHE_DIR``, else ``$XDG_CACHE_HOME/cspcost``, else ``~/.cache/cspcost``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cspcost"
-
-
 def cache_path(device: torch.device, dtype: torch.dtype, threads: int) -> Path:
     """The cache file of one device, dtype and thread count."""
     index = "" if device.index is None else str(device.index)
@@ -129,7 +124,7 @@ def measure_peaks(
     cache: bool = True,
     refresh: bool = False,
     clock: Clock = time.perf_counter,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
 ) -> DevicePeaks:
     """Peak matmul and conv GFLOP/s and memory bandwidth GB/s of a device, cached as JSON.
 
@@ -146,6 +141,7 @@ def measure_peaks(
     """
     dev = resolve_device(device)
     torch_dtype = parse_dtype(dtype, dev)
+    check_threads(threads)
     with thread_count(threads) as n_threads, device_layer(dev).context():
         env = stamp(dev, n_threads, torch_dtype)
         path = cache_path(dev, torch_dtype, n_threads)
@@ -154,12 +150,15 @@ def measure_peaks(
             return cached
         peaks = _measure(dev, torch_dtype, env, clock, progress)
     if cache:
-        write_atomic(path, json.dumps(peaks.to_dict(), indent=2))
+        try:
+            write_atomic(path, json.dumps(peaks.to_dict(), indent=2))
+        except (OSError, UsageError) as exc:  # a finished measurement outlives an unwritable cache
+            warn_unwritable("device peaks", path.parent, exc)
     return peaks
 
 
 def _measure(dev: torch.device, dtype: torch.dtype, env: dict[str, Any], clock: Clock,
-             progress: Progress | None) -> DevicePeaks:
+             progress: PhaseProgress | None) -> DevicePeaks:
     """Run the three micro-benchmarks."""
     sizes = SIZES[dev.type]
     results = []

@@ -22,11 +22,12 @@ from typing import Any, Callable
 import numpy as np
 
 from cspcost.errors import UsageError
-from cspcost.profiling.noise import warnings
+from cspcost.profiling.noise import noise_warnings
 from cspcost.profiling.paired_result import PairedResult, build_result
 from cspcost.profiling.result import ProfileResult
+from cspcost.profiling.runtimes.onnx_export import FOLDER_ENV
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import summarize
+from cspcost.profiling.timing import sample_stats
 
 Runner = Callable[[str, dict[str, Any]], dict[str, Any]]  # (kind, spec payload) -> the result's dict
 SPREAD_MAX = 0.10  # per-process medians further apart than this (relative) get a warning
@@ -35,12 +36,12 @@ SPREAD_MAX = 0.10  # per-process medians further apart than this (relative) get 
 def run_worker(kind: str, payload: dict[str, Any], cache_dir: str | None = None) -> dict[str, Any]:
     """Run one measurement in a fresh Python process; its result comes back through a file.
 
-    ``cache_dir`` (exported ONNX files) reaches the worker as ``$CSPCOST_CACHE_DIR``."""
+    ``cache_dir`` (exported ONNX files) reaches the worker as ``$CSPCOST_ONNX_CACHE``."""
     request = json.dumps({"kind": kind, "spec": payload})
     fd, path = tempfile.mkstemp(prefix="cspcost-worker-", suffix=".json")
     os.close(fd)
     try:
-        env = {**os.environ, "CSPCOST_CACHE_DIR": cache_dir} if cache_dir else None
+        env = {**os.environ, FOLDER_ENV: cache_dir} if cache_dir else None
         done = subprocess.run([sys.executable, "-m", "cspcost.profiling.worker", request, path],
                               capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
@@ -74,13 +75,13 @@ def merge_profiles(runs: list[dict[str, Any]]) -> ProfileResult:
     """One ProfileResult from the JSON of several processes' profiles (samples pooled)."""
     first = runs[0]
     samples_ms = [x for run in runs for x in run["samples_ms"]]
-    stats = summarize([x / 1e3 for x in samples_ms])
+    stats = sample_stats([x / 1e3 for x in samples_ms])
     env = {**first["environment"], "processes": len(runs), "runs": stats.runs,
            **_worst_machine(runs)}
     result = ProfileResult(first["model"], [tuple(s) for s in first["input_shape"]], first["batch"],
                            stats, samples_ms, environment=env, runtime=first.get("runtime", "eager"))
-    result.processes = [_summary(run) for run in runs]
-    result.warnings = warnings(samples_ms, stats.cv, env) + _spread_warning(runs)
+    result.process_runs = [_summary(run) for run in runs]
+    result.warnings = noise_warnings(samples_ms, stats.cv, env) + _spread_warning(runs)
     return result
 
 

@@ -20,7 +20,6 @@ group-by away):
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,13 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cspcost.jsondump import dumps
 from cspcost.profiling.layers import LayerTimes
 from cspcost.profiling.peaks import DevicePeaks, bound, roofline_ms
 from cspcost.profiling.runtimes.base import ModuleTimes
 from cspcost.profiling.timing import Stats, spearman
 from cspcost.walk.metrics import ancestor
 
-SUMMED = ["ops", "measured_ms", "flops", "cio_elems", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
+LAYER_SUM_COLUMNS = ["ops", "measured_ms", "flops", "cio_elems", "bytes_moved", "compute_ms", "memory_ms", "predicted_ms"]
 LAYER_COLUMNS = ["name", "type", "ops", "measured_ms", "latency_ms", "time_share", "flops", "flops_share",
                  "share_gap", "bytes_moved", "achieved_gflops", "achieved_gbs", "intensity",
                  "compute_ms", "memory_ms", "predicted_ms", "bound", "roofline_efficiency", "cio_elems", "cio_share"]
@@ -79,7 +79,7 @@ def at_depth(raw: pd.DataFrame, depth: int | None, types: dict[str, str]) -> pd.
     if depth is None:
         return raw
     names = raw["name"].map(lambda n: ancestor(n, depth))
-    summed = [c for c in SUMMED if c in raw]  # frames from before the CIO column lack it
+    summed = [c for c in LAYER_SUM_COLUMNS if c in raw]  # frames from before the CIO column lack it
     grouped = raw.groupby(names, sort=False)[summed].sum(min_count=1).reset_index()
     grouped["type"] = grouped["name"].map(lambda n: types.get(n, "?"))
     return grouped
@@ -161,7 +161,7 @@ class ProfileResult:
     depth: int | None = None
     module_types: dict[str, str] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)  # why the run may not be trustworthy
-    processes: list[dict[str, Any]] | None = None  # per-process summaries when merged from several
+    process_runs: list[dict[str, Any]] | None = None  # per-process summaries when merged (JSON "processes")
     runtime: str = "eager"  # the runtime the model was timed under
     mapped_time_share: float | None = None  # per layer: the runtime's time charged to a module (0-1)
     unmapped_ms: dict[str, float] = field(default_factory=dict)  # per layer: the rest, by node type
@@ -203,7 +203,7 @@ class ProfileResult:
             "throughput": {"images_per_s": self.images_per_s, "fps": self.fps},
             "environment": self.environment,
             "warnings": self.warnings,
-            "processes": self.processes,
+            "processes": self.process_runs,
             "samples_ms": self.samples_ms,
             "per_layer": self.layer_summary,
             "mapped_time_share": self.mapped_time_share,
@@ -215,7 +215,7 @@ class ProfileResult:
 
     def to_json(self, indent: int | None = 2) -> str:
         """The result as a JSON string (NaN written as null: strict JSON)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default, allow_nan=False)
+        return dumps(self.to_dict(), indent=indent)
 
 
 def plain(value: Any) -> Any:
@@ -236,6 +236,3 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
-def _json_default(value: Any) -> Any:
-    """numpy scalars to plain Python numbers."""
-    return value.item() if hasattr(value, "item") else str(value)

@@ -17,13 +17,13 @@ from torch import nn
 from cspcost.errors import MetaDeviceError, UsageError
 from cspcost.profiling.device import timer_for
 from cspcost.profiling.loading import gc_paused, largest_batch, load_model  # noqa: F401 - re-exported
-from cspcost.profiling.noise import load_meter, warnings
+from cspcost.profiling.noise import load_meter, noise_warnings
 from cspcost.profiling.peaks import DevicePeaks, measure_peaks
 from cspcost.profiling.result import ProfileResult, join_layers, layer_summary
 from cspcost.profiling.runtimes import RUNTIMES, get_runtime
 from cspcost.profiling.session import Bench, Entry, open_bench, time_entry
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import Clock, Progress, Timer, summarize
+from cspcost.profiling.timing import Clock, PhaseProgress, Timer, sample_stats
 from cspcost.walk.analysis import analyze
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def profile(
     peaks: DevicePeaks | bool = True,
     clock: Clock = time.perf_counter,
     timer: Timer | None = None,
-    progress: Progress | None = None,
+    progress: PhaseProgress | None = None,
     processes: int = 1,
     runtime: str | Sequence[str] = "eager",
     precision: str = "f32",
@@ -118,7 +118,7 @@ def _names(runtimes: str | Sequence[str]) -> list[str]:
 
 
 def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks | bool = True,
-             clock: Clock = time.perf_counter, timer: Timer | None = None, progress: Progress | None = None,
+             clock: Clock = time.perf_counter, timer: Timer | None = None, progress: PhaseProgress | None = None,
              cache_dir: str | None = None) -> ProfileResult:
     """``profile`` of one model under one runtime, in this process."""
     get_runtime(spec.runtime)
@@ -128,16 +128,16 @@ def run_spec(spec: ProfileSpec, *, depth: int | None = None, peaks: DevicePeaks 
         with load_meter(bench.threads) as load, bench.device.memory() as memory:
             samples, number = time_entry(entry, spec, measure, progress)
         result = ProfileResult(entry.name, [tuple(t.shape) for t in entry.inputs], spec.batch,
-                               summarize(samples), [s * 1e3 for s in samples], depth=depth,
+                               sample_stats(samples), [s * 1e3 for s in samples], depth=depth,
                                runtime=spec.runtime)
         result.environment = {**bench.environment(), **_settings(result, spec, number), **load, **memory}
-        result.warnings = warnings(result.samples_ms, result.latency.cv, result.environment)
+        result.warnings = noise_warnings(result.samples_ms, result.latency.cv, result.environment)
         if spec.per_layer:
             _add_layers(result, bench, entry, peaks, clock, progress)
     return result
 
 
-def _runtimes_paired(spec: ProfileSpec, processes: int, progress: Progress | None,
+def _runtimes_paired(spec: ProfileSpec, processes: int, progress: PhaseProgress | None,
                      cache_dir: str | None) -> PairedResult:
     """One model under several runtimes, interleaved in rounds, ratios against the first runtime."""
     from cspcost.profiling.paired import paired_spec
@@ -176,7 +176,7 @@ def _settings(result: ProfileResult, spec: ProfileSpec, number: int) -> dict[str
 
 
 def _add_layers(result: ProfileResult, bench: Bench, entry: Entry, peaks: DevicePeaks | bool,
-                clock: Clock, progress: Progress | None) -> None:
+                clock: Clock, progress: PhaseProgress | None) -> None:
     """Time each layer under the runtime, join with the walker's costs and the roofline, summarise."""
     runs = min(result.latency.runs, MAX_LAYER_RUNS)
     if progress:
@@ -205,7 +205,7 @@ def _walker(model: nn.Module, sizes: list[tuple[int, ...]], batch: int, dtype: t
         return analyze(model, sizes, batch, dtype=dtype, device=str(dev))
 
 
-def _peaks(peaks: DevicePeaks | bool, bench: Bench, progress: Progress | None) -> DevicePeaks | None:
+def _peaks(peaks: DevicePeaks | bool, bench: Bench, progress: PhaseProgress | None) -> DevicePeaks | None:
     """The peaks to use: given, cached (measured once), or none."""
     if isinstance(peaks, DevicePeaks):
         return peaks

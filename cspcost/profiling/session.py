@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from cspcost.profiling.device import CpuDevice, device_layer, parse_dtype
-from cspcost.profiling.environment import stamp, thread_count
+from cspcost.profiling.environment import stamp
 from cspcost.profiling.loading import first_forward, gc_paused, load_model
 from cspcost.profiling.runtimes import get_runtime
 from cspcost.profiling.runtimes.base import Prepared, RuntimeOptions
 from cspcost.profiling.spec import ProfileSpec
-from cspcost.profiling.timing import Clock, Progress, Timer, time_budget, time_calls
+from cspcost.profiling.timing import Clock, PhaseProgress, Timer, time_budget, time_calls
 from cspcost.shapes import check_shape
+from cspcost.threads import thread_count
 from cspcost.walk.capture import eval_mode
 from cspcost.walk.untouched import kept
 
@@ -101,7 +102,7 @@ def _close_all(entries: list[Entry]) -> None:
 
 
 def time_entry(entry: Entry, spec: ProfileSpec, timer: Timer | None = None,
-               progress: Progress | None = None, clock: Clock = time.perf_counter) -> tuple[list[float], int]:
+               progress: PhaseProgress | None = None, clock: Clock = time.perf_counter) -> tuple[list[float], int]:
     """Warm up, then time forwards: (seconds per forward per sample, forwards per sample)."""
     forward = entry.prepared.forward
     measure = timer or entry.prepared.timer

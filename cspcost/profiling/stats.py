@@ -40,7 +40,7 @@ class Stats:
         return {**asdict(self), "cv": self.cv}
 
 
-def summarize(samples_s: Sequence[float]) -> Stats:
+def sample_stats(samples_s: Sequence[float]) -> Stats:
     """Median, p10, p90, quartiles, IQR, mean, min, max and standard deviation of samples in seconds.
 
     Args:

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from cspcost.profiling.stats import Stats, spearman, summarize  # noqa: F401 - re-exported
+from cspcost.profiling.stats import Stats, spearman, sample_stats  # noqa: F401 - re-exported
 
 Clock = Callable[[], float]  # seconds, monotonic (time.perf_counter by default)
-Progress = Callable[[str, int, "int | None"], None]  # (phase, done, total or None if unknown)
+PhaseProgress = Callable[[str, int, "int | None"], None]  # (phase, done, total or None if unknown)
 
 # A time-budget block is grown until it lasts at least this long, so that the clock's own
 # resolution and call overhead stay below 0.1% of a sample (as torch.utils.benchmark does).
@@ -79,7 +79,7 @@ def _cuda_event(**kwargs: Any) -> Any:
 
 
 def time_calls(fn: Callable[[], object], repeat: int, *, sync: Callable[[], None] = _noop,
-               clock: Clock = time.perf_counter, progress: Progress | None = None,
+               clock: Clock = time.perf_counter, progress: PhaseProgress | None = None,
                phase: str = "timing", timer: Timer | None = None) -> list[float]:
     """Time ``repeat`` calls of ``fn`` one by one, synchronising before each clock reading.
 
@@ -104,7 +104,7 @@ def time_calls(fn: Callable[[], object], repeat: int, *, sync: Callable[[], None
 
 
 def time_budget(fn: Callable[[], object], min_time_s: float, *, sync: Callable[[], None] = _noop,
-                clock: Clock = time.perf_counter, progress: Progress | None = None,
+                clock: Clock = time.perf_counter, progress: PhaseProgress | None = None,
                 timer: Timer | None = None) -> tuple[list[float], int]:
     """Time ``fn`` in blocks until ``min_time_s`` is spent, like ``blocked_autorange``.
 

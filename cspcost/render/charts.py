@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from cspcost.render.files import write_bytes_atomic  # noqa: E402
+from cspcost.files import write_bytes_atomic  # noqa: E402
 from cspcost.render.tables import human  # noqa: E402
 
 # One colour per model position, the same in every chart of a comparison.

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cspcost.errors import UsageError
-from cspcost.render.jsondump import dumps
+from cspcost.jsondump import dumps
 
 if TYPE_CHECKING:
     from cspcost.walk.dataflow import Graph

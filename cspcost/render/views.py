@@ -67,9 +67,9 @@ def profile_block(result: Any) -> str:
 
 def _processes_note(result: Any) -> str:
     """', 3 processes (medians 40.1-42.3 ms)' when merged from fresh processes."""
-    if not result.processes:
+    if not result.process_runs:
         return ""
-    medians = [p["median_ms"] for p in result.processes]
+    medians = [p["median_ms"] for p in result.process_runs]
     return f"; {len(medians)} processes (medians {rounded(min(medians))}-{rounded(max(medians))} ms)"
 
 

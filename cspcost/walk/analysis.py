@@ -14,7 +14,7 @@ from torch import nn
 
 from cspcost import __version__
 from cspcost.errors import UnsupportedOpsWarning, UsageError, ValuesNeededWarning, unsupported_ops_text
-from cspcost.render.jsondump import dumps
+from cspcost.jsondump import dumps
 from cspcost.shapes import check_shape, check_sizes
 from cspcost.sources.record import DEFAULT_INPUT, Resolved
 from cspcost.sources.resolve import build, resolve_model

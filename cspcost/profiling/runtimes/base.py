@@ -27,6 +27,9 @@ class RuntimeOptions:
     threads: int  # intra-op threads, set the same way in every runtime
     precision: str = "f32"  # OpenVINO's inference precision hint: "f32" or "default" (the runtime's own)
     cache_dir: str | None = None  # exported ONNX files (None: the user cache, see ``export.cache_dir``)
+    # ONNX Runtime's graph optimisation level (a ``GraphOptimizationLevel`` name), stamped as
+    # ``graph_optimization``; latency calibration asks for ORT_ENABLE_EXTENDED (see latency.runtimes)
+    ort_optimization: str = "ORT_ENABLE_ALL"
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,17 @@ The model is exported with ``torch.onnx.export(..., dynamo=True)`` at opset ``OP
 ``pkg.torch.onnx.name_scopes``: the module path of every op, which maps runtime times back to
 modules); when that fails, the TorchScript exporter is tried with a warning (its nodes carry no
 module metadata, so per-layer times are then unmapped). Exported files are cached under
-``cache_dir()`` by a content hash of the model's structure, its weights, the input shapes and dtype
+``cache_dir()`` (``onnx/`` in the cspcost cache directory) by a content hash of the model's structure, its weights, the input shapes and dtype
 and the torch version: the same model is exported once. Export never runs inside a timed region.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -26,10 +28,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from cspcost.cache import default_dir, unwritable_reason, warn_unwritable
 from cspcost.errors import ForwardError, UsageError
 
 OPSET = 18
-CACHE_ENV = "CSPCOST_CACHE_DIR"
+# The folder a --processes worker exports into when the user named one (``run_worker`` sets it).
+FOLDER_ENV = "CSPCOST_ONNX_CACHE"
 # An exported model is refused when |runtime - eager| > ATOL + RTOL * max|eager| on any output.
 ATOL, RTOL = 1e-4, 1e-3
 LOW_PRECISION_RTOL = 5e-2  # bf16 keeps 8 significant bits (0.4% per rounding), accumulated over layers
@@ -60,13 +64,25 @@ class Exported:
 
 
 def cache_dir(user: str | None = None) -> Path:
-    """Where exported models live: ``user``, else $CSPCOST_CACHE_DIR, else ~/.cache/cspcost/onnx."""
+    """Where exported models live: ``user``, else the folder a worker was given, else ``onnx/`` in
+    the one cspcost cache directory (``cspcost.cache.default_dir``)."""
     if user:
         return Path(user)
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "cspcost" / "onnx"
+    if os.environ.get(FOLDER_ENV):
+        return Path(os.environ[FOLDER_ENV])
+    return default_dir() / "onnx"
+
+
+def _writable_folder(folder: Path) -> Path:
+    """``folder``, or a fresh temporary folder (removed at exit) with a warning when it cannot be
+    written: an unwritable cache costs the caching, never the export."""
+    reason = unwritable_reason(folder)
+    if reason is None:
+        return folder
+    warn_unwritable("ONNX export", folder, reason)
+    temp = Path(tempfile.mkdtemp(prefix="cspcost-onnx-"))
+    atexit.register(shutil.rmtree, temp, ignore_errors=True)
+    return temp
 
 
 def content_key(model: nn.Module, inputs: Sequence[torch.Tensor]) -> str:
@@ -97,7 +113,7 @@ def export_onnx(model: nn.Module, inputs: Sequence[torch.Tensor], cache: str | N
         path = folder / f"{key}.{exporter}.onnx"
         if path.exists():
             return Exported(path, exporter, OPSET, 0.0, True)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _writable_folder(folder)
     start = time.perf_counter()
     try:
         exporter = _export(model, inputs, folder / f"{key}.dynamo.onnx", dynamo=True)

@@ -63,16 +63,17 @@ class OnnxRuntime:
         start = time.perf_counter()
         exported = export_onnx(model, inputs, options.cache_dir)
         providers = providers_for(options.device, ort.get_available_providers())
-        session = _session(exported.path, options.threads, providers)
+        level = options.ort_optimization
+        session = _session(exported.path, options.threads, providers, level)
         feeds = {i.name: x.detach().cpu().numpy() for i, x in zip(session.get_inputs(), inputs)}
         diff = max_abs_diff(eager_outputs(model, inputs), session.run(None, feeds), self.name)
         on_gpu = session.get_providers()[0] != "CPUExecutionProvider"
         info = {"runtime": self.name, "onnxruntime": ort.__version__, "providers": session.get_providers(),
-                "graph_optimization": "ORT_ENABLE_ALL", "spinning": False, **exported.stamp(),
+                "graph_optimization": level, "spinning": False, **exported.stamp(),
                 "max_abs_diff_vs_eager": diff, "prepare_s": time.perf_counter() - start}
         forward = _bound_run(session, inputs) if on_gpu else lambda: session.run(None, feeds)
         layers = lambda runs: profile_layers(exported.path, feeds, options.threads, providers, runs, model,  # noqa: E731
-                                             forward)
+                                             forward, level)
         # ORT's CUDA providers run on their own stream: a synchronised host clock, not torch's events
         return SimplePrepared(forward, device_layer(options.device).host_timer(), info, layers)
 
@@ -95,19 +96,34 @@ def providers_for(device: torch.device, available: Sequence[str]) -> list[str]:
     return [p for p in device_layer(device).onnx_providers if p in available] + ["CPUExecutionProvider"]
 
 
-def _session(path: Path, threads: int, providers: list[str], profile_prefix: str = "",
-             optimized: str = "") -> Any:
-    """An InferenceSession with the thread settings every runtime uses (and profiling when asked)."""
+def session_options(threads: int, optimization: str = "ORT_ENABLE_ALL", spinning: bool = False) -> Any:
+    """ORT ``SessionOptions`` as cspcost runs every session: ``threads`` intra-op threads, one inter-op
+    thread, sequential execution, errors-only logging, the graph optimisation level named
+    ``optimization`` (a ``GraphOptimizationLevel`` name), thread spinning off unless asked."""
     import onnxruntime as ort
 
+    level = getattr(ort.GraphOptimizationLevel, optimization, None)
+    if not optimization.startswith("ORT_") or level is None:
+        names = ", ".join(n for n in dir(ort.GraphOptimizationLevel) if n.startswith("ORT_"))
+        raise UsageError(f"unknown ONNX Runtime optimisation level {optimization!r}; choose one of {names}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    opts.graph_optimization_level = level
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     opts.log_severity_level = 3  # errors only: the optimized-model warning is expected
+    return opts
+
+
+def _session(path: Path, threads: int, providers: list[str], optimization: str = "ORT_ENABLE_ALL",
+             profile_prefix: str = "", optimized: str = "") -> Any:
+    """An InferenceSession with the thread settings every runtime uses (and profiling when asked)."""
+    import onnxruntime as ort
+
+    opts = session_options(threads, optimization)
     if profile_prefix:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix
@@ -117,7 +133,8 @@ def _session(path: Path, threads: int, providers: list[str], profile_prefix: str
 
 
 def profile_layers(path: Path, feeds: dict[str, Any], threads: int, providers: list[str], runs: int,
-                   model: nn.Module, reference: Callable[[], object]) -> ModuleTimes:
+                   model: nn.Module, reference: Callable[[], object],
+                   optimization: str = "ORT_ENABLE_ALL") -> ModuleTimes:
     """Per-module times over ``runs`` profiled runs (after one warm-up run), each preceded by a timed
     plain forward (``reference``): both see the same load, so the per-layer sum compares like with like."""
     import onnx
@@ -125,7 +142,7 @@ def profile_layers(path: Path, feeds: dict[str, Any], threads: int, providers: l
     references = []
     with tempfile.TemporaryDirectory(prefix="cspcost-ort-") as tmp:
         optimized = str(Path(tmp) / "optimized.onnx")
-        session = _session(path, threads, providers, str(Path(tmp) / "profile"), optimized)
+        session = _session(path, threads, providers, optimization, str(Path(tmp) / "profile"), optimized)
         session.run(None, feeds)
         for _ in range(runs):
             references.append(_seconds(reference))
