@@ -18,7 +18,6 @@ pytest.importorskip("plotly")
 
 from cspcost.render.html import check_target, html_text, write_html  # noqa: E402
 from cspcost.render.html.model import ROOT, analysis_page, comparison_page  # noqa: E402
-from cspcost.render.html.page import payload  # noqa: E402
 
 runner = CliRunner()
 
