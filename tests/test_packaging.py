@@ -34,3 +34,24 @@ def test_public_api_is_typed() -> None:
     assert lazy == typed
     assert (ROOT / "cspcost" / "py.typed").is_file()
     assert "py.typed" in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cspcost"]
+
+
+def test_every_module_imports() -> None:
+    """Every module of cspcost and cspcost_models imports: a module renamed in one branch and still
+    imported by its old name in another (``sources.resolved`` -> ``sources.record``) fails here, not
+    at a user's first ``analyze --predict``. Optional libraries are imported lazily, so none is needed."""
+    import importlib
+    import pkgutil
+
+    import cspcost_models
+
+    broken = {}
+    for package in (cspcost, cspcost_models):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if module.name.endswith("__main__"):  # runs the CLI
+                continue
+            try:
+                importlib.import_module(module.name)
+            except ImportError as exc:
+                broken[module.name] = str(exc)
+    assert broken == {}

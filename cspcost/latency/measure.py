@@ -17,7 +17,7 @@ from torch import nn
 from cspcost.errors import ModelLoadError, UsageError
 from cspcost.latency.runtimes import make_runtime, random_inputs, torch_threads, warm_allocator
 from cspcost.sources.resolve import resolve
-from cspcost.sources.resolved import DEFAULT_INPUT
+from cspcost.sources.record import DEFAULT_INPUT
 
 
 @dataclass(frozen=True)
