@@ -100,9 +100,11 @@ _ELTWISE: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "hardswish": nn.Hardswish,
     "gelu": nn.GELU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "relu6": nn.ReLU6,
 }
-_POOLS: dict[str, Callable[[], nn.Module]] = {
+_POOLS: dict[str, Callable[[], nn.Module]] = {  # the windows CNNs use: stems, darknet, SPP(F), DenseNet, Inception
     "maxpool3s2": lambda: nn.MaxPool2d(3, 2, 1), "maxpool2": lambda: nn.MaxPool2d(2),
     "avgpool2": lambda: nn.AvgPool2d(2), "maxpool5s1": lambda: nn.MaxPool2d(5, 1, 2),
+    "maxpool3s1": lambda: nn.MaxPool2d(3, 1, 1), "avgpool3s1": lambda: nn.AvgPool2d(3, 1, 1),
+    "maxpool2s1": lambda: nn.MaxPool2d(2, 1),
 }
 
 
@@ -138,18 +140,18 @@ def _conv_points(s: _Sampler, n: int, kind: str) -> list[Point]:
         if kind in ("conv_depthwise", "conv_depthwise_mult"):
             cin = max(cin, 8)
             groups, k = cin, s.pick([3, 3, 3, 5, 7])
-            cout = cin if kind == "conv_depthwise" else cin * s.pick([2, 2, 4])
+            cout = cin if kind == "conv_depthwise" else cin * s.pick([2, 2, 4, 6])
         elif kind == "conv_grouped":
-            cin_g = s.pick([2, 4, 8, 16, 32])
+            cin_g = s.pick([2, 2, 4, 4, 8, 16, 32])
             groups = max(2, cin // cin_g)
             cin = groups * cin_g
-            cout, k = groups * cin_g * s.pick([1, 1, 2]) // s.pick([1, 2]), s.pick([3, 3, 1])
-            cout = max(groups, cout - cout % groups)
+            cout_g = max(1, cin_g * s.pick([1, 1, 2]) // s.pick([1, 2]))
+            cout, k = groups * cout_g, s.pick([3, 3, 1])
         else:
             groups, k = 1, 1 if kind == "conv1x1" else s.pick([3, 3, 3, 5, 7])
             cout = max(8, int(cin * s.pick([1, 1, 2, 4])) if cin > 3 else s.pick([16, 32, 64]))
             cout = min(cout, 2048)
-        stride = s.pick([1, 1, 1, 2])
+        stride = s.pick([1, 1, 2] if kind.startswith("conv_depthwise") else [1, 1, 1, 2])
         side = s.spatial(cin)
         side_out = (side + stride - 1) // stride
         flops = 2 * cin // groups * cout * k * k * side_out * side_out
@@ -221,10 +223,12 @@ def _memory_points(s: _Sampler, counts: dict[str, int]) -> list[Point]:
             points.append(Point("norm", f"groupnorm {c}x{side}", _group_norm(groups, c), ((1, c, side, side),)))
         else:
             points.append(Point("norm", f"layernorm {side * side}x{c}", _layer_norm(c), ((1, side * side, c),)))
-    for _ in range(counts.get("pool", 0)):
-        c, side = s.numel_shape()
-        name = s.rng.choice(sorted(_POOLS))
-        points.append(Point("pool", f"{name} {c}x{max(side, 2)}", _POOLS[name], ((1, c, max(side, 2), max(side, 2)),)))
+    for kind in ("maxpool", "avgpool"):
+        kinds = sorted(name for name in _POOLS if name.startswith(kind))
+        for _ in range(counts.get(kind, 0)):
+            c, side = s.numel_shape(hi=2e6)
+            name, side = s.rng.choice(kinds), max(side, 2)
+            points.append(Point(kind, f"{name} {c}x{side}", _POOLS[name], ((1, c, side, side),)))
     for i in range(counts.get("reduce", 0)):
         c, side = s.numel_shape()
         build = (lambda: nn.AdaptiveAvgPool2d(1)) if i % 2 == 0 else _Mean
@@ -272,13 +276,13 @@ def _upsample(mode: str) -> Callable[[], nn.Module]:
 
 
 GRIDS: dict[str, dict[str, int]] = {
-    "default": {"conv1x1": 60, "convkxk": 60, "conv_grouped": 30, "conv_depthwise": 60, "conv_depthwise_mult": 16,
+    "default": {"conv1x1": 80, "convkxk": 100, "conv_grouped": 60, "conv_depthwise": 70, "conv_depthwise_mult": 40,
                 "matmul": 30,
-                "attention": 10, "bn": 16, "norm": 12, "eltwise": 48, "pool": 16, "reduce": 10,
+                "attention": 10, "bn": 16, "norm": 12, "eltwise": 48, "maxpool": 30, "avgpool": 12, "reduce": 10,
                 "resize": 10, "copy": 16, "view": 6},
     "quick": {"conv1x1": 3, "convkxk": 3, "conv_grouped": 2, "conv_depthwise": 3, "conv_depthwise_mult": 1,
               "matmul": 3,
-              "attention": 2, "bn": 2, "norm": 2, "eltwise": 4, "pool": 2, "reduce": 2,
+              "attention": 2, "bn": 2, "norm": 2, "eltwise": 4, "maxpool": 2, "avgpool": 1, "reduce": 2,
               "resize": 2, "copy": 2, "view": 2},
 }
 

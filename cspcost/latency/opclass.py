@@ -23,6 +23,7 @@ from typing import Any, Callable
 from cspcost.walk.records import OpEvent, TensorMeta
 
 KNOTS_BYTES = (1 << 20, 16 << 20)  # cache knots of the memory terms: about L2 and L3 sizes
+L2_RAMP_BYTES = (256 << 10, 2 << 20)  # where a working set leaves L2, smallest to largest L2 of current CPUs
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class Work:
     rows: float = 1.0  # output width (conv) or output rows (matmul)
     category: str = ""  # what must match for two ops to be neighbours (stride, op name)
     key: tuple[float, ...] = ()  # where the op sits in its class's shape space (log2 sizes)
+    outputs: float = 0.0  # output elements (pooling: one window each)
+    stride: float = 1.0  # the conv's stride along the width
+    planes: float = 0.0  # output channel planes (conv: batch x output channels)
 
 
 def _memory_terms(w: Work) -> list[float]:
@@ -50,9 +54,47 @@ def _conv_features(w: Work) -> list[float]:
             w.bytes - w.weight_bytes, w.weight_bytes]
 
 
+def _grouped_features(w: Work) -> list[float]:
+    """Grouped conv: the dense conv's features and ``flops / (cin_g * cout_g)``.
+
+    The last is 2 k^2 x groups x output pixels: the count of per-group, per-pixel kernel calls,
+    whose fixed cost dominates when each group is a few channels (a 2-in, 1-out group runs
+    several times slower per FLOP than a 32-in, 32-out one).
+    """
+    return [*_conv_features(w), w.flops / (w.cin_g * w.cout_g)]
+
+
 def _depthwise_features(w: Work) -> list[float]:
-    """Depthwise conv: flops, flops/w_out, memory terms."""
-    return [1.0, w.flops, w.flops / w.rows, *_memory_terms(w)]
+    """Depthwise conv: flops, flops/w_out, output planes (a fixed cost per channel, which
+    dominates on 7x7 maps), memory terms."""
+    return [1.0, w.flops, w.flops / w.rows, w.planes, *_memory_terms(w)]
+
+
+def _depthwise_mult_features(w: Work) -> list[float]:
+    """Depthwise conv with a channel multiplier: as depthwise, ``flops / multiplier`` (a
+    multiplier of 2 runs slower per FLOP than one of 4: the per-group cost is shared by fewer),
+    and both flops terms again when strided (timed here: 2-3x the time per output at stride 2)."""
+    strided = 1.0 if w.stride > 1 else 0.0
+    return [1.0, w.flops, w.flops / w.rows, w.flops / w.cout_g, strided * w.flops, strided * w.flops / w.cout_g,
+            w.planes, *_memory_terms(w)]
+
+
+def _pool_features(w: Work) -> list[float]:
+    """Pooling: output elements (one window each), flops (window taps), both again once the
+    working set outgrows the L2 cache (``_l2_ramp``), and the memory terms.
+
+    Timed here, PyTorch's max pool costs about a + b k^2 per output: 13, 16, 18, 23 and 39 ns
+    per output for 2x2/s1, 2x2/s2, 3x3/s1, 3x3/s2 and 5x5/s1 on maps of a few MB, but a third of
+    that on maps that fit in L2 (5 ns per output for a 2x2/s2 pool of 32x28x28).
+    """
+    ramp = _l2_ramp(w.bytes)
+    return [1.0, w.outputs, w.flops, w.outputs * ramp, w.flops * ramp, *_memory_terms(w)]
+
+
+def _l2_ramp(moved: float) -> float:
+    """0 for a working set of at most 256 KiB, 1 from 2 MiB, linear in log2 between: where an L2
+    cache (256 KiB to 2 MiB on current CPUs) stops holding it."""
+    return min(1.0, max(0.0, log2(max(moved, 1.0) / L2_RAMP_BYTES[0]) / log2(L2_RAMP_BYTES[1] / L2_RAMP_BYTES[0])))
 
 
 def _matmul_features(w: Work) -> list[float]:
@@ -89,13 +131,18 @@ def _cls(name: str, names: list[str], fn: Callable[[Work], list[float]], descrip
 
 
 _CONV = ["flops", "flops_per_cin_g", "flops_per_cout_g", "flops_per_w_out", "act_bytes", "weight_bytes"]
+_DEPTHWISE = ["flops", "flops_per_w_out", "planes", *MEMORY_NAMES]
+_POOL = ["outputs", "flops", "outputs_beyond_L2", "flops_beyond_L2", *MEMORY_NAMES]
 CLASSES: dict[str, OpClass] = {c.name: c for c in (
     _cls("conv1x1", _CONV, _conv_features, "dense 1x1 convolution"),
     _cls("convkxk", _CONV, _conv_features, "dense kxk convolution (k > 1), transposed convolution"),
-    _cls("conv_grouped", _CONV, _conv_features, "grouped convolution (1 < groups < channels)"),
-    _cls("conv_depthwise", ["flops", "flops_per_w_out", *MEMORY_NAMES], _depthwise_features,
+    _cls("conv_grouped", [*_CONV, "flops_per_cin_cout_g"], _grouped_features,
+         "grouped convolution (1 < groups < channels)"),
+    _cls("conv_depthwise", _DEPTHWISE, _depthwise_features,
          "depthwise convolution (one input and one output channel per group)"),
-    _cls("conv_depthwise_mult", ["flops", "flops_per_w_out", *MEMORY_NAMES], _depthwise_features,
+    _cls("conv_depthwise_mult", ["flops", "flops_per_w_out", "flops_per_multiplier", "flops_strided",
+                                 "flops_per_multiplier_strided", "planes", *MEMORY_NAMES],
+         _depthwise_mult_features,
          "depthwise convolution with a channel multiplier (one input, several output channels per group)"),
     _cls("matmul", ["flops", "flops_per_row", "flops_per_k", "bytes"], _matmul_features,
          "linear, mm, bmm, matmul, einsum"),
@@ -104,7 +151,8 @@ CLASSES: dict[str, OpClass] = {c.name: c for c in (
     _cls("bn", [*MEMORY_NAMES, "flops"], _memory_features, "batch norm at inference (not folded)"),
     _cls("norm", [*MEMORY_NAMES, "flops"], _memory_features, "layer, group, instance norm"),
     _cls("eltwise", [*MEMORY_NAMES, "flops"], _memory_features, "activations, add, mul and other element-wise ops"),
-    _cls("pool", [*MEMORY_NAMES, "flops"], _memory_features, "max and average pooling"),
+    _cls("maxpool", _POOL, _pool_features, "max pooling"),
+    _cls("avgpool", _POOL, _pool_features, "average pooling (not global)"),
     _cls("reduce", [*MEMORY_NAMES, "flops"], _memory_features, "global pooling, mean, other reductions"),
     _cls("resize", [*MEMORY_NAMES, "flops"], _memory_features, "upsampling, interpolation"),
     _cls("copy", [*MEMORY_NAMES, "flops"], _memory_features, "concat, pad, clone, contiguous copies, indexing"),
@@ -114,10 +162,10 @@ NEAREST = {  # the class a missing one is predicted from (flagged)
     "conv1x1": "convkxk", "convkxk": "conv1x1", "conv_grouped": "convkxk", "conv_depthwise": "conv_grouped",
     "conv_depthwise_mult": "conv_grouped",
     "matmul": "conv1x1", "attention": "matmul", "bn": "eltwise", "norm": "bn", "eltwise": "copy",
-    "pool": "eltwise", "reduce": "pool", "resize": "copy", "copy": "eltwise", "view": "eltwise",
+    "maxpool": "avgpool", "avgpool": "maxpool", "reduce": "avgpool", "resize": "copy", "copy": "eltwise", "view": "eltwise",
 }
-MEMORY_KINDS = {"bn": "bn", "norm": "norm", "act": "eltwise", "eltwise": "eltwise", "maxpool": "pool",
-                "avgpool": "pool", "globalpool": "reduce", "reduce": "reduce", "resize": "resize",
+MEMORY_KINDS = {"bn": "bn", "norm": "norm", "act": "eltwise", "eltwise": "eltwise", "maxpool": "maxpool",
+                "avgpool": "avgpool", "globalpool": "reduce", "reduce": "reduce", "resize": "resize",
                 "move": "copy", "view": "view", "create": "view", "unsupported": "eltwise"}
 
 
@@ -138,7 +186,21 @@ def classify(event: OpEvent, op: dict[str, Any]) -> tuple[str, Work]:
         name = "attention" if "attention" in event.op else "matmul"
         return name, _matmul_work(event, op, flops, moved)
     base = event.op.removesuffix("_")
+    if kind in ("maxpool", "avgpool"):
+        return kind, _pool_work(event, base, flops, moved)
     return MEMORY_KINDS.get(kind, "eltwise"), Work(flops, moved, category=base, key=(_log2(moved),))
+
+
+def _pool_work(event: OpEvent, base: str, flops: float, moved: float) -> Work:
+    """A pooling op's work: its output elements, and a category naming its window and stride
+    (only like pools are neighbours: a 3x3/s2 max pool is not a 2x2/s2 one at the same bytes)."""
+    out = event.outputs[0] if event.outputs else TensorMeta((1,), "torch.float32", 4)
+    x = event.args[0]
+    window = round(flops / max(out.numel, 1))
+    stride = x.shape[-1] // max(out.shape[-1], 1) if len(out.shape) > 2 and len(x.shape) > 2 else 1
+    w_out = float(out.shape[-1]) if len(out.shape) > 2 else 1.0
+    return Work(flops, moved, rows=w_out, outputs=float(out.numel), category=f"{base} w{window} s{stride}",
+                key=(_log2(moved), _log2(w_out)))
 
 
 def _log2(value: float) -> float:
@@ -159,7 +221,8 @@ def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
     stride = x.shape[-1] // max(int(w_out), 1) if len(x.shape) > 2 else 1
     key = (_log2(cin_g), _log2(cout // groups), _log2(w_out), _log2(kernel), _log2(cin))
     work = Work(flops, moved, float(weight.nbytes), float(max(cin_g, 1)), float(max(cout // groups, 1)),
-                w_out, f"s{min(stride, 2)}", key)
+                w_out, f"s{min(stride, 2)}", key, stride=float(max(stride, 1)),
+                planes=float(out.shape[0] * cout))
     if groups > 1 and cin_g == 1 and not transposed:
         # A channel multiplier (out = k x in, as darknet's csmobilenet-v2 has) is not the depthwise
         # kernel libraries specialise: oneDNN runs it several times slower per FLOP.
