@@ -23,6 +23,7 @@ from typing import Any, Callable
 from cspcost.walk.records import OpEvent, TensorMeta
 
 KNOTS_BYTES = (1 << 20, 16 << 20)  # cache knots of the memory terms: about L2 and L3 sizes
+LANES = 16  # float32 lanes of an AVX-512 register; channel blocks of oneDNN's blocked layouts
 L2_RAMP_BYTES = (256 << 10, 2 << 20)  # where a working set leaves L2, smallest to largest L2 of current CPUs
 
 
@@ -41,6 +42,7 @@ class Work:
     outputs: float = 0.0  # output elements (pooling: one window each)
     stride: float = 1.0  # the conv's stride along the width
     planes: float = 0.0  # output channel planes (conv: batch x output channels)
+    lane_waste: float = 0.0  # share of vector lanes idle when channels are packed by LANES (conv)
 
 
 def _memory_terms(w: Work) -> list[float]:
@@ -66,8 +68,9 @@ def _grouped_features(w: Work) -> list[float]:
 
 def _depthwise_features(w: Work) -> list[float]:
     """Depthwise conv: flops, flops/w_out, output planes (a fixed cost per channel, which
-    dominates on 7x7 maps), memory terms."""
-    return [1.0, w.flops, w.flops / w.rows, w.planes, *_memory_terms(w)]
+    dominates on 7x7 maps), flops times the idle share of vector lanes (timed here, 24 channels
+    run at half the speed per output of 32 or 48: kernels pack channels by 16), memory terms."""
+    return [1.0, w.flops, w.flops / w.rows, w.planes, w.flops * w.lane_waste, *_memory_terms(w)]
 
 
 def _depthwise_mult_features(w: Work) -> list[float]:
@@ -76,7 +79,7 @@ def _depthwise_mult_features(w: Work) -> list[float]:
     and both flops terms again when strided (timed here: 2-3x the time per output at stride 2)."""
     strided = 1.0 if w.stride > 1 else 0.0
     return [1.0, w.flops, w.flops / w.rows, w.flops / w.cout_g, strided * w.flops, strided * w.flops / w.cout_g,
-            w.planes, *_memory_terms(w)]
+            w.planes, w.flops * w.lane_waste, *_memory_terms(w)]
 
 
 def _pool_features(w: Work) -> list[float]:
@@ -131,7 +134,7 @@ def _cls(name: str, names: list[str], fn: Callable[[Work], list[float]], descrip
 
 
 _CONV = ["flops", "flops_per_cin_g", "flops_per_cout_g", "flops_per_w_out", "act_bytes", "weight_bytes"]
-_DEPTHWISE = ["flops", "flops_per_w_out", "planes", *MEMORY_NAMES]
+_DEPTHWISE = ["flops", "flops_per_w_out", "planes", "flops_idle_lanes", *MEMORY_NAMES]
 _POOL = ["outputs", "flops", "outputs_beyond_L2", "flops_beyond_L2", *MEMORY_NAMES]
 CLASSES: dict[str, OpClass] = {c.name: c for c in (
     _cls("conv1x1", _CONV, _conv_features, "dense 1x1 convolution"),
@@ -141,7 +144,7 @@ CLASSES: dict[str, OpClass] = {c.name: c for c in (
     _cls("conv_depthwise", _DEPTHWISE, _depthwise_features,
          "depthwise convolution (one input and one output channel per group)"),
     _cls("conv_depthwise_mult", ["flops", "flops_per_w_out", "flops_per_multiplier", "flops_strided",
-                                 "flops_per_multiplier_strided", "planes", *MEMORY_NAMES],
+                                 "flops_per_multiplier_strided", "planes", "flops_idle_lanes", *MEMORY_NAMES],
          _depthwise_mult_features,
          "depthwise convolution with a channel multiplier (one input, several output channels per group)"),
     _cls("matmul", ["flops", "flops_per_row", "flops_per_k", "bytes"], _matmul_features,
@@ -221,8 +224,8 @@ def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
     stride = x.shape[-1] // max(int(w_out), 1) if len(x.shape) > 2 else 1
     key = (_log2(cin_g), _log2(cout // groups), _log2(w_out), _log2(kernel), _log2(cin))
     work = Work(flops, moved, float(weight.nbytes), float(max(cin_g, 1)), float(max(cout // groups, 1)),
-                w_out, f"s{min(stride, 2)}", key, stride=float(max(stride, 1)),
-                planes=float(out.shape[0] * cout))
+                w_out, f"s{min(stride, 2)}{'' if cin % LANES == 0 else ' unaligned'}", key, stride=float(max(stride, 1)),
+                planes=float(out.shape[0] * cout), lane_waste=-(-cin // LANES) * LANES / max(cin, 1) - 1.0)
     if groups > 1 and cin_g == 1 and not transposed:
         # A channel multiplier (out = k x in, as darknet's csmobilenet-v2 has) is not the depthwise
         # kernel libraries specialise: oneDNN runs it several times slower per FLOP.
