@@ -175,6 +175,56 @@ def test_classify_each_kind() -> None:
     assert classes["(root):aten.mean"] == "reduce"
 
 
+def test_pool_work_names_window_and_stride_by_hand() -> None:
+    """Max and average pools are classes of their own; each op's category names its window and
+    stride, and ``outputs`` counts its windows."""
+    pools = nn.Sequential(nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(2))
+    measured = measure_rows(pools, (8, 16, 16))
+    (name0, work0), (name1, work1) = [classify(measured.capture.events[op["index"]], op) for op in measured.ops]
+    assert (name0, name1) == ("maxpool", "avgpool")
+    assert work0.category == "aten.max_pool2d w9 s2" and work0.outputs == 8 * 8 * 8  # 16 -> 8 with padding 1
+    assert work1.category == "aten.avg_pool2d w4 s2" and work1.outputs == 8 * 4 * 4
+    assert work0.flops == 9 * 8 * 8 * 8  # one comparison per tap per output (walk.rules.max_pool)
+    features = CLASSES["maxpool"].features(work0)
+    bytes_moved = 4 * (8 * 16 * 16 + 8 * 8 * 8)  # 10,240 B: well inside L2, so the ramp is 0
+    assert features[:5] == [1.0, 512.0, 4608.0, 0.0, 0.0] and features[5] == bytes_moved
+
+
+def test_l2_ramp_by_hand() -> None:
+    """0 up to 256 KiB, 1 from 2 MiB, log-linear between (512 KiB: one of three octaves)."""
+    from cspcost.latency.opclass import _l2_ramp
+
+    assert _l2_ramp(100_000) == 0.0 and _l2_ramp(4 << 20) == 1.0
+    assert _l2_ramp(512 << 10) == pytest.approx(1 / 3)
+
+
+def test_depthwise_and_grouped_shape_terms_by_hand() -> None:
+    """Depthwise: planes, and the idle share of 16-lane channel blocks (24 channels fill 2 blocks
+    of 16: 8/24 idle); a channel multiplier's strided terms; a grouped conv's per-group count."""
+    dw24 = nn.Conv2d(24, 24, 3, 2, 1, groups=24, bias=False)
+    mult = nn.Conv2d(16, 32, 3, 2, 1, groups=16, bias=False)
+    grouped = nn.Conv2d(16, 8, 3, 1, 1, groups=8, bias=False)  # 2 in, 1 out per group
+    for module, size, expected in ((dw24, (24, 16, 16), "conv_depthwise"), (mult, (16, 16, 16), "conv_depthwise_mult"),
+                                   (grouped, (16, 16, 16), "conv_grouped")):
+        measured = measure_rows(module, size)
+        op = measured.ops[0]
+        name, work = classify(measured.capture.events[op["index"]], op)
+        assert name == expected
+        feats = dict(zip(CLASSES[name].feature_names, CLASSES[name].features(work)))
+        if name == "conv_depthwise":
+            flops = 2 * 9 * 24 * 8 * 8  # 27,648
+            assert work.flops == flops and feats["planes"] == 24
+            assert feats["flops_idle_lanes"] == pytest.approx(flops * 8 / 24)
+            assert work.category == "s2 unaligned"
+        elif name == "conv_depthwise_mult":
+            flops = 2 * 9 * 32 * 8 * 8  # 36,864
+            assert feats["flops_strided"] == flops and feats["flops_per_multiplier_strided"] == flops / 2
+            assert feats["flops_idle_lanes"] == 0.0 and work.category == "s2"
+        else:
+            flops = 2 * 2 * 9 * 8 * 16 * 16  # 73,728
+            assert feats["flops_per_cin_cout_g"] == flops / (2 * 1)  # = 2 x 9 taps x 8 groups x 256 pixels
+
+
 def test_prediction_by_hand() -> None:
     """A lone conv with cost 1e-11 s/flop and 3e-6 s overhead: predicted = overhead + flops x cost + fixed."""
     conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)

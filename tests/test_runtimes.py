@@ -242,6 +242,41 @@ def test_models_paired_under_onnxruntime(tmp_path: Path) -> None:
     assert [m.runtime for m in r.models] == ["onnxruntime"] * 2 and r.to_dict()["runtime"] == "onnxruntime"
 
 
+@needs_ort
+def test_ort_level_reaches_the_session_and_its_stamp(tmp_path: Path) -> None:
+    """--ort-level extended runs ONNX Runtime at ORT_ENABLE_EXTENDED, in profile and paired alike."""
+    result = profile(_net(), (3, 8, 8), repeat=2, warmup=0, runtime="onnxruntime", cache_dir=str(tmp_path),
+                     ort_level="extended")
+    assert result.environment["graph_optimization"] == "ORT_ENABLE_EXTENDED"
+    default = profile(_net(), (3, 8, 8), repeat=2, warmup=0, runtime="onnxruntime", cache_dir=str(tmp_path))
+    assert default.environment["graph_optimization"] == "ORT_ENABLE_ALL"
+    r = paired([_net(), _net()], (3, 8, 8), warmup=1, rounds=6, runtime="onnxruntime", cache_dir=str(tmp_path),
+               ort_level="basic")
+    assert r.to_dict()["environment"]["prepared"][0]["graph_optimization"] == "ORT_ENABLE_BASIC"
+
+
+def test_unknown_ort_level_is_one_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown ONNX Runtime level 'fast'; use one of all, extended, basic, disabled"):
+        ProfileSpec(("resnet10",), ort_level="fast")
+
+
+def test_compare_profiles_ort_at_the_level_the_prediction_is_for(capsys: pytest.CaptureFixture[str]) -> None:
+    """With --predict beside --profile under ORT, the measurement follows the machine file's level
+    unless told otherwise (then a warning: the two ratios would be of different settings)."""
+    from types import SimpleNamespace
+
+    from cspcost.cli.measure import _ort_level
+
+    machine = SimpleNamespace(stamp={"graph_optimization": "ORT_ENABLE_EXTENDED"})
+    assert _ort_level(None, True, machine) == "extended"
+    assert _ort_level("all", True, machine) == "all"
+    assert "predicted for extended" in capsys.readouterr().err
+    assert _ort_level(None, False, machine) == "all"  # eager measured: ORT's level is moot
+    assert _ort_level(None, True, None) == "all"  # no prediction: ORT's own default
+    with pytest.raises(UsageError, match="unknown --ort-level"):
+        _ort_level("fast", True, None)
+
+
 def test_compile_refuses_per_layer_in_one_line() -> None:
     with pytest.raises(UsageError, match="^--per-layer: the compile runtime cannot time layers"):
         profile(_net(), (3, 8, 8), per_layer=True, runtime="compile")

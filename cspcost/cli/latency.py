@@ -9,6 +9,7 @@ from cspcost.cli.app import _reporting, app, err
 from cspcost.cli.options import (
     _HTML_HELP,
     _MODEL_HELP,
+    _ORT_LEVEL_HELP,
 )
 from cspcost.cli.output import (
     Format,
@@ -48,6 +49,7 @@ def profile_cmd(
     processes: int = typer.Option(1, "--processes", help="Repeat the measurement in N fresh processes and merge them (not with --per-layer)."),
     runtime: str = typer.Option("eager", "--runtime", "-r", help=_RUNTIME_HELP),
     precision: str = typer.Option("f32", "--precision", help="OpenVINO's inference precision: f32 (comparable with the others) or default (the runtime's own, bf16 on AVX-512-bf16 CPUs)."),
+    ort_level: str = typer.Option("all", "--ort-level", help=_ORT_LEVEL_HELP),
     onnx_cache: Optional[str] = typer.Option(None, "--onnx-cache", help="Directory of cached ONNX exports (default onnx/ in the cache directory: $CSPCOST_CACHE_DIR or ~/.cache/cspcost)."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP + " Implies --per-layer."),
     fmt: FormatOption = Format.table,
@@ -82,7 +84,7 @@ def profile_cmd(
             model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,
             per_layer=per_layer, depth=depth, progress=progress, processes=processes, runtime=runtime,
-            precision=precision, cache_dir=onnx_cache))
+            precision=precision, cache_dir=onnx_cache, ort_level=ort_level))
         if isinstance(result, PairedResult):
             _emit_runtimes(result, fmt)
         else:

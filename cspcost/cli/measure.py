@@ -13,6 +13,7 @@ from cspcost.cli.options import (
     _CONVENTION_HELP,
     _HTML_HELP,
     _MODEL_HELP,
+    _ORT_LEVEL_HELP,
     Cio,
     ConventionName,
     _input_shape,
@@ -167,6 +168,7 @@ def compare_cmd(
     predict: bool = typer.Option(False, "--predict", help="Also the predicted latency and its ratio vs the first model, beside the FLOPs and CIO ratios."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
     runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="With --profile: the runtime every model runs under: eager (default), compile, onnxruntime or openvino. With --predict: the runtime to predict for, eager or onnxruntime (default: the machine file's, else eager)."),
+    ort_level: Optional[str] = typer.Option(None, "--ort-level", help=_ORT_LEVEL_HELP + " Default: all; with --predict, the machine file's."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
     fmt: FormatOption = Format.table,
 ) -> None:
@@ -197,15 +199,16 @@ def compare_cmd(
         _settle_heap()
         if runtime is not None and not (profile or predict or machine):
             raise UsageError("--runtime applies to --profile and --predict; add one of them")
+        calibrated = machine_file(machine, runtime, None) if (predict or machine) else None
+        level = _ort_level(ort_level, profile and (runtime or "eager") == "onnxruntime", calibrated)
         latency = (_latency_measurer(batch, profile_device, rounds, processes, plot or bool(out) or bool(html),
-                                     runtime or "eager") if profile else None)
+                                     runtime or "eager", level) if profile else None)
         result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)
-        if predict or machine:
+        if calibrated is not None:
             from cspcost.latency.engine import compare_predicted
 
-            calibrated = machine_file(machine, runtime, None)
             result = compare_predicted(result, models, calibrated, parse_input(input) if input is not None else None, batch)
         if plot or out:  # --out names where the charts go: asking for it asks for them
             target = out or default_folder(models)
@@ -217,7 +220,7 @@ def compare_cmd(
 
 
 def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
-                      per_layer: bool, runtime: str = "eager") -> Callable[[Any, Any], Any]:
+                      per_layer: bool, runtime: str = "eager", ort_level: str = "all") -> Callable[[Any, Any], Any]:
     """A (models, input) -> LatencyReport callable: the paired, interleaved measurement."""
     from cspcost.comparison.engine import paired_latency
     from cspcost.profiling.runtimes import get_runtime
@@ -225,7 +228,29 @@ def _latency_measurer(batch: int, device: str, rounds: int, processes: int,
     get_runtime(runtime)  # unknown or not installed: one line before any model is built
     return lambda models, size: _with_phases(lambda progress: paired_latency(
         models, size, batch=batch, device=device, rounds=rounds, processes=processes,
-        per_layer=per_layer, progress=progress, runtime=runtime))
+        per_layer=per_layer, progress=progress, runtime=runtime, ort_level=ort_level))
+
+
+def _ort_level(given: Optional[str], ort_profiled: bool, calibrated: Any) -> str:
+    """ONNX Runtime's level for ``compare --profile``: the one given, else the machine file's when
+    predictions sit beside the measurement (so both are of one setting), else ORT's own default."""
+    from cspcost.errors import UsageError
+    from cspcost.profiling.spec import ORT_LEVELS
+
+    if given is not None and given not in ORT_LEVELS:
+        raise UsageError(f"unknown --ort-level {given!r}; use one of {', '.join(ORT_LEVELS)}")
+    names = {v: k for k, v in ORT_LEVELS.items()}
+    predicted = names.get(calibrated.stamp.get("graph_optimization", "")) if calibrated is not None else None
+    if not ort_profiled or predicted is None:
+        return given or "all"
+    if given is None:
+        err.print(f"note: ONNX Runtime measured at --ort-level {predicted}, the level the latency model is calibrated for",
+                  markup=False, soft_wrap=True)
+        return predicted
+    if given != predicted:
+        err.print(f"warning: measured at --ort-level {given}, predicted for {predicted}: the two ratios are of "
+                  "different settings", markup=False, soft_wrap=True)
+    return given
 
 
 def _warn_latency(details: Optional[dict[str, Any]]) -> None:

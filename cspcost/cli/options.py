@@ -36,3 +36,8 @@ def _input_shape(input: Optional[str], size: Optional[int]) -> Optional[tuple[in
     if input is not None and size is not None:
         raise UsageError("give --input or --size, not both")
     return parse_input(input) if input is not None else (check_shape((3, size, size)) if size is not None else None)
+
+
+_ORT_LEVEL_HELP = ("With --runtime onnxruntime: its graph optimisation level: all (its default: every fusion and "
+                   "the NCHWc layouts), extended (every fusion, NCHW; what the latency model is calibrated for), "
+                   "basic or disabled.")

@@ -151,7 +151,8 @@ def staged(result: AnalysisResult) -> pd.DataFrame:
 
 def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, batch: int = 1,
                    device: str = "cpu", rounds: int = 12, warmup: int = 3, processes: int = 3,
-                   per_layer: bool = False, progress: Any = None, runtime: str = "eager") -> LatencyReport:
+                   per_layer: bool = False, progress: Any = None, runtime: str = "eager",
+                   ort_level: str = "all") -> LatencyReport:
     """Latency of all models interleaved in one process (``profiling.paired``), ratios vs the first.
 
     Args:
@@ -163,6 +164,7 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
             (modules cannot be sent to a process: then one process of ``max(rounds, 30)`` rounds).
         per_layer: also time each model's layers (its own instrumented runs, after the pairing).
         runtime: the runtime every model runs under ("eager", "compile", "onnxruntime", "openvino").
+        ort_level: ONNX Runtime's graph optimisation level (``profiling.spec.ORT_LEVELS``).
     Returns:
         Per model latency_ms, latency_ratio, latency_ratio_ci95 [low, high], latency_significant,
         latency_p_value, latency_cv; the measurement's method, environment and warnings.
@@ -172,15 +174,15 @@ def paired_latency(models: Sequence[Any], input_size: Sequence[int] | None, *, b
     if processes > 1 and not all(isinstance(m, str) for m in models):
         processes, rounds = 1, max(rounds, 30)
     result = paired(models, input_size, batch, device=device, rounds=rounds, warmup=warmup,
-                    processes=processes, progress=progress, runtime=runtime)
+                    processes=processes, progress=progress, runtime=runtime, ort_level=ort_level)
     details = {k: v for k, v in result.to_dict().items() if k != "models"}
     details["model_warnings"] = {m.name: m.warnings for m in result.models if m.warnings}
-    layers = [_layers(m, input_size, batch, device, runtime) for m in models] if per_layer else []
+    layers = [_layers(m, input_size, batch, device, runtime, ort_level) for m in models] if per_layer else []
     return LatencyReport([m.row() for m in result.models], details, layers)
 
 
 def _layers(model: Any, input_size: Sequence[int] | None, batch: int, device: str,
-            runtime: str = "eager") -> pd.DataFrame | None:
+            runtime: str = "eager", ort_level: str = "all") -> pd.DataFrame | None:
     """One model's per-layer times (``latency_ms``, ``flops`` columns) for the time-vs-FLOPs chart."""
     from cspcost.profiling.run import profile
     from cspcost.profiling.runtimes import RUNTIMES
@@ -188,7 +190,7 @@ def _layers(model: Any, input_size: Sequence[int] | None, batch: int, device: st
     if not RUNTIMES[runtime].per_layer:
         return None  # torch.compile cannot say; the chart is drawn for the runtimes that can
     result = profile(model, input_size, batch, device=device, warmup=3, repeat=15, per_layer=True, peaks=False,
-                     runtime=runtime)
+                     runtime=runtime, ort_level=ort_level)
     return result.layers
 
 

@@ -48,6 +48,7 @@ def paired(
     runtime: str = "eager",
     precision: str = "f32",
     cache_dir: str | None = None,
+    ort_level: str = "all",
 ) -> PairedResult:
     """Time several models interleaved in rounds and compare each with the first.
 
@@ -66,7 +67,7 @@ def paired(
         processes: run the whole measurement in this many fresh processes and merge them (the
             interval then also spans the differences between processes).
         runtime: the runtime every model runs under (as ``profile``).
-        precision, cache_dir: as ``profile``.
+        precision, cache_dir, ort_level: as ``profile``.
     Returns:
         A PairedResult: per model the median latency, and against the first model the median
         per-round ratio with its 95% interval and sign-test p-value.
@@ -78,7 +79,7 @@ def paired(
     if not isinstance(rounds, int) or rounds < MIN_SAMPLES:
         raise UsageError(f"rounds must be an integer of at least {MIN_SAMPLES}, got {rounds!r}")
     spec = ProfileSpec(tuple(models), input_size, batch, device, str(dtype), threads, channels_last, warmup,
-                       rounds, None, (runtime,), precision, False, seed, shuffle)
+                       rounds, None, (runtime,), precision, False, seed, shuffle, ort_level)
     return paired_spec(spec, processes, clock=clock, timer=timer, progress=progress, cache_dir=cache_dir)
 
 

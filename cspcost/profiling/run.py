@@ -54,6 +54,7 @@ def profile(
     runtime: str | Sequence[str] = "eager",
     precision: str = "f32",
     cache_dir: str | None = None,
+    ort_level: str = "all",
 ) -> ProfileResult | PairedResult:
     """Measure a model's real latency under a runtime, and optionally each layer's, joined with the walker's costs.
 
@@ -86,6 +87,8 @@ def profile(
             (a list or "eager,onnxruntime") time the model under each, interleaved: a PairedResult.
         precision: OpenVINO's precision hint: "f32" (default, comparable) or "default" (its own).
         cache_dir: where exported ONNX files are cached (default ``onnx_export.cache_dir()``).
+        ort_level: ONNX Runtime's graph optimisation: "all" (its default), "extended" (what the
+            latency model is calibrated for), "basic" or "disabled".
     Returns:
         A ProfileResult (``.latency``, ``.fps``, ``.layers``, ``.runtime``, ``.to_json()``); a
         PairedResult for several runtimes.
@@ -96,7 +99,8 @@ def profile(
     """
     runtimes = [runtime] if isinstance(runtime, str) and "," not in runtime else runtime
     spec = ProfileSpec((model_or_name,), input_size, batch, device, str(dtype), threads, channels_last,
-                       warmup, repeat, min_time, tuple(_names(runtimes)), precision, per_layer)
+                       warmup, repeat, min_time, tuple(_names(runtimes)), precision, per_layer,
+                       ort_level=ort_level)
     if depth is not None and depth < 1:
         raise UsageError(f"depth must be at least 1, got {depth}")
     if len(spec.runtimes) > 1:

@@ -21,7 +21,7 @@ from cspcost.profiling.environment import stamp
 from cspcost.profiling.loading import first_forward, gc_paused, load_model
 from cspcost.profiling.runtimes import get_runtime
 from cspcost.profiling.runtimes.base import Prepared, RuntimeOptions
-from cspcost.profiling.spec import ProfileSpec
+from cspcost.profiling.spec import ORT_LEVELS, ProfileSpec
 from cspcost.profiling.timing import Clock, PhaseProgress, Timer, time_budget, time_calls
 from cspcost.shapes import check_shape
 from cspcost.threads import thread_count
@@ -84,7 +84,7 @@ def open_bench(spec: ProfileSpec, cache_dir: str | None = None) -> Iterator[Benc
         for _, model, _ in loaded:
             stack.enter_context(eval_mode(model))
         stack.enter_context(torch.inference_mode())
-        options = RuntimeOptions(dev.device, threads, spec.precision, cache_dir)
+        options = RuntimeOptions(dev.device, threads, spec.precision, cache_dir, ORT_LEVELS[spec.ort_level])
         entries: list[Entry] = []
         stack.callback(_close_all, entries)
         for name, model, sizes in loaded:

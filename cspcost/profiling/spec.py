@@ -19,6 +19,9 @@ from cspcost.profiling.environment import check_threads
 from cspcost.profiling.intervals import MIN_SAMPLES
 
 PRECISIONS = ("f32", "default")  # OpenVINO's inference precision: f32, or the runtime's own default
+# ONNX Runtime's graph optimisation levels by the names the CLI takes (``GraphOptimizationLevel``)
+ORT_LEVELS = {"all": "ORT_ENABLE_ALL", "extended": "ORT_ENABLE_EXTENDED", "basic": "ORT_ENABLE_BASIC",
+              "disabled": "ORT_DISABLE_ALL"}
 Model = nn.Module | str
 
 
@@ -41,6 +44,7 @@ class ProfileSpec:
     per_layer: bool = False
     seed: int = 0  # paired: seeds the order shuffle
     shuffle: bool = True  # paired: shuffle the order within each round
+    ort_level: str = "all"  # ONNX Runtime's graph optimisation level (a key of ORT_LEVELS)
 
     def __post_init__(self) -> None:
         """Validate every field, so a measurement never starts on bad input."""
@@ -54,6 +58,8 @@ class ProfileSpec:
             raise UsageError(f"unsupported dtype {self.dtype!r}; use one of {', '.join(DTYPES)}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.ort_level not in ORT_LEVELS:
+            raise UsageError(f"unknown ONNX Runtime level {self.ort_level!r}; use one of {', '.join(ORT_LEVELS)}")
         if not self.models or any(not isinstance(m, (str, nn.Module)) for m in self.models):
             raise UsageError("expected model names or nn.Modules")
         from cspcost.profiling.runtimes import parse_runtimes
