@@ -56,7 +56,8 @@ def main() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     warnings.filterwarnings("ignore")
     models = _models(args)
-    report: dict[str, Any] = {"threads": args.threads, "repeat": args.repeat, "models": models, "clock": args.clock,
+    report: dict[str, Any] = {"threads": args.threads, "repeat": args.repeat, "rounds": args.rounds,
+                              "models": models, "clock": args.clock,
                               "started": _stamp(), "runtimes": {}}
     for runtime in args.runtimes.split(","):
         report["runtimes"][runtime] = _run_runtime(runtime, models, args)
@@ -71,7 +72,10 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runtimes", default="eager,onnxruntime", help="comma-separated: eager, onnxruntime")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=15, help="timed forwards per model")
+    parser.add_argument("--repeat", type=int, default=10, help="timed forwards per model and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="passes over all models (shuffled order each); a model's time is the median of its "
+                             "round medians, a pair's ratio the median of its per-round ratios")
     parser.add_argument("--models", default="all", help="all, zoo, libraries, or a comma-separated list of specs")
     parser.add_argument("--smoke", action="store_true", help="3 small zoo models and the quick grid (a minute)")
     parser.add_argument("--out", default="reports/predict_vs_measure", help="output stem (.md, .json)")
@@ -90,21 +94,26 @@ def _models(args: argparse.Namespace) -> list[str]:
 
 
 def _run_runtime(runtime: str, models: list[str], args: argparse.Namespace) -> dict[str, Any]:
-    """Calibrate, then predict and measure every model under one runtime."""
+    """Calibrate, then predict every model and measure all of them in interleaved rounds."""
     from cspcost.latency.calibrate import calibrate
     from cspcost.latency.fit import leave_one_out_line
-    from cspcost.walk.analysis import measure_rows
 
     start = time.perf_counter()
     machine = calibrate(runtime, args.threads, "quick" if args.smoke else "default",
                         progress=lambda d, n, label: _say(f"\r[{runtime}] calibrating {d}/{n}", end=""))
     _say(f"\n[{runtime}] calibrated in {time.perf_counter() - start:.0f} s")
-    rows = []
+    rows, runners = [], {}
     for spec in models:
-        row = _one_model(spec, runtime, machine, args, measure_rows)
+        row, run = _prepare(spec, runtime, machine, args)
         rows.append(row)
-        _say(f"[{runtime}] {spec}: " + (f"measured {row['measured_ms']:.2f} ms, predicted {row['predicted_ms']:.2f} ms"
-                                        if row.get("measured_ms") else f"skipped: {row.get('skipped')}"))
+        if run is not None:
+            runners[spec] = run
+    rounds = _rounds(runners, runtime, args)
+    for row in rows:
+        if row["model"] in rounds:
+            _measured(row, rounds[row["model"]], args)
+            _say(f"[{runtime}] {row['model']}: measured {row['measured_ms']:.2f} ms, "
+                 f"predicted {row['predicted_ms']:.2f} ms")
     done = [r for r in rows if r.get("measured_ms")]
     if len(done) >= 3:
         loo = leave_one_out_line([r["gflops"] for r in done], [r["measured_ms"] for r in done])
@@ -113,30 +122,61 @@ def _run_runtime(runtime: str, models: list[str], args: argparse.Namespace) -> d
     return {"machine": {"peak_gflops": machine.peak_gflops, "bandwidth_gbs": machine.bandwidth_gbs,
                         "classes": {k: {"points": v.points, "median_abs_err": v.median_abs_err}
                                     for k, v in machine.classes.items()}},
-            "rows": rows, "summary": _summary(done), "pairs": _pairs(rows)}
+            "rows": rows, "summary": _summary(done), "pairs": _pairs(rows, args)}
 
 
-def _one_model(spec: str, runtime: str, machine: Any, args: argparse.Namespace, measure_rows: Any) -> dict[str, Any]:
-    """Predict and measure one model (a failure to build, export or run is recorded, not raised)."""
-    from cspcost.latency.measure import measure_model
+def _prepare(spec: str, runtime: str, machine: Any, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """Predict one model and prepare its forward (a failure to build, export or run is recorded, not raised)."""
+    from cspcost.latency.measure import prepare_model
     from cspcost.latency.predict import predict_measured
+    from cspcost.walk.analysis import measure_rows
 
     try:
         measured_rows = measure_rows(spec)
         prediction = predict_measured(measured_rows, machine)
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = measure_model(spec, runtime, args.threads, repeat=args.repeat, warmup=3)
-        cpu_share = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
+        _, run = prepare_model(spec, runtime, args.threads)
     except Exception as exc:  # noqa: BLE001 - one model's failure must not end a long benchmark
-        return {"model": spec, "skipped": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"}
+        return {"model": spec, "skipped": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"}, None
+    return {"model": spec, "gflops": measured_rows.totals["flops"] / 1e9, "predicted_ms": prediction.predicted_ms,
+            "substituted": prediction.substituted}, run
+
+
+def _rounds(runners: dict[str, Any], runtime: str, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Every model timed once per round, in a shuffled order each round (seeded): per model, each
+    round's wall and thread-CPU samples and the process's CPU share while it ran. Interleaving
+    spreads the machine's slow drifts over every model instead of charging them to a few."""
+    import random
+
+    from cspcost.latency.measure import timed
+    from cspcost.latency.runtimes import torch_threads
+
+    order, rng = list(runners), random.Random(0)
+    out: dict[str, list[dict[str, Any]]] = {spec: [] for spec in runners}
+    with torch_threads(args.threads):
+        for i in range(args.rounds):
+            rng.shuffle(order)
+            for spec in order:
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                wall, cpu = timed(runners[spec], 2, args.repeat)
+                share = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
+                out[spec].append({"wall": wall, "cpu": cpu, "cpu_share": share})
+            _say(f"[{runtime}] round {i + 1}/{args.rounds} done")
+    return out
+
+
+def _measured(row: dict[str, Any], rounds: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """Fill a row's measured figures from its rounds: the median of the round medians."""
     # One thread: the thread's CPU time is what the machine's other load does not inflate (the
     # calibration uses the same clock); the wall-clock median is kept beside it.
-    measured = result.cpu_median_ms if args.threads == 1 and args.clock == "thread" else result.median_ms
-    return {"model": spec, "gflops": measured_rows.totals["flops"] / 1e9, "measured_ms": measured,
-            "wall_ms": result.median_ms, "thread_cpu_ms": result.cpu_median_ms,
-            "p10_ms": result.p10_ms, "p90_ms": result.p90_ms, "predicted_ms": prediction.predicted_ms,
-            "error": prediction.predicted_ms / measured - 1, "cpu_share": cpu_share,
-            "substituted": prediction.substituted}
+    use_cpu = args.threads == 1 and args.clock == "thread"
+    per_round = [statistics.median(r["cpu" if use_cpu else "wall"]) * 1e3 for r in rounds]
+    walls = sorted(s * 1e3 for r in rounds for s in r["wall"])
+    measured = statistics.median(per_round)
+    row.update({"measured_ms": measured, "round_ms": per_round, "wall_ms": statistics.median(walls),
+                "thread_cpu_ms": statistics.median(s * 1e3 for r in rounds for s in r["cpu"]),
+                "p10_ms": walls[len(walls) // 10], "p90_ms": walls[(9 * len(walls)) // 10],
+                "error": row["predicted_ms"] / measured - 1,
+                "cpu_share": statistics.median(r["cpu_share"] for r in rounds)})
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -165,17 +205,19 @@ def _p90(sorted_errors: list[float]) -> float:
     return sorted_errors[lo] + (sorted_errors[hi] - sorted_errors[lo]) * (pos - lo)
 
 
-def _pairs(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table 5's pairs: measured, predicted and FLOPs ratios (CSP / baseline) from this run."""
+def _pairs(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Table 5's pairs: FLOPs, predicted and measured ratios (CSP / baseline) from this run; the
+    measured one is the median of the per-round ratios, with their range."""
     by = {r["model"]: r for r in rows if r.get("measured_ms")}
     out = []
     for csp, base in PAIRS:
         if csp in by and base in by:
             a, b = by[csp], by[base]
-            measured, predicted = a["measured_ms"] / b["measured_ms"], a["predicted_ms"] / b["predicted_ms"]
+            ratios = sorted(x / y for x, y in zip(a["round_ms"], b["round_ms"]))
+            measured, predicted = statistics.median(ratios), a["predicted_ms"] / b["predicted_ms"]
             out.append({"model": csp, "vs": base, "flops_ratio": a["gflops"] / b["gflops"],
-                        "measured_ratio": measured, "predicted_ratio": predicted,
-                        "ratio_error": predicted / measured - 1})
+                        "measured_ratio": measured, "measured_ratio_range": [ratios[0], ratios[-1]],
+                        "predicted_ratio": predicted, "ratio_error": predicted / measured - 1})
     return out
 
 
@@ -215,8 +257,10 @@ def _markdown(report: dict[str, Any]) -> str:
     """The report as Markdown: per runtime the summary, the per-model table and the pairs."""
     started = report["started"]
     lines = ["# Predicted vs measured latency", "",
-             f"Regenerate with `python benchmarks/predict_vs_measure.py`. Batch 1, {report['threads']} thread(s), "
-             f"median of {report['repeat']} forwards after warm-up ({_clock_text(report)}); calibration made in the same run. "
+             f"Regenerate with `python benchmarks/predict_vs_measure.py`. Batch 1, {report['threads']} thread(s); "
+             f"every model timed in {report.get('rounds', 1)} rounds (a shuffled pass over all models each), "
+             f"{report['repeat']} forwards after 2 warm-up ones per round; a model's time is the median of its round "
+             f"medians ({_clock_text(report)}); calibration made in the same run. "
              f"torch {started['torch']}, onnxruntime {started['onnxruntime']}, {started['cpus']} CPUs; load average "
              f"{started['load_avg_1min']:.1f} at the start"
              + (f", {report['finished']['load_avg_1min']:.1f} at the end." if "finished" in report else "."), ""]
@@ -255,12 +299,14 @@ def _runtime_markdown(runtime: str, result: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['model']} | {r['gflops']:.2f} | {r['measured_ms']:.2f} | {r['predicted_ms']:.2f} | "
                      f"{100 * r['error']:+.1f}% | {loo_text} |")
     if result["pairs"]:
-        lines += ["", f"Table 5 pairs under {runtime} (ratios CSP / baseline, from this run's medians):", "",
-                  "| model | vs | FLOPs ratio | measured ratio | predicted ratio | predicted vs measured |",
-                  "|---|---|---:|---:|---:|---:|"]
+        lines += ["", f"Table 5 pairs under {runtime} (ratios CSP / baseline; measured: the median of the per-round "
+                  "ratios, their range beside it):", "",
+                  "| model | vs | FLOPs ratio | measured ratio | rounds' range | predicted ratio | predicted vs measured |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
         for p in result["pairs"]:
+            low, high = p.get("measured_ratio_range", [p["measured_ratio"]] * 2)
             lines.append(f"| {p['model']} | {p['vs']} | {p['flops_ratio']:.3f} | {p['measured_ratio']:.3f} | "
-                         f"{p['predicted_ratio']:.3f} | {100 * p['ratio_error']:+.1f}% |")
+                         f"{low:.3f}-{high:.3f} | {p['predicted_ratio']:.3f} | {100 * p['ratio_error']:+.1f}% |")
     return lines + [""]
 
 

@@ -64,23 +64,36 @@ def measure_model(spec: str | nn.Module, runtime: str = "eager", threads: int = 
     Returns:
         A Measurement (median, p10, p90 in ms).
     """
+    name, run = prepare_model(spec, runtime, threads, input_size=input_size, batch=batch, seed=seed)
+    with torch_threads(threads):
+        samples, cpu = timed(run, warmup, repeat, min_time_s)
+    return summarise(name, runtime, threads, samples, cpu)
+
+
+def prepare_model(spec: str | nn.Module, runtime: str = "eager", threads: int = 1, *,
+                  input_size: Sequence[int] | None = None, batch: int = 1, seed: int = 0) -> tuple[str, Any]:
+    """(name, a zero-argument forward under ``runtime``) of a spec: built, exported if need be,
+    its input made once; run it inside ``torch_threads(threads)``."""
     name, model, size = build_model(spec, seed)
     shape = (batch, *(input_size or size))
     rt = make_runtime(runtime, threads)
     warm_allocator()
     with torch_threads(threads):
         try:
-            run = rt.prepare(model, random_inputs([shape], seed))
+            return name, rt.prepare(model, random_inputs([shape], seed))
         except Exception as exc:  # noqa: BLE001 - an exporter failure is the model's, named in one line
             raise UsageError(f"{name}: cannot run under {runtime}: {type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-        samples, cpu = _timed(run, warmup, repeat, min_time_s)
+
+
+def summarise(name: str, runtime: str, threads: int, samples: Sequence[float], cpu: Sequence[float]) -> Measurement:
+    """A Measurement of wall and thread-CPU seconds per forward."""
     ms = sorted(s * 1e3 for s in samples)
     return Measurement(name, runtime, threads, statistics.median(ms), _quantile(ms, 0.1), _quantile(ms, 0.9),
                        len(ms), statistics.median(cpu) * 1e3)
 
 
-def _timed(run: Any, warmup: int, repeat: int, min_time_s: float) -> tuple[list[float], list[float]]:
+def timed(run: Any, warmup: int, repeat: int, min_time_s: float = 0.0) -> tuple[list[float], list[float]]:
     """Wall seconds and thread CPU seconds of each timed call after ``warmup`` untimed ones."""
     for _ in range(warmup):
         run()
