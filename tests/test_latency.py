@@ -327,3 +327,45 @@ def test_unwritable_machine_cache_warns_and_keeps_the_calibration(tmp_path: Path
     with pytest.warns(CacheWarning, match=r"cannot write the machine file cache .*a-file/sub") as record:
         got, notes = engine.machine_for(None, "eager", 1)
     assert got is profile and len(record) == 1 and notes[-1].endswith("(not cached)")
+
+
+# --- the validation benchmark's arithmetic --------------------------------------------------------
+
+
+def _benchmark_script():  # noqa: ANN202 - a module loaded from a path
+    """benchmarks/predict_vs_measure.py as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "predict_vs_measure.py"
+    spec = importlib.util.spec_from_file_location("predict_vs_measure", path)
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_benchmark_rounds_and_pair_ratios_by_hand() -> None:
+    """A model's time is the median of its round medians; a pair's measured ratio the median of
+    its per-round ratios, with their range; the error is predicted / measured - 1."""
+    from argparse import Namespace
+
+    script = _benchmark_script()
+    args = Namespace(threads=1, clock="thread")
+    base = {"model": "resnet10", "gflops": 2.0, "predicted_ms": 20.0}
+    csp = {"model": "cspresnet10", "gflops": 1.6, "predicted_ms": 18.0}
+    rounds_base = [{"wall": [0.021, 0.022, 0.020], "cpu": [0.020, 0.021, 0.019], "cpu_share": 1.0},
+                   {"wall": [0.025], "cpu": [0.024], "cpu_share": 0.9},
+                   {"wall": [0.023], "cpu": [0.022], "cpu_share": 1.0}]
+    rounds_csp = [{"wall": [0.019], "cpu": [0.018], "cpu_share": 1.0},
+                  {"wall": [0.022], "cpu": [0.021], "cpu_share": 1.0},
+                  {"wall": [0.020], "cpu": [0.019], "cpu_share": 1.0}]
+    script._measured(base, rounds_base, args)
+    script._measured(csp, rounds_csp, args)
+    assert base["round_ms"] == pytest.approx([20.0, 24.0, 22.0]) and base["measured_ms"] == pytest.approx(22.0)
+    assert base["error"] == pytest.approx(20 / 22 - 1) and base["cpu_share"] == 1.0
+    (pair,) = [p for p in script._pairs([base, csp], args) if p["model"] == "cspresnet10"]
+    ratios = sorted([18 / 20, 21 / 24, 19 / 22])  # 0.9, 0.875, 0.8636
+    assert pair["measured_ratio"] == pytest.approx(ratios[1])
+    assert pair["measured_ratio_range"] == pytest.approx([ratios[0], ratios[-1]])
+    assert pair["predicted_ratio"] == pytest.approx(0.9) and pair["flops_ratio"] == pytest.approx(0.8)
+    assert pair["ratio_error"] == pytest.approx(0.9 / ratios[1] - 1)

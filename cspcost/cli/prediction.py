@@ -69,12 +69,13 @@ def explain_cmd(
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (as the calibration's)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="eager (per-layer hooks) or onnxruntime (its profiler, at the level the machine file is calibrated for); default: the machine file's, else eager."),
     repeat: int = typer.Option(10, "--repeat", min=1, help="Instrumented per-layer runs."),
     top: int = typer.Option(8, "--top", min=1, help="Layers listed where time and FLOPs disagree most."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write the chart (per-layer measured vs predicted, and the roofline) to this PNG."),
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Why FLOPs do not predict time: measured per-layer time (eager) beside FLOPs, bytes and the calibrated prediction.
+    """Why FLOPs do not predict time: measured per-layer time beside FLOPs, bytes and the calibrated prediction.
 
     Prints how much of the per-layer time variance FLOPs alone explain against the calibrated model (R^2,
     rank correlation), the layers where time and FLOPs disagree most with the reason, and the share of
@@ -83,13 +84,14 @@ def explain_cmd(
     Examples:
 
     * `cspcost explain cspmobilenetv2`
+    * `cspcost explain cspmobilenetv2 --runtime onnxruntime` (ONNX Runtime's per-node times)
     * `cspcost explain ultralytics:yolo11n.yaml --size 320 --plot yolo11n_explain.png`
     """
     with _reporting():
         from cspcost.latency.explain import explain
         from cspcost.latency.report import disagreement_view, summary_lines
 
-        profile = machine_file(machine, "eager", threads)
+        profile = machine_file(machine, runtime, threads)
         result = _with_phases(lambda progress: explain(model, profile, _input_shape(input, size), threads=threads,
                                                        repeat=repeat, top=top, progress=progress))
         if plot:

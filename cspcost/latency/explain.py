@@ -1,6 +1,7 @@
 """Why FLOPs do not predict time: measured per-layer time beside FLOPs, bytes and the prediction.
 
-For one model: each layer's measured time (eager per-layer timing, ``cspcost.profile``) beside its
+For one model: each layer's measured time (per-layer timing under the machine file's runtime,
+``cspcost.profile``: eager hooks, or ONNX Runtime's profiler at the calibrated level) beside its
 share of FLOPs and bytes and its predicted time; how much of the per-layer time variance a line in
 FLOPs explains against the calibrated model (R^2, and Spearman's rank correlation); the layers
 where time and FLOPs disagree most, each with a reason read from the prediction (memory-bound,
@@ -41,11 +42,12 @@ class Explanation:
 
 def explain(model: str, machine: MachineProfile, input_size: Sequence[int] | None = None, *,
             threads: int = 1, repeat: int = 10, top: int = 8, progress: Any = None) -> Explanation:
-    """Measure per-layer time (eager) and explain it against FLOPs, bytes and the prediction.
+    """Measure per-layer time under the machine file's runtime and explain it against FLOPs, bytes
+    and the prediction.
 
     Args:
         model: a model spec (as ``analyze`` takes).
-        machine: a calibrated eager machine file for this machine (``engine.machine_for``).
+        machine: a calibrated machine file for this machine and runtime (``engine.machine_for``).
         input_size: (C, H, W); default the model's own.
         threads: CPU threads of the measurement (as the machine file's).
         repeat: instrumented per-layer runs.
@@ -63,9 +65,24 @@ def explain(model: str, machine: MachineProfile, input_size: Sequence[int] | Non
     # machine's other load then does not inflate single layers at random).
     clock = time.thread_time if threads == 1 else time.perf_counter
     measured = profile(model, input_size, threads=threads, warmup=3, repeat=max(repeat, 3), per_layer=True,
-                       peaks=False, clock=clock, progress=progress)
+                       peaks=False, clock=clock, progress=progress, runtime=_measured_runtime(machine),
+                       ort_level=ort_level(machine))
     prediction = predict(model, machine, input_size)
     return explain_frames(measured.layers, prediction, top)
+
+
+def _measured_runtime(machine: MachineProfile) -> str:
+    """The runtime the layers are timed under: the calibrated file's; eager for a roofline file
+    (its bounds are of another device: this machine's eager times stand beside them)."""
+    return machine.runtime if machine.runtime in ("eager", "onnxruntime") else "eager"
+
+
+def ort_level(machine: MachineProfile) -> str:
+    """The ``--ort-level`` a machine file was calibrated at ("all" when it does not say)."""
+    from cspcost.profiling.spec import ORT_LEVELS
+
+    names = {v: k for k, v in ORT_LEVELS.items()}
+    return names.get(str(machine.stamp.get("graph_optimization", "")), "all")
 
 
 def explain_frames(measured: pd.DataFrame, prediction: Prediction, top: int = 8) -> Explanation:

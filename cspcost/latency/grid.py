@@ -96,9 +96,12 @@ def _bn(c: int) -> nn.Module:
     return bn
 
 
-_ELTWISE: dict[str, Callable[[], nn.Module]] = {
+_ELTWISE: dict[str, Callable[[], nn.Module]] = {  # in-place too, as torchvision and timm build them
     "relu": nn.ReLU, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "hardswish": nn.Hardswish,
     "gelu": nn.GELU, "leaky_relu": lambda: nn.LeakyReLU(0.1), "relu6": nn.ReLU6,
+    "relu_": lambda: nn.ReLU(inplace=True), "silu_": lambda: nn.SiLU(inplace=True),
+    "leaky_relu_": lambda: nn.LeakyReLU(0.1, inplace=True), "hardswish_": lambda: nn.Hardswish(inplace=True),
+    "relu6_": lambda: nn.ReLU6(inplace=True),
 }
 _POOLS: dict[str, Callable[[], nn.Module]] = {  # the windows CNNs use: stems, darknet, SPP(F), DenseNet, Inception
     "maxpool3s2": lambda: nn.MaxPool2d(3, 2, 1), "maxpool2": lambda: nn.MaxPool2d(2),
@@ -282,7 +285,7 @@ def _upsample(mode: str) -> Callable[[], nn.Module]:
 GRIDS: dict[str, dict[str, int]] = {
     "default": {"conv1x1": 80, "convkxk": 100, "conv_grouped": 60, "conv_depthwise": 90, "conv_depthwise_mult": 40,
                 "matmul": 30,
-                "attention": 10, "bn": 16, "norm": 12, "eltwise": 48, "maxpool": 30, "avgpool": 12, "reduce": 10,
+                "attention": 10, "bn": 16, "norm": 12, "eltwise": 64, "maxpool": 30, "avgpool": 12, "reduce": 10,
                 "resize": 10, "copy": 16, "view": 6},
     "quick": {"conv1x1": 3, "convkxk": 3, "conv_grouped": 2, "conv_depthwise": 3, "conv_depthwise_mult": 1,
               "matmul": 3,

@@ -43,6 +43,7 @@ class Work:
     stride: float = 1.0  # the conv's stride along the width
     planes: float = 0.0  # output channel planes (conv: batch x output channels)
     lane_waste: float = 0.0  # share of vector lanes idle when channels are packed by LANES (conv)
+    inplace: bool = False  # an in-place op (``relu_``): it writes over its input
 
 
 def _memory_terms(w: Work) -> list[float]:
@@ -110,6 +111,13 @@ def _memory_features(w: Work) -> list[float]:
     return [1.0, *_memory_terms(w), w.flops]
 
 
+def _eltwise_features(w: Work) -> list[float]:
+    """Element-wise ops: the memory features, and the bytes again for an in-place op (``relu_``),
+    whose output lands in the lines its input, just written, already holds: no fresh output
+    buffer to fault in and fill (the fit may discount it)."""
+    return [*_memory_features(w), w.bytes if w.inplace else 0.0]
+
+
 def _overhead_features(w: Work) -> list[float]:
     """Views and no-ops: the fixed cost only."""
     return [1.0]
@@ -153,7 +161,8 @@ CLASSES: dict[str, OpClass] = {c.name: c for c in (
          "scaled_dot_product_attention"),
     _cls("bn", [*MEMORY_NAMES, "flops"], _memory_features, "batch norm at inference (not folded)"),
     _cls("norm", [*MEMORY_NAMES, "flops"], _memory_features, "layer, group, instance norm"),
-    _cls("eltwise", [*MEMORY_NAMES, "flops"], _memory_features, "activations, add, mul and other element-wise ops"),
+    _cls("eltwise", [*MEMORY_NAMES, "flops", "inplace_bytes"], _eltwise_features,
+         "activations, add, mul and other element-wise ops"),
     _cls("maxpool", _POOL, _pool_features, "max pooling"),
     _cls("avgpool", _POOL, _pool_features, "average pooling (not global)"),
     _cls("reduce", [*MEMORY_NAMES, "flops"], _memory_features, "global pooling, mean, other reductions"),
@@ -191,7 +200,9 @@ def classify(event: OpEvent, op: dict[str, Any]) -> tuple[str, Work]:
     base = event.op.removesuffix("_")
     if kind in ("maxpool", "avgpool"):
         return kind, _pool_work(event, base, flops, moved)
-    return MEMORY_KINDS.get(kind, "eltwise"), Work(flops, moved, category=base, key=(_log2(moved),))
+    # In-place and out-of-place variants are neighbours only of their own kind (``relu_``, ``relu``).
+    return MEMORY_KINDS.get(kind, "eltwise"), Work(flops, moved, category=event.op, key=(_log2(moved),),
+                                                   inplace=event.op.endswith("_"))
 
 
 def _pool_work(event: OpEvent, base: str, flops: float, moved: float) -> Work:
