@@ -111,6 +111,9 @@ _POOLS: dict[str, Callable[[], nn.Module]] = {  # the windows CNNs use: stems, d
 }
 
 
+SIDES = (7, 10, 14, 20, 28, 40, 56, 80, 112)  # map sides the convs are calibrated on
+
+
 class _Sampler:
     """Seeded draws of CNN-like shapes."""
 
@@ -123,7 +126,7 @@ class _Sampler:
 
     def spatial(self, channels: int, lo: int = 7, hi: int = 112) -> int:
         """A map side typical of a stage with ``channels`` channels (wide maps are small)."""
-        sides = [s for s in (7, 10, 14, 20, 28, 40, 56, 80, 112) if lo <= s <= hi]
+        sides = [s for s in SIDES if lo <= s <= hi]
         fits = [s for s in sides if channels * s * s <= 2_500_000] or sides[:1]
         return self.rng.choice(fits)
 
