@@ -267,6 +267,30 @@ def test_onnxruntime_fuses_bn_and_relu_after_conv() -> None:
     assert eager.loc["bn", "predicted_ms"] > 0 and eager.loc["act", "predicted_ms"] > 0
 
 
+class _Heads(nn.Module):
+    """A transpose before a softmax (a DFL head) and one before a matmul (``q @ k^T``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Both transposes."""
+        y = x.transpose(1, 2).softmax(1)  # (1, 8, 4, 16): 512 floats, 2,048 B
+        return y @ y.transpose(2, 3)
+
+
+def test_onnxruntime_pays_for_a_transpose_unless_a_matmul_takes_it() -> None:
+    """ONNX Runtime materialises a transpose (a Transpose node: its output read and written once,
+    priced as a copy) but folds the one feeding a matrix product; eager prices both as views."""
+    per_byte = 1e-9  # s per byte of the copy class, 1 us overhead
+    copy = [1e-6, per_byte] + [0.0] * (len(CLASSES["copy"].feature_names) - 2)
+    ort = predict(_Heads(), _machine("onnxruntime", copy=copy), (4, 8, 16)).ops
+    transposes = ort[ort["op"] == "aten.transpose"]
+    first, second = transposes.iloc[0], transposes.iloc[1]
+    assert first["op_class"] == "copy" and first["bytes"] == 2 * 2048
+    assert first["predicted_ms"] == pytest.approx((1e-6 + 2 * 2048 * per_byte) * 1e3)
+    assert second["op_class"] == "view"  # k^T of a product: FusedMatMul
+    eager = predict(_Heads(), _machine("eager", copy=copy), (4, 8, 16)).ops
+    assert set(eager.loc[eager["op"] == "aten.transpose", "op_class"]) == {"view"}
+
+
 def test_missing_class_predicted_from_nearest_and_flagged() -> None:
     """A machine file without depthwise points predicts them as grouped convs, and says so."""
     machine = _machine()

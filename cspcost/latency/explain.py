@@ -129,6 +129,8 @@ def _reason(row: Any) -> str:
         return "depthwise: few MACs/byte"
     if row.op_class == "conv_grouped":
         return "grouped: few channels/group"
+    if row.op_class in ("maxpool", "avgpool"):
+        return "pooling: window reads, no MACs"
     if row.bound == "overhead":
         return "overhead: fixed per-op cost"
     if row.bound == "memory":

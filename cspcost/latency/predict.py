@@ -17,6 +17,7 @@ With a roofline machine file each op is ``max(flops / peak, bytes / bandwidth)``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import log2
 from typing import Any, Sequence
 
 import numpy as np
@@ -25,10 +26,12 @@ from torch import nn
 
 from cspcost.latency.machine import MachineProfile
 from cspcost.latency.neighbours import correction
-from cspcost.latency.opclass import CLASSES, NEAREST, classify, feature_row
+from cspcost.latency.opclass import CLASSES, NEAREST, Work, classify, feature_row
 from cspcost.walk.analysis import Measured, measure_rows
 from cspcost.walk.metrics import ROOT, ancestor
 
+# Views in PyTorch that ONNX Runtime materialises as a Transpose node (unless a MatMul absorbs it).
+TRANSPOSES = {"aten.permute", "aten.transpose", "aten.t", "aten.swapaxes", "aten.swapdims"}
 # ONNX Runtime's CPU provider fuses these into a preceding conv (ConvActivationFusion).
 FUSED_ACTIVATIONS = {"aten.relu", "aten.relu_", "aten.hardtanh", "aten.hardtanh_", "aten.leaky_relu",
                      "aten.leaky_relu_", "aten.sigmoid", "aten.sigmoid_", "aten.tanh", "aten.tanh_",
@@ -102,27 +105,54 @@ def price_ops(measured: Measured, machine: MachineProfile) -> tuple[pd.DataFrame
     fused: set[int] = set()
     rows: list[dict[str, Any]] = []
     substituted: dict[str, str] = {}
+    into_matmul = _before_matmul(measured.ops) if machine.runtime == "onnxruntime" else set()
     for op in measured.ops:
         i = op["index"]
         name, work = classify(events[i], op)
+        if machine.runtime == "onnxruntime" and events[i].op in TRANSPOSES and i not in into_matmul:
+            name, work = "copy", _transpose_work(events[i])
         if machine.runtime == "onnxruntime" and _fuses(events, flow, measured.ops, i, fused):
             fused.add(i)
             rows.append(_row(op, name, name, (0.0, 0.0, 0.0), "fused"))
             continue
         used = name if machine.is_bound else _available(name, machine, substituted)
         parts = _roofline(work, machine) if machine.is_bound else _calibrated(used, work, machine)
-        rows.append(_row(op, name, used, parts, ""))
+        rows.append(_row(op, name, used, parts, "", work.bytes))
     return pd.DataFrame(rows), substituted
 
 
-def _row(op: dict[str, Any], name: str, used: str, parts: tuple[float, float, float], note: str) -> dict[str, Any]:
-    """One op's prediction row (ms)."""
+def _row(op: dict[str, Any], name: str, used: str, parts: tuple[float, float, float], note: str,
+         moved: float | None = None) -> dict[str, Any]:
+    """One op's prediction row (ms); ``moved``: the bytes the runtime moves, when not the walker's."""
     compute, memory, overhead = parts
     total = compute + memory + overhead
     return {"index": op["index"], "op": op["op"], "module": op["module"], "op_class": name, "used_class": used,
-            "flops": op["flops"], "bytes": op["bytes_read"] + op["bytes_written"], "predicted_ms": total,
+            "flops": op["flops"], "bytes": op["bytes_read"] + op["bytes_written"] if moved is None else moved,
+            "predicted_ms": total,
             "compute_ms": compute, "memory_ms": memory, "overhead_ms": overhead,
             "bound": _bound(compute, memory, overhead), "note": note or ("nearest class" if used != name else "")}
+
+
+def _before_matmul(ops: list[dict[str, Any]]) -> set[int]:
+    """Ops whose next op that is not a view is a matrix product: a transpose there is ``k^T`` of
+    ``q @ k^T``, which ONNX Runtime folds into the product (FusedMatMul). The walker's data flow
+    looks through views, so order is what tells it."""
+    out: set[int] = set()
+    pending: list[int] = []
+    for op in ops:
+        if op["kind"] == "view":
+            pending.append(op["index"])
+            continue
+        if op["kind"] in ("linear", "matmul"):
+            out.update(pending)
+        pending = []
+    return out
+
+
+def _transpose_work(event: Any) -> Work:
+    """A transpose ONNX Runtime runs as a Transpose node: its output read and written once."""
+    moved = 2.0 * sum(t.nbytes for t in event.outputs[:1])
+    return Work(0.0, moved, category="onnx Transpose", key=(log2(moved) if moved > 1 else 0.0,))
 
 
 def _fuses(events: list[Any], flow: list[Any], ops: list[dict[str, Any]], i: int, fused: set[int]) -> bool:
