@@ -92,8 +92,8 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runtimes", default="eager,onnxruntime", help="comma-separated: eager, onnxruntime")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=10, help="timed forwards per model and round")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=6, help="timed forwards per model and round")
+    parser.add_argument("--rounds", type=int, default=5,
                         help="passes over all models (shuffled order each); a model's time is the median of its "
                              "round medians, a pair's ratio the median of its per-round ratios")
     parser.add_argument("--models", default="all", help="all, zoo, libraries, or a comma-separated list of specs")
