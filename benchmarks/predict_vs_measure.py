@@ -1,6 +1,6 @@
 """Hold cspcost's latency predictions to measurement: real models, each runtime, one run.
 
-For each runtime (eager PyTorch, ONNX Runtime) this calibrates the machine in the same run (default
+For each runtime (eager PyTorch, ONNX Runtime, OpenVINO) this calibrates the machine in the same run (default
 grid), then for each model predicts its latency from the meta capture and measures it (median of
 ``--repeat`` forwards after warm-up, batch 1, ``--threads`` threads). Per model: measured, predicted,
 error; over all models: median and p90 absolute error and Spearman's rank correlation, for the
@@ -90,7 +90,8 @@ def _in_fresh_process(runtime: str) -> dict[str, Any]:
 def _parse() -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runtimes", default="eager,onnxruntime", help="comma-separated: eager, onnxruntime")
+    parser.add_argument("--runtimes", default="eager,onnxruntime,openvino",
+                        help="comma-separated: eager, onnxruntime, openvino")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=6, help="timed forwards per model and round")
     parser.add_argument("--rounds", type=int, default=5,

@@ -33,6 +33,16 @@ def test_fit_relative_recovers_known_overhead_and_cost() -> None:
     assert coef == pytest.approx([5e-6, 2e-11], rel=1e-9)
 
 
+def test_fit_relative_weighs_sub_microsecond_times_as_a_microsecond() -> None:
+    """Samples at a counter's resolution (0.1-0.3 us) beside real ones still give a fit (t = 2e-12 x
+    bytes): relative weights are capped at 1/1 us, so the tiny samples cannot pin every cost at 0."""
+    moved = np.array([1e4, 5e4, 1e5, 1e6, 1e7, 1e8])
+    times = 2e-12 * moved  # 0.02 us ... 200 us
+    times[:2] = [1e-7, 2e-7]  # what a microsecond counter's mean reports for the smallest
+    coef = fit.fit_relative(np.column_stack([np.ones_like(moved), moved]), times)
+    assert coef[1] == pytest.approx(2e-12, rel=0.05)
+
+
 def test_fit_relative_keeps_coefficients_non_negative() -> None:
     """A feature that would need a negative cost gets 0; the others still fit."""
     x = np.array([1.0, 2.0, 3.0, 4.0])

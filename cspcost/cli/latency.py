@@ -142,7 +142,7 @@ def device(
     threads: Optional[int] = typer.Option(1, "--threads", help="CPU threads, 1 to this machine's CPUs (as profile uses)."),
     refresh: bool = typer.Option(False, "--refresh", help="Measure again even if a cached result matches."),
     calibrate: bool = typer.Option(False, "--calibrate", help="Instead, calibrate the latency model: microbenchmarks per op class, fitted and cached as a machine file."),
-    runtime: str = typer.Option("eager", "--runtime", help="With --calibrate: eager or onnxruntime."),
+    runtime: str = typer.Option("eager", "--runtime", help="With --calibrate: eager, onnxruntime or openvino."),
     quick: bool = typer.Option(False, "--quick", help="With --calibrate: a tiny grid (seconds; for tests and a first look)."),
     out: Optional[str] = typer.Option(None, "--out", help="With --calibrate: also write the machine file here."),
     fmt: FormatOption = Format.table,

@@ -167,7 +167,7 @@ def compare_cmd(
     profile_device: str = typer.Option("cpu", "--profile-device", help="With --profile: cpu or cuda."),
     predict: bool = typer.Option(False, "--predict", help="Also the predicted latency and its ratio vs the first model, beside the FLOPs and CIO ratios."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
-    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="With --profile: the runtime every model runs under: eager (default), compile, onnxruntime or openvino. With --predict: the runtime to predict for, eager or onnxruntime (default: the machine file's, else eager)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="With --profile: the runtime every model runs under: eager (default), compile, onnxruntime or openvino. With --predict: the runtime to predict for, eager, onnxruntime or openvino (default: the machine file's, else eager)."),
     ort_level: Optional[str] = typer.Option(None, "--ort-level", help=_ORT_LEVEL_HELP + " Default: all; with --predict, the machine file's."),
     html: Optional[str] = typer.Option(None, "--html", help=_HTML_HELP),
     fmt: FormatOption = Format.table,

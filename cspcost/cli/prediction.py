@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from cspcost.latency.machine import MachineProfile
 
 _MACHINE_HELP = "A machine file (cspcost device --calibrate --out FILE, or a hand-written roofline file); default: this machine's cached calibration, made first if missing."
-_RUNTIME_HELP = "The runtime to predict for: eager or onnxruntime (default: the machine file's, else eager)."
+_RUNTIME_HELP = "The runtime to predict for: eager, onnxruntime or openvino (default: the machine file's, else eager)."
 
 
 def machine_file(machine: Optional[str], runtime: Optional[str], threads: Optional[int]) -> MachineProfile:

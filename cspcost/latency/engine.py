@@ -17,7 +17,7 @@ from cspcost.errors import UsageError
 from cspcost.latency.calibrate import CalibrationProgress, calibrate
 from cspcost.latency.machine import MachineFileError, MachineProfile, cache_path, check_fits, load, save
 from cspcost.latency.predict import Prediction, join_layers, predict
-from cspcost.latency.runtimes import make_runtime
+from cspcost.latency.runtimes import RUNTIMES, make_runtime
 
 
 def machine_for(machine: str | MachineProfile | None = None, runtime: str | None = None, threads: int | None = None,
@@ -27,7 +27,7 @@ def machine_for(machine: str | MachineProfile | None = None, runtime: str | None
 
     Args:
         machine: a path, a loaded MachineProfile, or None for this machine's cached calibration.
-        runtime: "eager" or "onnxruntime" (None: the file's own, or eager).
+        runtime: "eager", "onnxruntime" or "openvino" (None: the file's own, or eager).
         threads: CPU threads (None: the file's own, or 1).
         refresh: calibrate again even if a cached file exists.
         grid: the calibration grid when one is made ("default" or "quick").
@@ -69,7 +69,7 @@ def _versions(file_runtime: str, runtime: str | None) -> dict[str, str]:
 
     name = runtime or file_runtime
     versions: dict[str, str] = {"torch": str(torch.__version__)}
-    if name in ("eager", "onnxruntime"):
+    if name in RUNTIMES:
         try:
             versions["runtime_version"] = make_runtime(name).version()
         except Exception:  # noqa: BLE001 - a runtime not installed has no version to compare

@@ -74,7 +74,7 @@ def explain(model: str, machine: MachineProfile, input_size: Sequence[int] | Non
 def _measured_runtime(machine: MachineProfile) -> str:
     """The runtime the layers are timed under: the calibrated file's; eager for a roofline file
     (its bounds are of another device: this machine's eager times stand beside them)."""
-    return machine.runtime if machine.runtime in ("eager", "onnxruntime") else "eager"
+    return machine.runtime if machine.runtime in ("eager", "onnxruntime", "openvino") else "eager"
 
 
 def ort_level(machine: MachineProfile) -> str:

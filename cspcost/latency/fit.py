@@ -44,6 +44,9 @@ def nnls(a: np.ndarray, b: np.ndarray, max_iter: int = 500) -> np.ndarray:
     return x
 
 
+WEIGHT_FLOOR_S = 1e-6  # the shortest time whose relative error counts in full
+
+
 def fit_relative(features: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Non-negative coefficients minimising the relative error of ``features @ c`` against ``times``.
 
@@ -55,7 +58,9 @@ def fit_relative(features: np.ndarray, times: np.ndarray) -> np.ndarray:
     Returns:
         (n,) coefficients, each >= 0 (0 for an all-zero column).
     """
-    weights = 1.0 / np.maximum(times, 1e-12)
+    # Times under a microsecond weigh as a microsecond: OpenVINO's node counters tick in whole
+    # microseconds, and weights of 1e7 on 0.1-us samples left the solver at all zeros.
+    weights = 1.0 / np.maximum(times, WEIGHT_FLOOR_S)
     scale = np.abs(features).max(axis=0)
     scale[scale == 0] = 1.0
     a = features / scale * weights[:, None]

@@ -58,7 +58,7 @@ def measure_model(spec: str | nn.Module, runtime: str = "eager", threads: int = 
 
     Args:
         spec: a model spec (as ``analyze`` takes) or a module.
-        runtime: "eager" or "onnxruntime".
+        runtime: "eager", "onnxruntime" or "openvino".
         input_size: (C, H, W); default the model's own.
         warmup, repeat: untimed and timed forwards; ``min_time_s`` extends the timed runs to that long.
     Returns:

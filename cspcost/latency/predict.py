@@ -30,6 +30,9 @@ from cspcost.latency.opclass import CLASSES, NEAREST, Work, classify, feature_ro
 from cspcost.walk.analysis import Measured, measure_rows
 from cspcost.walk.metrics import ROOT, ancestor
 
+# Runtimes of an exported graph: BN folded into the conv before it, simple activations fused into it,
+# transposes materialised unless a matrix product takes them (ONNX Runtime and OpenVINO alike).
+GRAPH_RUNTIMES = ("onnxruntime", "openvino")
 # Views in PyTorch that ONNX Runtime materialises as a Transpose node (unless a MatMul absorbs it).
 TRANSPOSES = {"aten.permute", "aten.transpose", "aten.t", "aten.swapaxes", "aten.swapdims"}
 # ONNX Runtime's CPU provider fuses these into a preceding conv (ConvActivationFusion).
@@ -105,13 +108,14 @@ def price_ops(measured: Measured, machine: MachineProfile) -> tuple[pd.DataFrame
     fused: set[int] = set()
     rows: list[dict[str, Any]] = []
     substituted: dict[str, str] = {}
-    into_matmul = _before_matmul(measured.ops) if machine.runtime == "onnxruntime" else set()
+    graph = machine.runtime in GRAPH_RUNTIMES
+    into_matmul = _before_matmul(measured.ops) if graph else set()
     for op in measured.ops:
         i = op["index"]
         name, work = classify(events[i], op)
-        if machine.runtime == "onnxruntime" and events[i].op in TRANSPOSES and i not in into_matmul:
+        if graph and events[i].op in TRANSPOSES and i not in into_matmul:
             name, work = "copy", _transpose_work(events[i])
-        if machine.runtime == "onnxruntime" and _fuses(events, flow, measured.ops, i, fused):
+        if graph and _fuses(events, flow, measured.ops, i, fused):
             fused.add(i)
             rows.append(_row(op, name, name, (0.0, 0.0, 0.0), "fused"))
             continue

@@ -104,7 +104,96 @@ class OnnxRuntime:
         return lambda: session.run_with_iobinding(binding)
 
 
-RUNTIMES: dict[str, Callable[[int], Runtime]] = {"eager": Eager, "onnxruntime": OnnxRuntime}
+class OpenVino:
+    """OpenVINO's CPU plugin, as the profiling backend configures it (``profiling.runtimes.ov``):
+    ``INFERENCE_NUM_THREADS`` = threads, one stream, the LATENCY hint, f32 precision.
+
+    A one-op graph timed whole costs several times the same node in a model (measured here: every
+    prediction 40-240% high), because OpenVINO wraps it in layout reorders and per-inference
+    work a model pays once. ``prepare_op`` therefore times the op by its performance counters:
+    the executed nodes' own time, reorders and the graph's inputs and outputs left out.
+    """
+
+    name = "openvino"
+
+    def __init__(self, threads: int = 1) -> None:
+        self.threads = threads
+        try:
+            import openvino
+        except ImportError as exc:  # pragma: no cover - installed with the [openvino] extra
+            raise UsageError("the openvino runtime needs openvino (pip install 'cspcost[openvino]')") from exc
+        self._ov = openvino
+
+    def version(self) -> str:
+        """OpenVINO's version."""
+        return str(self._ov.get_version())
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """The module exported to ONNX (in memory), compiled for the CPU, its inputs shared with
+        the tensors given (so a caller that rewrites them rewrites what OpenVINO reads)."""
+        from cspcost.profiling.runtimes.base import RuntimeOptions
+        from cspcost.profiling.runtimes.ov import _config
+
+        core = self._ov.Core()
+        config = _config(RuntimeOptions(torch.device("cpu"), self.threads))
+        compiled = core.compile_model(core.read_model(export_onnx(module, inputs)), "CPU", config)
+        request = compiled.create_infer_request()
+        for i, x in enumerate(inputs):
+            request.set_input_tensor(i, self._ov.Tensor(x.detach().contiguous().numpy(), shared_memory=True))
+        # Outputs left in OpenVINO's memory: a copy would cost a one-op graph its whole output.
+        return lambda: request.infer(share_outputs=True)
+
+    def prepare_op(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> NodeTimedRunner:
+        """As ``prepare``, compiled with performance counters: a runner that also reports the
+        op's node time (``NodeTimedRunner``)."""
+        from cspcost.profiling.runtimes.base import RuntimeOptions
+        from cspcost.profiling.runtimes.ov import _config
+
+        core = self._ov.Core()
+        config = {**_config(RuntimeOptions(torch.device("cpu"), self.threads)), "PERF_COUNT": "YES"}
+        compiled = core.compile_model(core.read_model(export_onnx(module, inputs)), "CPU", config)
+        request = compiled.create_infer_request()
+        for i, x in enumerate(inputs):
+            request.set_input_tensor(i, self._ov.Tensor(x.detach().contiguous().numpy(), shared_memory=True))
+        return NodeTimedRunner(request)
+
+
+class NodeTimedRunner:
+    """An OpenVINO request whose op time is read from its performance counters.
+
+    OpenVINO's counters are running means since the request's first inference, so the time of the
+    runs after ``mark()`` is recovered from the cumulative sums: ``(n x mean_n - m x mean_m) / (n - m)``.
+    """
+
+    SKIPPED = {"Reorder", "Parameter", "Result", "Input", "Output", "Constant"}
+
+    def __init__(self, request: Any) -> None:
+        self.request = request
+        self.calls = 0
+        self.marked = (0, 0.0)
+
+    def __call__(self) -> object:
+        """One inference (outputs left in OpenVINO's memory)."""
+        self.calls += 1
+        return self.request.infer(share_outputs=True)
+
+    def mark(self) -> None:
+        """Start counting here (after the warm-up)."""
+        self.marked = (self.calls, self._mean_s())
+
+    def node_seconds(self) -> float:
+        """The executed op nodes' mean time per run since ``mark()``, in seconds."""
+        start, mean_start = self.marked
+        runs = self.calls - start
+        return (self.calls * self._mean_s() - start * mean_start) / runs if runs > 0 else self._mean_s()
+
+    def _mean_s(self) -> float:
+        """The counters' current mean per inference, summed over the op nodes."""
+        return sum(info.real_time.total_seconds() for info in self.request.profiling_info
+                   if str(info.status).endswith("EXECUTED") and info.node_type not in self.SKIPPED)
+
+
+RUNTIMES: dict[str, Callable[[int], Runtime]] = {"eager": Eager, "onnxruntime": OnnxRuntime, "openvino": OpenVino}
 
 
 def make_runtime(name: str, threads: int = 1) -> Runtime:
@@ -143,9 +232,11 @@ def time_runner(run: Runner, *, warmup: int = 2, min_runs: int = 5, budget_s: fl
                 setup: Callable[[], object] | None = None) -> float:
     """The median time of ``run`` in seconds: ``warmup`` untimed calls, then timed calls until
     ``min_runs`` and ``budget_s`` are both reached (at most ``max_runs``); ``setup`` runs untimed
-    before each timed call."""
+    before each timed call. A ``NodeTimedRunner`` gives its node time over the timed calls instead."""
     for _ in range(warmup):
         run()
+    if isinstance(run, NodeTimedRunner):
+        run.mark()
     samples: list[float] = []
     while len(samples) < max_runs and (len(samples) < min_runs or sum(samples) < budget_s):
         if setup is not None:
@@ -153,7 +244,7 @@ def time_runner(run: Runner, *, warmup: int = 2, min_runs: int = 5, budget_s: fl
         start = clock()
         run()
         samples.append(clock() - start)
-    return statistics.median(samples)
+    return run.node_seconds() if isinstance(run, NodeTimedRunner) else statistics.median(samples)
 
 
 WARM_BYTES = 30 * 2**20  # just under glibc's largest dynamic mmap threshold (32 MiB on 64-bit)
