@@ -403,3 +403,36 @@ def test_benchmark_rounds_and_pair_ratios_by_hand() -> None:
     assert pair["measured_ratio_range"] == pytest.approx([ratios[0], ratios[-1]])
     assert pair["predicted_ratio"] == pytest.approx(0.9) and pair["flops_ratio"] == pytest.approx(0.8)
     assert pair["ratio_error"] == pytest.approx(0.9 / ratios[1] - 1)
+
+
+def test_node_timed_runner_recovers_the_timed_runs_from_running_means() -> None:
+    """OpenVINO's counters are running means since the first inference: after 2 warm-up runs of
+    10 us and 4 timed runs of 4 us, the op's time is (6 x 6 us - 2 x 10 us) / 4 = 4 us. Reorders
+    and the graph's inputs are left out, and so is a node that did not run."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from cspcost.latency.runtimes import NodeTimedRunner
+
+    class Request:
+        """Fake: a conv of the given times, a reorder of 3 us each run, an input that never runs."""
+
+        def __init__(self, times_us: list[float]) -> None:
+            self.times, self.done = times_us, 0
+
+        def infer(self, share_outputs: bool = False) -> None:
+            self.done += 1
+
+        @property
+        def profiling_info(self) -> list[SimpleNamespace]:
+            mean = sum(self.times[:self.done]) / self.done
+            return [SimpleNamespace(node_type="Convolution", status="Status.EXECUTED", real_time=timedelta(microseconds=mean)),
+                    SimpleNamespace(node_type="Reorder", status="Status.EXECUTED", real_time=timedelta(microseconds=3)),
+                    SimpleNamespace(node_type="Parameter", status="Status.NOT_RUN", real_time=timedelta(0))]
+
+    run = NodeTimedRunner(Request([10, 10, 4, 4, 4, 4]))
+    run(), run()
+    run.mark()
+    for _ in range(4):
+        run()
+    assert run.node_seconds() == pytest.approx(4e-6)

@@ -1,6 +1,7 @@
 """The latency commands: calibration smoke, --predict on analyze and compare, explain, bad machine files."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -49,6 +50,22 @@ def test_quick_calibration_smoke(tmp_path: Path) -> None:
     assert profile.kind == "calibrated" and profile.runtime == "eager" and profile.grid == "quick"
     assert {"conv1x1", "convkxk", "eltwise"} <= set(profile.classes)
     assert not (tmp_path / "cache").exists()  # a quick grid is never cached
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="cspcost[openvino] not installed")
+def test_quick_calibration_under_openvino_then_predict(tmp_path: Path) -> None:
+    """OpenVINO calibrates (each op by its node counters) and predicts; BN and ReLU after a conv
+    are fused (free), as the exported graph runs them."""
+    out = tmp_path / "ov.json"
+    result = runner.invoke(app, ["device", "--calibrate", "--quick", "--runtime", "openvino", "--out", str(out)])
+    assert result.exit_code == 0, result.stderr
+    profile = load(out)
+    assert profile.runtime == "openvino" and profile.stamp["runtime_version"]
+    assert all(fit.points > 0 for fit in profile.classes.values())
+    result = runner.invoke(app, ["analyze", "resnet10", "--predict", "--machine", str(out), "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["totals"]["predicted_ms"] > 0 and data["totals"]["predicted_runtime"] == "openvino"
 
 
 def test_analyze_predict_json(tmp_path: Path) -> None:
