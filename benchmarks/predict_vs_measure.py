@@ -165,24 +165,44 @@ def _prepare(spec: str, runtime: str, machine: Any, args: argparse.Namespace) ->
 def _rounds(runners: dict[str, Any], runtime: str, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     """Every model timed once per round, in a shuffled order each round (seeded): per model, each
     round's wall and thread-CPU samples and the process's CPU share while it ran. Interleaving
-    spreads the machine's slow drifts over every model instead of charging them to a few."""
+    spreads the machine's slow drifts over every model instead of charging them to a few, and the
+    models of a Table 5 family run back to back (in a shuffled order), so each round's ratio is
+    taken under one state of the machine, as ``cspcost compare --profile`` pairs them."""
     import random
 
     from cspcost.latency.measure import timed
     from cspcost.latency.runtimes import torch_threads
 
-    order, rng = list(runners), random.Random(0)
+    groups, rng = _families(list(runners)), random.Random(0)
     out: dict[str, list[dict[str, Any]]] = {spec: [] for spec in runners}
     with torch_threads(args.threads):
         for i in range(args.rounds):
-            rng.shuffle(order)
-            for spec in order:
+            rng.shuffle(groups)
+            for group in groups:
+                rng.shuffle(group)
+            for spec in [spec for group in groups for spec in group]:
                 cpu0, wall0 = time.process_time(), time.perf_counter()
                 wall, cpu = timed(runners[spec], 2, args.repeat)
                 share = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
                 out[spec].append({"wall": wall, "cpu": cpu, "cpu_share": share})
             _say(f"[{runtime}] round {i + 1}/{args.rounds} done")
     return out
+
+
+def _families(models: list[str]) -> list[list[str]]:
+    """The models grouped by Table 5's pairs (a model in several pairs joins them into one family);
+    every other model alone."""
+    family = {m: {m} for m in models}
+    for a, b in PAIRS:
+        if a in family and b in family and family[a] is not family[b]:
+            merged = family[a] | family[b]
+            for m in merged:
+                family[m] = merged
+    seen: list[set[str]] = []
+    for m in models:
+        if not any(family[m] is s for s in seen):
+            seen.append(family[m])
+    return [sorted(s, key=models.index) for s in seen]
 
 
 def _measured(row: dict[str, Any], rounds: list[dict[str, Any]], args: argparse.Namespace) -> None:

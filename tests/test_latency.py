@@ -436,3 +436,13 @@ def test_node_timed_runner_recovers_the_timed_runs_from_running_means() -> None:
     for _ in range(4):
         run()
     assert run.node_seconds() == pytest.approx(4e-6)
+
+
+def test_benchmark_families_keep_table5_pairs_together() -> None:
+    """Pairs sharing a model join one family (PeleeNet-YOLO, PRN and the three EFM/GFM variants);
+    every other model is alone; the order follows the model list."""
+    script = _benchmark_script()
+    models = ["resnet10", "timm:resnet18", "peleenet_yolo", "cspresnet10", "peleenet_prn", "csppeleenet_efm",
+              "csppeleenet_gfm"]
+    assert script._families(models) == [["resnet10", "cspresnet10"], ["timm:resnet18"],
+                                        ["peleenet_yolo", "peleenet_prn", "csppeleenet_efm", "csppeleenet_gfm"]]
