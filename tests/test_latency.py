@@ -363,6 +363,36 @@ def test_unwritable_machine_cache_warns_and_keeps_the_calibration(tmp_path: Path
     assert got is profile and len(record) == 1 and notes[-1].endswith("(not cached)")
 
 
+def test_cached_calibration_of_another_method_is_recalibrated(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cached machine file made by other latency-model code (its ``method`` digest differs) is
+    not reused: the machine is calibrated again, and said to be; one of this code is reused."""
+    from dataclasses import replace
+
+    from cspcost.latency import engine
+    from cspcost.latency.calibrate import method_digest
+    from cspcost.latency.machine import cache_path
+
+    monkeypatch.setenv("CSPCOST_CACHE_DIR", str(tmp_path))
+    stale = replace(_machine(), stamp={"torch": torch.__version__, "method": "0ld0ld0ld0ld"})
+    save(stale, cache_path("eager", 1))
+    fresh = replace(_machine(), stamp={"torch": torch.__version__, "method": method_digest()})
+    monkeypatch.setattr(engine, "calibrate", lambda *a, **k: fresh)
+    got, notes = engine.machine_for(None, "eager", 1)
+    assert got.stamp["method"] == method_digest() and "recalibrated" in notes[0]
+    again, notes = engine.machine_for(None, "eager", 1)
+    assert again == fresh and notes == []
+
+
+def test_given_machine_file_of_another_method_is_warned_about() -> None:
+    """A file the user names is used, with a warning naming both digests."""
+    from cspcost.latency.calibrate import method_digest
+
+    old = MachineProfile("calibrated", "eager", 1, "cpu", {"method": "0ld0ld0ld0ld"}, {}, 0.0, 0.0, 1.0, 1.0)
+    (line,) = check_fits(old, "eager", 1, {"method": method_digest()})
+    assert "another version of cspcost's latency model (method 0ld0ld0ld0ld" in line
+
+
 # --- the validation benchmark's arithmetic --------------------------------------------------------
 
 

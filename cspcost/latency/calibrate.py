@@ -66,7 +66,7 @@ def calibrate(runtime: str = "eager", threads: int = 1, grid: str = "default", *
     peak, bandwidth = _ceilings(samples)
     stamp = {**describe(rt), "torch": torch.__version__, "cpu_model": cpu_model(),
              "clock": "thread_cpu" if threads == 1 else "wall",
-             "cpu_count": __import__("os").cpu_count(), "cspcost": _cspcost_version()}
+             "cpu_count": __import__("os").cpu_count(), "cspcost": _cspcost_version(), "method": method_digest()}
     return MachineProfile("calibrated", rt.name, threads, cpu_model(), stamp, classes, run_s, call_s,
                           peak, bandwidth, now_utc(), grid)
 
@@ -171,6 +171,22 @@ def _ceilings(samples: dict[str, list[Sample]]) -> tuple[float, float]:
     memory = [s.work.bytes / s.seconds / 1e9 for name in ("eltwise", "copy", "bn")
               for s in samples.get(name, []) if s.work.bytes >= 4 * 2**20]
     return max(compute, default=0.0), max(memory, default=0.0)
+
+
+METHOD_FILES = ("calibrate.py", "grid.py", "opclass.py", "fit.py", "runtimes.py")
+
+
+def method_digest() -> str:
+    """A digest of the code that decides what a calibration measures and fits (grid, features,
+    timing, fit): a cached file made by other code is recalibrated, a given one warned about."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in METHOD_FILES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def _cspcost_version() -> str:

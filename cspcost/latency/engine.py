@@ -14,7 +14,7 @@ from torch import nn
 
 from cspcost.cache import warn_unwritable
 from cspcost.errors import UsageError
-from cspcost.latency.calibrate import CalibrationProgress, calibrate
+from cspcost.latency.calibrate import CalibrationProgress, calibrate, method_digest
 from cspcost.latency.machine import MachineFileError, MachineProfile, cache_path, check_fits, load, save
 from cspcost.latency.predict import Prediction, join_layers, predict
 from cspcost.latency.runtimes import RUNTIMES, make_runtime
@@ -44,6 +44,9 @@ def machine_for(machine: str | MachineProfile | None = None, runtime: str | None
     if path.exists() and not refresh:
         try:
             profile = load(path)
+            if profile.stamp.get("method") != method_digest():
+                return _calibrate_and_cache(rt, n, grid, progress, [
+                    "the cached calibration was made by another version of cspcost's latency model; recalibrated"])
             return profile, check_fits(profile, rt, n, _versions(rt, rt))
         except MachineFileError as exc:
             return _calibrate_and_cache(rt, n, grid, progress, [f"{exc}; recalibrated"])
@@ -68,7 +71,7 @@ def _versions(file_runtime: str, runtime: str | None) -> dict[str, str]:
     import torch
 
     name = runtime or file_runtime
-    versions: dict[str, str] = {"torch": str(torch.__version__)}
+    versions: dict[str, str] = {"torch": str(torch.__version__), "method": method_digest()}
     if name in RUNTIMES:
         try:
             versions["runtime_version"] = make_runtime(name).version()

@@ -176,7 +176,12 @@ def check_fits(profile: MachineProfile, runtime: str | None, threads: int | None
     warnings = []
     for key, now in (versions or {}).items():
         then = profile.stamp.get(key)
-        if then is not None and now is not None and str(then) != str(now):
+        if then is None or now is None or str(then) == str(now):
+            continue
+        if key == "method":
+            warnings.append(f"machine file was calibrated by another version of cspcost's latency model "
+                            f"(method {then}, this is {now}): recalibrate to be sure")
+        else:
             warnings.append(f"machine file was calibrated with {key} {then}, this is {now}: "
                             "kernels may differ (recalibrate to be sure)")
     return warnings
