@@ -10,8 +10,9 @@ parts, and the largest names its bound:
 
 A whole forward adds the machine's per-run overhead and, in eager, the per-module-call overhead
 times the modules called (``totals["predicted_overhead_ms"]``); layer rows carry op time only, as
-per-layer measurements do. Under ONNX Runtime a BN or a simple activation directly after a conv
-costs nothing: the exporter folds BN into the conv and ONNX Runtime fuses the activation into it.
+per-layer measurements do. Under ONNX Runtime and OpenVINO a BN or a simple activation directly
+after a conv costs nothing (the exporter folds BN into the conv, the runtime fuses the activation
+into it), and a transpose that no matrix product takes is the copy its Transpose node makes.
 With a roofline machine file each op is ``max(flops / peak, bytes / bandwidth)``: a lower bound.
 """
 from __future__ import annotations
