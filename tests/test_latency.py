@@ -476,3 +476,30 @@ def test_benchmark_families_keep_table5_pairs_together() -> None:
               "csppeleenet_gfm"]
     assert script._families(models) == [["resnet10", "cspresnet10"], ["timm:resnet18"],
                                         ["peleenet_yolo", "peleenet_prn", "csppeleenet_efm", "csppeleenet_gfm"]]
+
+
+def test_a_class_with_few_points_fits_its_fixed_cost_and_first_feature_only() -> None:
+    """Three points for a nine-feature class (the quick grid): only the overhead and the first
+    feature get a cost, so no term the points barely reach can take the whole time."""
+    from cspcost.latency.calibrate import Sample, _fit_class
+    from cspcost.latency.opclass import Work
+
+    names = CLASSES["convkxk"].feature_names
+    rows = []
+    for flops in (1e6, 1e7, 1e8):
+        features = [1.0, flops] + [flops * 3.0] * (len(names) - 2)
+        rows.append(Sample(features, 5e-6 + 2e-11 * flops, Work(flops, 1e5)))
+    fitted = _fit_class("convkxk", rows)
+    assert fitted.coef[:2] == pytest.approx([5e-6, 2e-11], rel=1e-6)
+    assert fitted.coef[2:] == [0.0] * (len(names) - 2)
+
+
+def test_stride_is_read_from_the_arguments_not_the_shapes() -> None:
+    """An unpadded 7x7 conv takes a 10-wide map to 4 at stride 1; MaxPool2d(2, 1) is stride 1."""
+    for module, size, category in ((nn.Conv2d(16, 16, 7), (16, 10, 10), "s1"),
+                                   (nn.Conv2d(16, 16, 3, 2, 1), (16, 16, 16), "s2"),
+                                   (nn.MaxPool2d(2, 1), (8, 2, 2), "aten.max_pool2d w4 s1"),
+                                   (nn.AvgPool2d(2), (8, 16, 16), "aten.avg_pool2d w4 s2")):
+        measured = measure_rows(module, size)
+        op = measured.ops[0]
+        assert classify(measured.capture.events[op["index"]], op)[1].category == category

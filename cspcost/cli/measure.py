@@ -200,9 +200,11 @@ def compare_cmd(
         if runtime is not None and not (profile or predict or machine):
             raise UsageError("--runtime applies to --profile and --predict; add one of them")
         calibrated = machine_file(machine, runtime, None) if (predict or machine) else None
-        level = _ort_level(ort_level, profile and (runtime or "eager") == "onnxruntime", calibrated)
+        # Measured under what is predicted: the machine file's runtime unless --runtime says.
+        measured = runtime or (calibrated.runtime if calibrated is not None and not calibrated.is_bound else "eager")
+        level = _ort_level(ort_level, profile and measured == "onnxruntime", calibrated)
         latency = (_latency_measurer(batch, profile_device, rounds, processes, plot or bool(out) or bool(html),
-                                     runtime or "eager", level) if profile else None)
+                                     measured, level) if profile else None)
         result = compare(models, parse_input(input) if input is not None else None, batch, convention=convention.value,
                          cio=cio.value if cio else None, fuse_bn=fuse_bn, latency=latency, csp=csp)
         _warn_latency(result.latency)

@@ -69,7 +69,7 @@ def explain_cmd(
     size: Optional[int] = typer.Option(None, "--size", "-s", min=1, help="Square input side with 3 channels."),
     machine: Optional[str] = typer.Option(None, "--machine", help=_MACHINE_HELP),
     threads: int = typer.Option(1, "--threads", min=1, help="CPU threads (as the calibration's)."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="eager (per-layer hooks) or onnxruntime (its profiler, at the level the machine file is calibrated for); default: the machine file's, else eager."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", "-r", help="eager (every op timed by a dispatch mode), onnxruntime (its profiler, at the level the machine file is calibrated for) or openvino (its performance counters); default: the machine file's, else eager."),
     repeat: int = typer.Option(10, "--repeat", min=1, help="Instrumented per-layer runs."),
     top: int = typer.Option(8, "--top", min=1, help="Layers listed where time and FLOPs disagree most."),
     plot: Optional[str] = typer.Option(None, "--plot", help="Also write the chart (per-layer measured vs predicted, and the roofline) to this PNG."),

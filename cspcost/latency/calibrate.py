@@ -11,6 +11,7 @@ squares in relative error (``fit.fit_relative``).
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -121,13 +122,16 @@ def _time_point(rt: Runtime, point: Point, seed: int, timing: dict[str, Any]) ->
 
     def setup() -> None:
         held.clear()
-        flush.fill_(1.0)
-        held.append(warm())
-        # The inputs written afresh, as the layer before would have: back in the cache, and an
-        # in-place op (``relu_``) never runs on its own output (a leaky ReLU would otherwise
-        # drive its negatives into subnormals, which are slow).
-        for x, original in zip(inputs, originals):
-            x.copy_(original)
+        # torch's own pool stays at one thread under another runtime: its spinning workers would
+        # take the cores ONNX Runtime's or OpenVINO's pool then runs on (2x slower at 2 threads).
+        with nullcontext() if rt.name == "eager" else torch_threads(1):
+            flush.fill_(1.0)
+            held.append(warm())
+            # The inputs written afresh, as the layer before would have: back in the cache, and an
+            # in-place op (``relu_``) never runs on its own output (a leaky ReLU would otherwise
+            # drive its negatives into subnormals, which are slow).
+            for x, original in zip(inputs, originals):
+                x.copy_(original)
     budget = {**timing, "min_runs": min(int(timing.get("min_runs", 5)), FLUSH_RUNS), "max_runs": FLUSH_RUNS}
     return time_runner(run, setup=setup, **budget)
 
@@ -155,7 +159,11 @@ def _fit_class(name: str, rows: list[Sample]) -> ClassFit:
     """The class's coefficients, the median relative error on its own points, their residuals."""
     features = np.array([r.features for r in rows], dtype=float)
     times = np.array([r.seconds for r in rows], dtype=float)
-    coef = fit.fit_relative(features, times)
+    # Fewer than two points per feature (the quick grid): fit the fixed cost and the first feature
+    # only; nine free costs on three points put 13x the time on a term the points barely reach.
+    used = features.shape[1] if len(rows) >= 2 * features.shape[1] else min(2, features.shape[1])
+    coef = np.zeros(features.shape[1])
+    coef[:used] = fit.fit_relative(features[:, :used], times)
     fitted = np.maximum(features @ coef, 1e-12)
     errors = fit.abs_errors(fitted.tolist(), times.tolist())
     residuals = [[r.work.category, list(r.work.key), float(np.log(r.seconds / f))] for r, f in zip(rows, fitted)]
@@ -166,10 +174,11 @@ def _fit_class(name: str, rows: list[Sample]) -> ClassFit:
 def _ceilings(samples: dict[str, list[Sample]]) -> tuple[float, float]:
     """The best attained GFLOP/s (dense conv and matmul points of at least 0.1 GFLOP, where the
     fixed cost is small) and GB/s (memory-bound points of at least 4 MiB moved)."""
+    # A sample at the clamp (a node OpenVINO runs in place, a concat it never executes) is no rate.
     compute = [s.work.flops / s.seconds / 1e9 for name in ("conv1x1", "convkxk", "matmul")
-               for s in samples.get(name, []) if s.work.flops >= 1e8]
+               for s in samples.get(name, []) if s.work.flops >= 1e8 and s.seconds > 1e-6]
     memory = [s.work.bytes / s.seconds / 1e9 for name in ("eltwise", "copy", "bn")
-              for s in samples.get(name, []) if s.work.bytes >= 4 * 2**20]
+              for s in samples.get(name, []) if s.work.bytes >= 4 * 2**20 and s.seconds > 1e-6]
     return max(compute, default=0.0), max(memory, default=0.0)
 
 

@@ -64,7 +64,7 @@ def fit_relative(features: np.ndarray, times: np.ndarray) -> np.ndarray:
     scale = np.abs(features).max(axis=0)
     scale[scale == 0] = 1.0
     a = features / scale * weights[:, None]
-    return nnls(a, np.ones_like(times)) / scale
+    return nnls(a, times * weights) / scale
 
 
 def fit_line(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:

@@ -215,7 +215,7 @@ def _pool_work(event: OpEvent, base: str, flops: float, moved: float) -> Work:
     out = event.outputs[0] if event.outputs else TensorMeta((1,), "torch.float32", 4)
     x = event.args[0]
     window = round(flops / max(out.numel, 1))
-    stride = x.shape[-1] // max(out.shape[-1], 1) if len(out.shape) > 2 and len(x.shape) > 2 else 1
+    stride = _stride(event, 2, default=_last_int(event.args[1] if len(event.args) > 1 else None, 1))
     w_out = float(out.shape[-1]) if len(out.shape) > 2 else 1.0
     return Work(flops, moved, rows=w_out, outputs=float(out.numel), category=f"{base} w{window} s{stride}",
                 key=(_log2(moved), _log2(w_out)))
@@ -224,6 +224,23 @@ def _pool_work(event: OpEvent, base: str, flops: float, moved: float) -> Work:
 def _log2(value: float) -> float:
     """log2 of a positive amount (0 for anything below 1)."""
     return log2(value) if value > 1 else 0.0
+
+
+def _stride(event: OpEvent, index: int, default: int) -> int:
+    """The op's stride along the width, from its argument (conv: ``args[3]``, pools: ``args[2]``);
+    ``default`` where the dispatcher left it out as the default or it is empty (conv: 1; a pool:
+    its kernel). Not the shape ratio: an unpadded 7x7 conv takes a 10-wide map to 4."""
+    value = event.args[index] if len(event.args) > index else None
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value):
+        return int(value[-1])
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value > 0 else max(default, 1)
+
+
+def _last_int(value: Any, default: int) -> int:
+    """The last int of an int or a list of ints (a kernel size), else ``default``."""
+    if isinstance(value, (list, tuple)) and value and isinstance(value[-1], int):
+        return int(value[-1])
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else default
 
 
 def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
@@ -236,7 +253,7 @@ def _conv_class(event: OpEvent, flops: float, moved: float) -> tuple[str, Work]:
     groups = max(1, cin // max(cin_g, 1)) if not transposed else max(1, cin // weight.shape[0])
     kernel = prod(weight.shape[2:])
     w_out = float(out.shape[-1] if len(out.shape) > 2 else 1)
-    stride = x.shape[-1] // max(int(w_out), 1) if len(x.shape) > 2 else 1
+    stride = _stride(event, 3, default=1)
     key = (_log2(cin_g), _log2(cout // groups), _log2(w_out), _log2(kernel), _log2(cin))
     work = Work(flops, moved, float(weight.nbytes), float(max(cin_g, 1)), float(max(cout // groups, 1)),
                 w_out, f"s{min(stride, 2)}{'' if cin % LANES == 0 else ' unaligned'}", key, stride=float(max(stride, 1)),

@@ -199,6 +199,9 @@ RUNTIMES: dict[str, Callable[[int], Runtime]] = {"eager": Eager, "onnxruntime": 
 def make_runtime(name: str, threads: int = 1) -> Runtime:
     """The runtime called ``name`` (eager, onnxruntime) with ``threads`` CPU threads."""
     if name not in RUNTIMES:
+        if name == "compile":
+            raise UsageError("the compile runtime is measured (cspcost profile --runtime compile), not predicted: "
+                             f"calibrate and predict for {', '.join(RUNTIMES)}")
         raise UsageError(f"unknown runtime {name!r}; choose one of {', '.join(RUNTIMES)}")
     if threads < 1:
         raise UsageError(f"threads must be at least 1, got {threads}")
