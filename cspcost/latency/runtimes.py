@@ -75,11 +75,7 @@ class OnnxRuntime:
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        try:
-            import onnxruntime  # type: ignore[import-untyped]
-        except ImportError as exc:  # pragma: no cover - installed with the [onnx] extra
-            raise UsageError("the onnxruntime runtime needs onnxruntime (pip install onnxruntime)") from exc
-        self._ort = onnxruntime
+        self._ort = _runtime_module("onnxruntime", "pip install onnxruntime")
 
     def version(self) -> str:
         """onnxruntime's version."""
@@ -118,11 +114,7 @@ class OpenVino:
 
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
-        try:
-            import openvino
-        except ImportError as exc:  # pragma: no cover - installed with the [openvino] extra
-            raise UsageError("the openvino runtime needs openvino (pip install 'cspcost[openvino]')") from exc
-        self._ov = openvino
+        self._ov = _runtime_module("openvino", "pip install 'cspcost[openvino]'")
 
     def version(self) -> str:
         """OpenVINO's version."""
@@ -131,31 +123,27 @@ class OpenVino:
     def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
         """The module exported to ONNX (in memory), compiled for the CPU, its inputs shared with
         the tensors given (so a caller that rewrites them rewrites what OpenVINO reads)."""
-        from cspcost.profiling.runtimes.base import RuntimeOptions
-        from cspcost.profiling.runtimes.ov import _config
-
-        core = self._ov.Core()
-        config = _config(RuntimeOptions(torch.device("cpu"), self.threads))
-        compiled = core.compile_model(core.read_model(export_onnx(module, inputs)), "CPU", config)
-        request = compiled.create_infer_request()
-        for i, x in enumerate(inputs):
-            request.set_input_tensor(i, self._ov.Tensor(x.detach().contiguous().numpy(), shared_memory=True))
+        request = self._request(module, inputs, {})
         # Outputs left in OpenVINO's memory: a copy would cost a one-op graph its whole output.
         return lambda: request.infer(share_outputs=True)
 
     def prepare_op(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> NodeTimedRunner:
         """As ``prepare``, compiled with performance counters: a runner that also reports the
         op's node time (``NodeTimedRunner``)."""
+        return NodeTimedRunner(self._request(module, inputs, {"PERF_COUNT": "YES"}))
+
+    def _request(self, module: nn.Module, inputs: Sequence[torch.Tensor], extra: dict[str, Any]) -> Any:
+        """An infer request of the module compiled with the profiling backend's config and ``extra``."""
         from cspcost.profiling.runtimes.base import RuntimeOptions
         from cspcost.profiling.runtimes.ov import _config
 
         core = self._ov.Core()
-        config = {**_config(RuntimeOptions(torch.device("cpu"), self.threads)), "PERF_COUNT": "YES"}
+        config = {**_config(RuntimeOptions(torch.device("cpu"), self.threads)), **extra}
         compiled = core.compile_model(core.read_model(export_onnx(module, inputs)), "CPU", config)
         request = compiled.create_infer_request()
         for i, x in enumerate(inputs):
             request.set_input_tensor(i, self._ov.Tensor(x.detach().contiguous().numpy(), shared_memory=True))
-        return NodeTimedRunner(request)
+        return request
 
 
 class NodeTimedRunner:
@@ -191,6 +179,16 @@ class NodeTimedRunner:
         """The counters' current mean per inference, summed over the op nodes."""
         return sum(info.real_time.total_seconds() for info in self.request.profiling_info
                    if str(info.status).endswith("EXECUTED") and info.node_type not in self.SKIPPED)
+
+
+def _runtime_module(name: str, install: str) -> Any:
+    """The runtime's Python package, or a one-line UsageError with the install that adds it."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:  # pragma: no cover - installed with the [onnx] / [openvino] extras
+        raise UsageError(f"the {name} runtime needs {name} ({install})") from exc
 
 
 RUNTIMES: dict[str, Callable[[int], Runtime]] = {"eager": Eager, "onnxruntime": OnnxRuntime, "openvino": OpenVino}
