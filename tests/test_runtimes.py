@@ -272,6 +272,8 @@ def test_compare_profiles_ort_at_the_level_the_prediction_is_for(capsys: pytest.
     assert _ort_level("all", True, machine) == "all"
     assert "predicted for extended" in capsys.readouterr().err
     assert _ort_level(None, False, machine) == "all"  # eager measured: ORT's level is moot
+    assert _ort_level("basic", False, machine) == "basic"
+    assert "--ort-level applies to --profile --runtime onnxruntime; ignored here" in capsys.readouterr().err
     assert _ort_level(None, True, None) == "all"  # no prediction: ORT's own default
     with pytest.raises(UsageError, match="unknown --ort-level"):
         _ort_level("fast", True, None)

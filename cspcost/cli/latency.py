@@ -80,6 +80,8 @@ def profile_cmd(
             if "," in runtime:
                 raise UsageError("--html shows one runtime's per-layer times; give one --runtime")
             per_layer = True
+        if ort_level != "all" and "onnxruntime" not in runtime:
+            err.print("warning: --ort-level applies to --runtime onnxruntime; ignored here", markup=False, soft_wrap=True)
         result = _with_phases(lambda progress: profile(
             model, parse_input(input) if input is not None else None, batch, device=device, threads=threads, dtype=dtype,
             channels_last=channels_last, warmup=warmup, repeat=repeat, min_time=min_time,

@@ -241,6 +241,9 @@ def _ort_level(given: Optional[str], ort_profiled: bool, calibrated: Any) -> str
 
     if given is not None and given not in ORT_LEVELS:
         raise UsageError(f"unknown --ort-level {given!r}; use one of {', '.join(ORT_LEVELS)}")
+    if given is not None and not ort_profiled:
+        err.print("warning: --ort-level applies to --profile --runtime onnxruntime; ignored here",
+                  markup=False, soft_wrap=True)
     names = {v: k for k, v in ORT_LEVELS.items()}
     predicted = names.get(calibrated.stamp.get("graph_optimization", "")) if calibrated is not None else None
     if not ort_profiled or predicted is None:
