@@ -130,3 +130,17 @@ def test_missing_machine_file(tmp_path: Path) -> None:
     """A machine path that does not exist is one line."""
     _one_line(runner.invoke(app, ["analyze", "resnet10", "--predict", "--machine", str(tmp_path / "no.json")]),
               "cannot read machine file")
+
+
+@pytest.mark.parametrize("args", [["explain", "nosuchmodel"], ["compare", "resnet10", "nosuchmodel", "--predict"]])
+def test_unknown_model_is_refused_before_a_first_use_calibration(args: list[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no cached machine file, a bad model name is one line at once, not after a minute of
+    calibration."""
+    from cspcost.latency import engine
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("calibrated before the model was checked")
+
+    monkeypatch.setattr(engine, "calibrate", never)
+    _one_line(runner.invoke(app, args), "unknown model 'nosuchmodel'")

@@ -199,6 +199,11 @@ def compare_cmd(
         _settle_heap()
         if runtime is not None and not (profile or predict or machine):
             raise UsageError("--runtime applies to --profile and --predict; add one of them")
+        if predict or machine:
+            from cspcost.sources import resolve_model
+
+            for spec in models:  # an unknown model is one line before a first-use calibration, not after
+                resolve_model(spec)
         calibrated = machine_file(machine, runtime, None) if (predict or machine) else None
         # Measured under what is predicted: the machine file's runtime unless --runtime says.
         measured = runtime or (calibrated.runtime if calibrated is not None and not calibrated.is_bound else "eager")

@@ -91,6 +91,9 @@ def explain_cmd(
         from cspcost.latency.explain import explain
         from cspcost.latency.report import disagreement_view, summary_lines
 
+        from cspcost.sources import resolve_model
+
+        resolve_model(model)  # an unknown model is one line before a first-use calibration, not after
         profile = machine_file(machine, runtime, threads)
         result = _with_phases(lambda progress: explain(model, profile, _input_shape(input, size), threads=threads,
                                                        repeat=repeat, top=top, progress=progress))
