@@ -503,3 +503,11 @@ def test_stride_is_read_from_the_arguments_not_the_shapes() -> None:
         measured = measure_rows(module, size)
         op = measured.ops[0]
         assert classify(measured.capture.events[op["index"]], op)[1].category == category
+
+
+def test_machine_file_names_its_ort_level() -> None:
+    """The stamped ORT_ENABLE_EXTENDED reads back as --ort-level extended; unstated is None."""
+    from dataclasses import replace
+
+    assert replace(_machine("onnxruntime"), stamp={"graph_optimization": "ORT_ENABLE_EXTENDED"}).ort_level == "extended"
+    assert _machine().ort_level is None

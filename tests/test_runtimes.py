@@ -267,7 +267,7 @@ def test_compare_profiles_ort_at_the_level_the_prediction_is_for(capsys: pytest.
 
     from cspcost.cli.measure import _ort_level
 
-    machine = SimpleNamespace(stamp={"graph_optimization": "ORT_ENABLE_EXTENDED"})
+    machine = SimpleNamespace(ort_level="extended")
     assert _ort_level(None, True, machine) == "extended"
     assert _ort_level("all", True, machine) == "all"
     assert "predicted for extended" in capsys.readouterr().err

@@ -249,8 +249,7 @@ def _ort_level(given: Optional[str], ort_profiled: bool, calibrated: Any) -> str
     if given is not None and not ort_profiled:
         err.print("warning: --ort-level applies to --profile --runtime onnxruntime; ignored here",
                   markup=False, soft_wrap=True)
-    names = {v: k for k, v in ORT_LEVELS.items()}
-    predicted = names.get(calibrated.stamp.get("graph_optimization", "")) if calibrated is not None else None
+    predicted = calibrated.ort_level if calibrated is not None else None
     if not ort_profiled or predicted is None:
         return given or "all"
     if given is None:

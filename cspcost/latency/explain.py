@@ -66,7 +66,7 @@ def explain(model: str, machine: MachineProfile, input_size: Sequence[int] | Non
     clock = time.thread_time if threads == 1 else time.perf_counter
     measured = profile(model, input_size, threads=threads, warmup=3, repeat=max(repeat, 3), per_layer=True,
                        peaks=False, clock=clock, progress=progress, runtime=_measured_runtime(machine),
-                       ort_level=ort_level(machine))
+                       ort_level=machine.ort_level or "all")
     prediction = predict(model, machine, input_size)
     return explain_frames(measured.layers, prediction, top)
 
@@ -75,14 +75,6 @@ def _measured_runtime(machine: MachineProfile) -> str:
     """The runtime the layers are timed under: the calibrated file's; eager for a roofline file
     (its bounds are of another device: this machine's eager times stand beside them)."""
     return machine.runtime if machine.runtime in ("eager", "onnxruntime", "openvino") else "eager"
-
-
-def ort_level(machine: MachineProfile) -> str:
-    """The ``--ort-level`` a machine file was calibrated at ("all" when it does not say)."""
-    from cspcost.profiling.spec import ORT_LEVELS
-
-    names = {v: k for k, v in ORT_LEVELS.items()}
-    return names.get(str(machine.stamp.get("graph_optimization", "")), "all")
 
 
 def explain_frames(measured: pd.DataFrame, prediction: Prediction, top: int = 8) -> Explanation:

@@ -72,6 +72,14 @@ class MachineProfile:
         """True for a roofline file: its numbers are lower bounds, not predictions."""
         return self.kind == "roofline"
 
+    @property
+    def ort_level(self) -> str | None:
+        """The ``--ort-level`` name of the ONNX Runtime level the file was calibrated at (None if unstated)."""
+        from cspcost.profiling.spec import ORT_LEVELS
+
+        names = {v: k for k, v in ORT_LEVELS.items()}
+        return names.get(str(self.stamp.get("graph_optimization", "")))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written to disk."""
         data = asdict(self)
